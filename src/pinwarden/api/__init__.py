@@ -1,0 +1,1 @@
+"""The Seam wire protocol: app factory, adapter, auth and one module per resource."""

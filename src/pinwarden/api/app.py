@@ -1,0 +1,70 @@
+"""The FastAPI application: routes, envelopes, request ids, and the worker's lifetime."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from pinwarden.api.context import Services
+from pinwarden.api.errors import SeamError
+from pinwarden.api.routes import all_endpoints
+from pinwarden.api.wire import mount
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    services: Services,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
+) -> FastAPI:
+    """Build the app; ``lifespan`` starts and stops background work (the worker)."""
+    app = FastAPI(
+        title="pinwarden",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+    )
+    mount(app, services, all_endpoints())
+
+    @app.middleware("http")
+    async def request_id(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        rid = f"req_{uuid.uuid4().hex}"
+        try:
+            response = await call_next(request)
+        except Exception:
+            log.exception("unhandled error in %s %s", request.method, request.url.path)
+            response = _envelope(
+                SeamError(500, "internal_server_error", "Internal server error")
+            )
+        response.headers["seam-request-id"] = rid
+        return response
+
+    @app.exception_handler(SeamError)
+    async def seam_error(_request: Request, exc: SeamError) -> Response:
+        return _envelope(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            return _envelope(SeamError(404, "not_found", "No such endpoint"))
+        return _envelope(SeamError(exc.status_code, "http_error", str(exc.detail)))
+
+    @app.exception_handler(RequestValidationError)
+    async def request_error(_request: Request, exc: RequestValidationError) -> Response:
+        return _envelope(SeamError(400, "invalid_input", "Malformed request"))
+
+    return app
+
+
+def _envelope(exc: SeamError) -> JSONResponse:
+    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)

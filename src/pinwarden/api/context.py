@@ -1,0 +1,32 @@
+"""What every route handler receives besides its validated parameters."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pinwarden.clock import Clock
+from pinwarden.config import Settings
+from pinwarden.store.db import Database
+
+
+@dataclass
+class Services:
+    """Process-wide collaborators shared by all requests."""
+
+    db: Database
+    clock: Clock
+    settings: Settings
+    wake_worker: Callable[[], None]
+    rng: random.Random = field(default_factory=random.SystemRandom)
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """One authenticated request."""
+
+    services: Services
+    workspace_id: str
+    is_sandbox: bool
+    url: str

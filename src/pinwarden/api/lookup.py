@@ -1,0 +1,77 @@
+"""Loading a workspace's resources; anything outside the workspace is "not found"."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from pinwarden.api.errors import not_found
+from pinwarden.store.tables import AccessCode, ActionAttempt, Device
+
+
+def device_in_workspace(
+    session: Session, workspace_id: str, device_id: str, for_update: bool = False
+) -> Device:
+    """The device, or 404 ``device_not_found``."""
+    device = session.get(Device, device_id, with_for_update=for_update)
+    if device is None or device.workspace_id != workspace_id:
+        raise not_found("device", device_id=device_id)
+    return device
+
+
+def access_code_in_workspace(
+    session: Session, workspace_id: str, access_code_id: str, device_id: str | None = None
+) -> AccessCode:
+    """The managed access code, or 404 ``access_code_not_found`` (R79)."""
+    code = session.get(AccessCode, access_code_id)
+    if (
+        code is None
+        or code.workspace_id != workspace_id
+        or (device_id is not None and code.device_id != device_id)
+    ):
+        data = {"access_code_id": access_code_id}
+        if device_id is not None:
+            data["device_id"] = device_id
+        raise not_found("access_code", **data)
+    return code
+
+
+def request_reconcile(session: Session, device_id: str, now: datetime) -> None:
+    """Make the device due now and tell a running reconcile to go round again."""
+    session.execute(
+        update(Device)
+        .where(Device.device_id == device_id)
+        .values(next_reconcile_at=now, wake_seq=Device.wake_seq + 1)
+    )
+
+
+def new_action_attempt(
+    session: Session,
+    workspace_id: str,
+    action_type: str,
+    now: datetime,
+    *,
+    device_id: str | None = None,
+    access_code_id: str | None = None,
+    revision: int | None = None,
+    status: str = "pending",
+    result: dict[str, object] | None = None,
+) -> ActionAttempt:
+    """Add an action attempt row."""
+    attempt = ActionAttempt(
+        action_attempt_id=str(uuid.uuid4()),
+        workspace_id=workspace_id,
+        action_type=action_type,
+        status=status,
+        result=result,
+        error=None,
+        device_id=device_id,
+        access_code_id=access_code_id,
+        revision=revision,
+        created_at=now,
+    )
+    session.add(attempt)
+    return attempt

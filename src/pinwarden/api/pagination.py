@@ -1,0 +1,88 @@
+"""Opaque, filter-bound cursors over (created_at, id) order (R46–R50)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from datetime import datetime
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from sqlalchemy import Select, and_, or_
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from pinwarden.api.errors import SeamError, invalid_input
+
+T = TypeVar("T")
+
+_NOT_FILTERS = {"page_cursor", "limit", "_strict"}
+
+
+def _fingerprint(params: dict[str, Any]) -> str:
+    filters = {k: v for k, v in params.items() if k not in _NOT_FILTERS and v is not None}
+    blob = json.dumps(filters, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:32]
+
+
+def _encode(fingerprint: str, created_at: datetime, row_id: str) -> str:
+    raw = json.dumps([fingerprint, created_at.isoformat(), row_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> tuple[str, datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        fingerprint, created_at, row_id = json.loads(raw)
+        return str(fingerprint), datetime.fromisoformat(created_at), str(row_id)
+    except (ValueError, TypeError) as exc:
+        raise invalid_input("page_cursor is not a valid cursor", "page_cursor") from exc
+
+
+def _page_url(url: str, cursor: str) -> str:
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "page_cursor"]
+    query.append(("page_cursor", cursor))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def paginate(
+    session: Session,
+    stmt: Select[tuple[T]],
+    created_col: InstrumentedAttribute[datetime],
+    id_col: InstrumentedAttribute[str],
+    params: dict[str, Any],
+    limit: int,
+    cursor: str | None,
+    url: str,
+) -> tuple[list[T], dict[str, Any]]:
+    """One page of ``stmt`` and Seam's ``pagination`` object."""
+    fingerprint = _fingerprint(params)
+    if cursor:
+        cursor_fp, after_created, after_id = _decode(cursor)
+        if cursor_fp != fingerprint:
+            raise SeamError(
+                400,
+                "mismatched_page_parameters",
+                "page_cursor was issued for different filters than this request",
+            )
+        stmt = stmt.where(
+            or_(
+                created_col > after_created,
+                and_(created_col == after_created, id_col > after_id),
+            )
+        )
+    rows = list(session.scalars(stmt.order_by(created_col, id_col).limit(limit + 1)).all())
+    has_next = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = None
+    if has_next:
+        last = rows[-1]
+        next_cursor = _encode(
+            fingerprint, getattr(last, created_col.key), getattr(last, id_col.key)
+        )
+    return rows, {
+        "has_next_page": has_next,
+        "next_page_cursor": next_cursor,
+        "next_page_url": _page_url(url, next_cursor) if next_cursor else None,
+    }

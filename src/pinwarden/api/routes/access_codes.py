@@ -1,0 +1,530 @@
+"""``/access_codes/*``: create, get, list, update, delete, generate_code (spec §3.1–§3.8)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from pinwarden.api.context import RequestContext
+from pinwarden.api.errors import SeamError, invalid_input, not_found
+from pinwarden.api.lookup import (
+    access_code_in_workspace,
+    device_in_workspace,
+    new_action_attempt,
+    request_reconcile,
+)
+from pinwarden.api.pagination import paginate
+from pinwarden.api.params import Id, Limit, Pin, Timestamp
+from pinwarden.api.wire import Endpoint, Params
+from pinwarden.devices.models import LOCK_MODELS, LockModel
+from pinwarden.domain.codes import NoCodeAvailable, code_violations, generate_code
+from pinwarden.domain.errors import RuleViolation
+from pinwarden.domain.windows import belongs_on_lock, resolve_update_window, validate_window
+from pinwarden.store.events import record_event
+from pinwarden.store.tables import AccessCode, ActionAttempt, Device
+from pinwarden.timeutil import iso
+from pinwarden.store.views import access_code_view, action_attempt_view
+
+
+class CreateParams(Params):
+    device_id: Id
+    name: str | None = None
+    code: Pin | None = None
+    starts_at: Timestamp | None = None
+    ends_at: Timestamp | None = None
+    common_code_key: str | None = None
+    allow_external_modification: bool | None = None
+    is_external_modification_allowed: bool | None = None
+    prefer_native_scheduling: bool | None = None
+    preferred_code_length: int | None = None
+    use_backup_access_code_pool: bool | None = None
+    is_offline_access_code: bool | None = None
+    use_offline_access_code: bool | None = None
+    is_one_time_use: bool | None = None
+    max_time_rounding: Literal["1hour", "1day", "1h", "1d"] | None = None
+    attempt_for_offline_device: bool | None = None
+    sync: bool | None = None
+
+
+class UpdateParams(Params):
+    access_code_id: Id
+    device_id: Id | None = None
+    name: str | None = None
+    code: Pin | None = None
+    starts_at: Timestamp | None = None
+    ends_at: Timestamp | None = None
+    type: Literal["ongoing", "time_bound"] | None = None
+    allow_external_modification: bool | None = None
+    is_external_modification_allowed: bool | None = None
+    is_managed: bool | None = None
+    prefer_native_scheduling: bool | None = None
+    preferred_code_length: int | None = None
+    use_backup_access_code_pool: bool | None = None
+    is_offline_access_code: bool | None = None
+    use_offline_access_code: bool | None = None
+    is_one_time_use: bool | None = None
+    max_time_rounding: Literal["1hour", "1day", "1h", "1d"] | None = None
+    attempt_for_offline_device: bool | None = None
+    sync: bool | None = None
+
+
+class DeleteParams(Params):
+    access_code_id: Id
+    device_id: Id | None = None
+    sync: bool | None = None
+
+
+class GetParams(Params):
+    access_code_id: Id | None = None
+    device_id: Id | None = None
+    code: str | None = None
+
+
+class ListParams(Params):
+    device_id: Id | None = None
+    access_code_ids: list[Id] | None = None
+    search: str | None = None
+    customer_key: str | None = None
+    user_identifier_key: str | None = None
+    access_method_id: Id | None = None
+    access_grant_id: Id | None = None
+    access_grant_key: str | None = None
+    limit: Limit = 55_000
+    page_cursor: str | None = None
+
+
+class GenerateParams(Params):
+    device_id: Id
+
+
+def _device_views_errors(session: Session, device_ids: set[str]) -> dict[str, list[dict[str, Any]]]:
+    if not device_ids:
+        return {}
+    rows = session.execute(
+        select(Device.device_id, Device.errors).where(Device.device_id.in_(device_ids))
+    ).all()
+    return {r.device_id: list(r.errors) for r in rows}
+
+
+def _view(session: Session, code: AccessCode) -> dict[str, Any]:
+    errors = _device_views_errors(session, {code.device_id})
+    return access_code_view(code, errors.get(code.device_id, []))
+
+
+def _external_modification_flag(params: CreateParams | UpdateParams) -> bool | None:
+    a, b = params.allow_external_modification, params.is_external_modification_allowed
+    if a is not None and b is not None and a != b:
+        raise invalid_input(
+            "allow_external_modification and is_external_modification_allowed disagree",
+            "allow_external_modification",
+        )
+    return a if a is not None else b
+
+
+def _refuse_unsupported(params: CreateParams | UpdateParams) -> None:
+    """Features that belong to later work are refused clearly rather than ignored."""
+    if params.is_offline_access_code or params.use_offline_access_code:
+        raise invalid_input(
+            "Offline access codes are not supported by this pinwarden version",
+            "is_offline_access_code",
+        )
+    if params.is_one_time_use:
+        raise invalid_input(
+            "is_one_time_use applies to offline access codes only", "is_one_time_use"
+        )
+    if params.use_backup_access_code_pool:
+        raise invalid_input(
+            "The backup access code pool is not supported by this pinwarden version",
+            "use_backup_access_code_pool",
+        )
+
+
+def _check_pin(model: LockModel, code: str) -> None:
+    problems = code_violations(code, model.code_rules)
+    if problems:
+        raise invalid_input("Code does not meet the device's requirements: " + "; ".join(problems), "code")
+
+
+def _check_name(model: LockModel, name: str | None) -> None:
+    if model.name_length is not None and name is not None and len(name) < model.name_length[0]:
+        raise invalid_input(
+            f"name must be at least {model.name_length[0]} characters on this device (name_length)",
+            "name",
+        )
+
+
+def _overlaps(
+    a: tuple[datetime | None, datetime | None], b: tuple[datetime | None, datetime | None]
+) -> bool:
+    a_start, a_end = a
+    b_start, b_end = b
+    return (a_start is None or b_end is None or a_start < b_end) and (
+        b_start is None or a_end is None or b_start < a_end
+    )
+
+
+def _live_codes(session: Session, device_id: str, exclude: str | None = None) -> list[AccessCode]:
+    stmt = select(AccessCode).where(
+        AccessCode.device_id == device_id, AccessCode.deleted_at.is_(None)
+    )
+    if exclude is not None:
+        stmt = stmt.where(AccessCode.access_code_id != exclude)
+    return list(session.scalars(stmt).all())
+
+
+def _check_duplicate(
+    live: list[AccessCode],
+    code: str,
+    window: tuple[datetime | None, datetime | None],
+) -> None:
+    """Same PIN on the device with an overlapping window → 409 (R66, R149).
+
+    pinwarden extension: the same PIN may be reused when the windows do not overlap.
+    """
+    for other in live:
+        if other.code == code and _overlaps(window, (other.starts_at, other.ends_at)):
+            raise SeamError(
+                409,
+                "duplicate_access_code",
+                "An access code with this code already exists on the device for an "
+                "overlapping time",
+                data={"device_id": other.device_id, "access_code_id": other.access_code_id},
+            )
+
+
+def _initial_status(code: AccessCode, now: datetime, ctx: RequestContext) -> str:
+    lead = ctx.services.settings.programming_lead_time
+    return "setting" if belongs_on_lock(code.starts_at, code.ends_at, False, now, lead) else "unset"
+
+
+def create(ctx: RequestContext, params: CreateParams) -> dict[str, Any]:
+    """POST /access_codes/create."""
+    _refuse_unsupported(params)
+    external = _external_modification_flag(params)
+    now = ctx.services.clock.now()
+    with ctx.services.db.write() as session:
+        device = device_in_workspace(session, ctx.workspace_id, params.device_id, for_update=True)
+        model = LOCK_MODELS[device.model_key]
+        validate_window(
+            params.starts_at,
+            params.ends_at,
+            now,
+            start_must_be_future="start_date_in_future" in model.constraints,
+        )
+        _check_name(model, params.name)
+        live = _live_codes(session, device.device_id)
+        pin = params.code
+        if params.common_code_key is not None:
+            group_pin = session.scalar(
+                select(AccessCode.code).where(
+                    AccessCode.workspace_id == ctx.workspace_id,
+                    AccessCode.common_code_key == params.common_code_key,
+                ).limit(1)
+            )
+            if group_pin is not None:
+                if pin is not None and pin != group_pin:
+                    raise invalid_input(
+                        "code differs from the code of the other access codes with this "
+                        "common_code_key",
+                        "code",
+                    )
+                pin = group_pin
+        if pin is None:
+            try:
+                pin = generate_code(
+                    model.code_rules,
+                    ctx.services.rng,
+                    params.preferred_code_length,
+                    avoid={c.code for c in live if c.code},
+                )
+            except NoCodeAvailable as exc:
+                raise invalid_input(str(exc), "code") from exc
+        else:
+            _check_pin(model, pin)
+        window = (params.starts_at, params.ends_at)
+        _check_duplicate(live, pin, window)
+        code = AccessCode(
+            access_code_id=str(uuid.uuid4()),
+            workspace_id=ctx.workspace_id,
+            device_id=device.device_id,
+            name=params.name,
+            code=pin,
+            common_code_key=params.common_code_key,
+            starts_at=params.starts_at,
+            ends_at=params.ends_at,
+            created_at=now,
+            is_external_modification_allowed=bool(external),
+            prefer_native_scheduling=params.prefer_native_scheduling is not False,
+            is_one_time_use=False,
+            is_offline_access_code=False,
+            errors=[],
+            warnings=[],
+            revision=1,
+            was_on_device=False,
+        )
+        code.status = _initial_status(code, now, ctx)
+        session.add(code)
+        record_event(
+            session, "access_code.created", now,
+            workspace_id=ctx.workspace_id, device=device, access_code=code,
+        )
+        attempt = new_action_attempt(
+            session, ctx.workspace_id, "CREATE_ACCESS_CODE", now,
+            device_id=device.device_id, access_code_id=code.access_code_id, revision=1,
+        )
+        request_reconcile(session, device.device_id, now)
+        session.flush()
+        result = {
+            "access_code": access_code_view(code, list(device.errors)),
+            "action_attempt": action_attempt_view(attempt),
+        }
+    ctx.services.wake_worker()
+    return result
+
+
+def _changed(row: AccessCode, **values: Any) -> list[dict[str, Any]]:
+    """Apply ``values`` to ``row``; returns Seam's ``changed_properties`` list."""
+    changes: list[dict[str, Any]] = []
+    for prop, new in values.items():
+        old = getattr(row, prop)
+        if old != new:
+            changes.append({"property": prop, "from": old, "to": new})
+            setattr(row, prop, new)
+    return changes
+
+
+def update(ctx: RequestContext, params: UpdateParams) -> dict[str, Any]:
+    """PUT/PATCH/POST /access_codes/update, including ongoing ↔ time-bound conversion (S0)."""
+    _refuse_unsupported(params)
+    if params.is_managed is False:
+        raise invalid_input(
+            "Releasing a code to unmanaged is not supported by this pinwarden version",
+            "is_managed",
+        )
+    external = _external_modification_flag(params)
+    now = ctx.services.clock.now()
+    with ctx.services.db.write() as session:
+        row = access_code_in_workspace(
+            session, ctx.workspace_id, params.access_code_id, params.device_id
+        )
+        device = device_in_workspace(session, ctx.workspace_id, row.device_id, for_update=True)
+        if row.deleted_at is not None:
+            raise invalid_input("The access code is being deleted and cannot be updated")
+        model = LOCK_MODELS[device.model_key]
+        supplied = {k: getattr(params, k) for k in ("starts_at", "ends_at") if params.given(k)}
+        starts, ends = resolve_update_window(row.starts_at, row.ends_at, supplied, params.type)
+        window_changed = (starts, ends) != (row.starts_at, row.ends_at)
+        if window_changed:
+            validate_window(
+                starts, ends, now, "start_date_in_future" in model.constraints and starts is not None
+            )
+        pin = row.code
+        if params.given("code") and params.code is not None and params.code != row.code:
+            if row.common_code_key is not None:
+                raise invalid_input(
+                    "This access code shares its code with others (common_code_key); "
+                    "its code cannot be changed alone",
+                    "code",
+                )
+            _check_pin(model, params.code)
+            pin = params.code
+        if params.given("name"):
+            _check_name(model, params.name)
+        if pin is not None and (pin != row.code or window_changed):
+            _check_duplicate(
+                _live_codes(session, device.device_id, exclude=row.access_code_id), pin, (starts, ends)
+            )
+        changes = _changed(
+            row,
+            name=params.name if params.given("name") else row.name,
+            code=pin,
+            starts_at=starts,
+            ends_at=ends,
+            is_external_modification_allowed=(
+                external if external is not None else row.is_external_modification_allowed
+            ),
+            prefer_native_scheduling=(
+                params.prefer_native_scheduling
+                if params.prefer_native_scheduling is not None
+                else row.prefer_native_scheduling
+            ),
+        )
+        if changes:
+            row.revision += 1
+            if any(c["property"] in ("code", "starts_at", "ends_at") for c in changes):
+                row.status = _reprogram_status(row, now, ctx)
+            record_event(
+                session, "access_code.changed", now,
+                workspace_id=ctx.workspace_id, device=device, access_code=row,
+                changed_properties=[
+                    {**c, "from": _jsonable(c["from"]), "to": _jsonable(c["to"])} for c in changes
+                ],
+            )
+            request_reconcile(session, device.device_id, now)
+            attempt = new_action_attempt(
+                session, ctx.workspace_id, "UPDATE_ACCESS_CODE", now,
+                device_id=device.device_id, access_code_id=row.access_code_id,
+                revision=row.revision,
+            )
+        else:
+            attempt = new_action_attempt(
+                session, ctx.workspace_id, "UPDATE_ACCESS_CODE", now,
+                device_id=device.device_id, access_code_id=row.access_code_id,
+                status="success", result={"access_code": access_code_view(row, [])},
+            )
+        session.flush()
+        result = {"action_attempt": action_attempt_view(attempt)}
+    if changes:
+        ctx.services.wake_worker()
+    return result
+
+
+def _jsonable(value: Any) -> Any:
+    return iso(value) if isinstance(value, datetime) else value
+
+
+def _reprogram_status(row: AccessCode, now: datetime, ctx: RequestContext) -> str:
+    """Status right after a change of PIN or window, before the lock has answered (T10)."""
+    wanted = belongs_on_lock(
+        row.starts_at, row.ends_at, False, now, ctx.services.settings.programming_lead_time
+    )
+    if wanted:
+        return "setting"
+    return "removing" if row.was_on_device else "unset"
+
+
+def delete(ctx: RequestContext, params: DeleteParams) -> dict[str, Any]:
+    """DELETE/POST /access_codes/delete; a replay returns the same pending attempt (R53)."""
+    now = ctx.services.clock.now()
+    with ctx.services.db.write() as session:
+        row = access_code_in_workspace(
+            session, ctx.workspace_id, params.access_code_id, params.device_id
+        )
+        device = device_in_workspace(session, ctx.workspace_id, row.device_id, for_update=True)
+        if row.deleted_at is not None:
+            existing = session.scalar(
+                select(ActionAttempt).where(
+                    ActionAttempt.access_code_id == row.access_code_id,
+                    ActionAttempt.action_type == "DELETE_ACCESS_CODE",
+                )
+            )
+            if existing is not None:
+                return {"action_attempt": action_attempt_view(existing)}
+        row.deleted_at = now
+        row.revision += 1
+        record_event(
+            session, "access_code.deleted", now,
+            workspace_id=ctx.workspace_id, device=device, access_code=row, code=row.code,
+        )
+        never_programmed = not row.was_on_device and row.slot is None and row.op_kind is None
+        if never_programmed:
+            # Nothing to take off the lock: gone at once, no removed_from_device (R93).
+            session.delete(row)
+            attempt = new_action_attempt(
+                session, ctx.workspace_id, "DELETE_ACCESS_CODE", now,
+                device_id=device.device_id, status="success", result={},
+            )
+        else:
+            row.status = "removing"
+            attempt = new_action_attempt(
+                session, ctx.workspace_id, "DELETE_ACCESS_CODE", now,
+                device_id=device.device_id, access_code_id=row.access_code_id,
+                revision=row.revision,
+            )
+            request_reconcile(session, device.device_id, now)
+        session.flush()
+        result = {"action_attempt": action_attempt_view(attempt)}
+    ctx.services.wake_worker()
+    return result
+
+
+def get(ctx: RequestContext, params: GetParams) -> dict[str, Any]:
+    """GET/POST /access_codes/get by id, or by device and PIN (R95–R96)."""
+    if params.access_code_id is None:
+        if params.device_id is None or params.code is None:
+            raise invalid_input(
+                "Provide access_code_id, or both device_id and code", "access_code_id"
+            )
+    elif params.code is not None:
+        raise invalid_input("Provide either access_code_id or code, not both", "code")
+    with ctx.services.db.read() as session:
+        if params.access_code_id is not None:
+            row = access_code_in_workspace(
+                session, ctx.workspace_id, params.access_code_id, params.device_id
+            )
+        else:
+            assert params.device_id is not None
+            device_in_workspace(session, ctx.workspace_id, params.device_id)
+            found = session.scalars(
+                select(AccessCode)
+                .where(AccessCode.device_id == params.device_id, AccessCode.code == params.code)
+                .order_by(AccessCode.deleted_at.is_not(None), AccessCode.created_at)
+            ).first()
+            if found is None:
+                raise not_found("access_code", device_id=params.device_id, code=params.code)
+            row = found
+        return {"access_code": _view(session, row)}
+
+
+def list_codes(ctx: RequestContext, params: ListParams) -> dict[str, Any]:
+    """GET/POST /access_codes/list (R97–R100), paginated."""
+    if params.device_id is None and params.access_code_ids is None:
+        raise invalid_input("Provide device_id or access_code_ids", "device_id")
+    with ctx.services.db.read() as session:
+        stmt = select(AccessCode).where(AccessCode.workspace_id == ctx.workspace_id)
+        if params.device_id is not None:
+            device_in_workspace(session, ctx.workspace_id, params.device_id)
+            stmt = stmt.where(AccessCode.device_id == params.device_id)
+        if params.access_code_ids is not None:
+            stmt = stmt.where(AccessCode.access_code_id.in_(params.access_code_ids))
+        if params.search:
+            pattern = f"%{params.search.lower()}%"
+            stmt = stmt.where(
+                or_(
+                    AccessCode.name.ilike(pattern),
+                    AccessCode.code.like(pattern),
+                    AccessCode.access_code_id.like(pattern),
+                )
+            )
+        rows, pagination = paginate(
+            session,
+            stmt,
+            AccessCode.created_at,
+            AccessCode.access_code_id,
+            params.model_dump(mode="json"),
+            params.limit,
+            params.page_cursor,
+            ctx.url,
+        )
+        device_errors = _device_views_errors(session, {r.device_id for r in rows})
+        codes = [access_code_view(r, device_errors.get(r.device_id, [])) for r in rows]
+    return {"access_codes": codes, "pagination": pagination}
+
+
+def generate(ctx: RequestContext, params: GenerateParams) -> dict[str, Any]:
+    """GET/POST /access_codes/generate_code: a valid PIN, nothing stored (R101)."""
+    with ctx.services.db.read() as session:
+        device = device_in_workspace(session, ctx.workspace_id, params.device_id)
+        model = LOCK_MODELS[device.model_key]
+        live = {c.code for c in _live_codes(session, device.device_id) if c.code}
+    if model.code_rules.cannot_specify_pin_code:
+        raise invalid_input("This device assigns its own PINs", "device_id")
+    try:
+        pin = generate_code(model.code_rules, ctx.services.rng, avoid=live)
+    except NoCodeAvailable as exc:
+        raise RuleViolation(str(exc), "device_id") from exc
+    return {"generated_code": {"device_id": device.device_id, "code": pin}}
+
+
+ENDPOINTS = [
+    Endpoint("/access_codes/create", ("POST",), CreateParams, create),
+    Endpoint("/access_codes/update", ("POST", "PATCH", "PUT"), UpdateParams, update),
+    Endpoint("/access_codes/delete", ("POST", "DELETE"), DeleteParams, delete),
+    Endpoint("/access_codes/get", ("GET", "POST"), GetParams, get),
+    Endpoint("/access_codes/list", ("GET", "POST"), ListParams, list_codes),
+    Endpoint("/access_codes/generate_code", ("GET", "POST"), GenerateParams, generate),
+]

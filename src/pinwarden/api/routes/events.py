@@ -1,0 +1,100 @@
+"""``/events/get`` and ``/events/list`` (R123–R124)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+from sqlalchemy import Select, select
+
+from pinwarden.api.context import RequestContext
+from pinwarden.api.errors import invalid_input, not_found
+from pinwarden.api.params import Id, Limit, Timestamp
+from pinwarden.api.wire import Endpoint, Params
+from pinwarden.store.tables import Event
+
+
+class GetParams(Params):
+    event_id: Id | None = None
+    event_type: str | None = None
+    device_id: Id | None = None
+
+
+class ListParams(Params):
+    since: Timestamp | None = None
+    between: list[Timestamp] | None = Field(default=None, min_length=2, max_length=2)
+    device_id: Id | None = None
+    device_ids: list[Id] | None = None
+    access_code_id: Id | None = None
+    access_code_ids: list[Id] | None = None
+    event_type: str | None = None
+    event_types: list[str] | None = None
+    event_ids: list[Id] | None = None
+    connected_account_id: Id | None = None
+    connect_webview_id: Id | None = None
+    customer_key: str | None = None
+    limit: Limit = 500
+    unstable_offset: int | None = Field(default=None, ge=0)
+
+
+def get(ctx: RequestContext, params: GetParams) -> dict[str, Any]:
+    """The matching event (the most recent one when filtering by type or device)."""
+    if params.event_id is None and params.event_type is None and params.device_id is None:
+        raise invalid_input("Provide event_id, event_type or device_id", "event_id")
+    stmt = select(Event).where(Event.workspace_id == ctx.workspace_id)
+    if params.event_id is not None:
+        stmt = stmt.where(Event.event_id == params.event_id)
+    if params.event_type is not None:
+        stmt = stmt.where(Event.event_type == params.event_type)
+    if params.device_id is not None:
+        stmt = stmt.where(Event.device_id == params.device_id)
+    with ctx.services.db.read() as session:
+        event = session.scalars(stmt.order_by(Event.seq.desc()).limit(1)).first()
+        if event is None:
+            raise not_found("event", event_id=params.event_id)
+        return {"event": event.payload}
+
+
+def _filtered(stmt: Select[tuple[Event]], params: ListParams) -> Select[tuple[Event]]:
+    devices = [*(params.device_ids or []), *([params.device_id] if params.device_id else [])]
+    if devices:
+        stmt = stmt.where(Event.device_id.in_(devices))
+    codes = [
+        *(params.access_code_ids or []),
+        *([params.access_code_id] if params.access_code_id else []),
+    ]
+    if codes:
+        stmt = stmt.where(Event.access_code_id.in_(codes))
+    types = [*(params.event_types or []), *([params.event_type] if params.event_type else [])]
+    if types:
+        stmt = stmt.where(Event.event_type.in_(types))
+    if params.event_ids:
+        stmt = stmt.where(Event.event_id.in_(params.event_ids))
+    if params.connected_account_id:
+        stmt = stmt.where(Event.payload["connected_account_id"].as_string() == params.connected_account_id)
+    if params.connect_webview_id or params.customer_key:
+        stmt = stmt.where(Event.event_id.is_(None))
+    return stmt
+
+
+def list_events(ctx: RequestContext, params: ListParams) -> dict[str, Any]:
+    """Events strictly after ``since``, or strictly inside ``between``; oldest first."""
+    if (params.since is None) == (params.between is None):
+        raise invalid_input("Provide exactly one of since or between", "since")
+    stmt = select(Event).where(Event.workspace_id == ctx.workspace_id)
+    if params.since is not None:
+        stmt = stmt.where(Event.created_at > params.since)
+    else:
+        assert params.between is not None
+        lower, upper = params.between
+        stmt = stmt.where(Event.created_at > lower, Event.created_at < upper)
+    stmt = _filtered(stmt, params).order_by(Event.created_at, Event.seq)
+    stmt = stmt.offset(params.unstable_offset or 0).limit(params.limit)
+    with ctx.services.db.read() as session:
+        return {"events": [e.payload for e in session.scalars(stmt).all()]}
+
+
+ENDPOINTS = [
+    Endpoint("/events/get", ("GET", "POST"), GetParams, get),
+    Endpoint("/events/list", ("GET", "POST"), ListParams, list_events),
+]

@@ -1,0 +1,165 @@
+"""The Seam wire protocol in one place (ARCHITECTURE decision 6, spec §2).
+
+Handlers are declared as :class:`Endpoint` objects: a path, the methods Seam's OpenAPI
+lists, a pydantic model for the parameters and a plain function. This adapter reads
+parameters from the query string (the SDK's serialization: repeated keys for arrays,
+empty value = null, ``_strict=true``) and/or the JSON body, authenticates, validates,
+runs the handler in a worker thread and wraps the result as ``{..., "ok": true}``.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Union
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from pinwarden.api.auth import authenticate
+from pinwarden.api.context import RequestContext, Services
+from pinwarden.api.errors import SeamError, from_rule, from_validation, invalid_input
+from pinwarden.domain.errors import RuleViolation
+
+ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+
+class Params(BaseModel):
+    """Base for parameter models. Unknown body keys are ignored, as Seam's server does."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
+
+    def given(self, name: str) -> bool:
+        """Whether the request carried ``name`` (explicit null counts as given)."""
+        return name in self.model_fields_set
+
+
+class NoParams(Params):
+    pass
+
+
+Handler = Callable[[RequestContext, Any], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One Seam route."""
+
+    path: str
+    methods: tuple[str, ...]
+    params: type[Params]
+    handler: Handler
+
+
+def _is_list_field(annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if origin in (list, tuple, set):
+        return True
+    if origin in (Union, types.UnionType):
+        return any(_is_list_field(arg) for arg in typing.get_args(annotation))
+    return False
+
+
+def _is_dict_field(annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if origin is dict:
+        return True
+    if origin in (Union, types.UnionType):
+        return any(_is_dict_field(arg) for arg in typing.get_args(annotation))
+    return False
+
+
+def query_params(request: Request, model: type[Params]) -> dict[str, Any]:
+    """Parse the query string the way the official SDKs write it (R22–R29)."""
+    query = request.query_params
+    strict = query.get("_strict") == "true"
+    fields = model.model_fields
+    out: dict[str, Any] = {}
+    for key in dict.fromkeys(query.keys()):
+        if key == "_strict":
+            continue
+        values = query.getlist(key)
+        name = key[:-2] if key.endswith("[]") else key
+        head, dot, rest = name.partition(".")
+        if dot and head in fields and _is_dict_field(fields[head].annotation):
+            out.setdefault(head, {})[rest] = values[-1]
+            continue
+        if name not in fields:
+            if strict:
+                raise invalid_input(f"Unknown parameter {name}", name)
+            continue
+        if _is_list_field(fields[name].annotation):
+            items = [v for v in values if v != ""]
+            if not strict:
+                items = [part for v in items for part in v.split(",") if part != ""]
+            out.setdefault(name, []).extend(items)
+        else:
+            out[name] = None if values[-1] == "" else values[-1]
+    return out
+
+
+async def body_params(request: Request) -> dict[str, Any]:
+    """The JSON body, if any (R30)."""
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    if "json" not in request.headers.get("content-type", "application/json"):
+        raise SeamError(400, "invalid_content_type", "Request body must be application/json")
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise invalid_input("Request body is not valid JSON") from exc
+    if not isinstance(body, dict):
+        raise invalid_input("Request body must be a JSON object")
+    return body
+
+
+def _authenticate(services: Services, request: Request) -> tuple[str, bool]:
+    with services.db.read() as session:
+        principal = authenticate(session, request.headers.get("authorization"))
+    if principal is None:
+        raise SeamError(401, "unauthorized", "Unauthorized: missing or invalid API key")
+    return principal.workspace_id, principal.is_sandbox
+
+
+def _endpoint_view(services: Services, endpoint: Endpoint) -> Callable[[Request], Any]:
+    async def view(request: Request) -> Response:
+        if request.method not in endpoint.methods:
+            allowed = ", ".join(endpoint.methods)
+            raise SeamError(
+                405,
+                "method_not_allowed",
+                f"Method {request.method} is not allowed here; use {allowed}",
+                headers={"Allow": allowed},
+            )
+        workspace_id, is_sandbox = await run_in_threadpool(_authenticate, services, request)
+        raw = query_params(request, endpoint.params)
+        raw.update(await body_params(request))
+        try:
+            params = endpoint.params.model_validate(raw)
+        except ValidationError as exc:
+            raise from_validation(exc) from exc
+        context = RequestContext(services, workspace_id, is_sandbox, str(request.url))
+        try:
+            result = await run_in_threadpool(endpoint.handler, context, params)
+        except RuleViolation as exc:
+            raise from_rule(exc) from exc
+        return JSONResponse({**result, "ok": True})
+
+    return view
+
+
+def mount(app: FastAPI, services: Services, endpoints: list[Endpoint]) -> None:
+    """Register every endpoint on ``app`` with all methods (405 is ours to answer)."""
+    for endpoint in endpoints:
+        app.add_api_route(
+            endpoint.path,
+            _endpoint_view(services, endpoint),
+            methods=ALL_METHODS,
+            include_in_schema=False,
+        )

@@ -1,0 +1,55 @@
+"""Runtime settings, read from ``PINWARDEN_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from datetime import timedelta
+
+DEFAULT_DATABASE_URL = "sqlite:///pinwarden.db"
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return default if raw in (None, "") else float(raw)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service can be tuned with. See the README's configuration table."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    host: str = "127.0.0.1"
+    port: int = 3020
+    # Just-in-time programming starts this long before ``starts_at`` (spec R130).
+    programming_lead_time: timedelta = timedelta(minutes=60)
+    # How long the simulated locks take to apply a set/remove.
+    sandbox_latency: timedelta = timedelta(seconds=1)
+    # A converged device is still re-read this often to notice drift.
+    drift_check_interval: timedelta = timedelta(hours=1)
+    # Retry back-off after a failed device call: base * 2^n, capped.
+    retry_base: timedelta = timedelta(seconds=5)
+    retry_cap: timedelta = timedelta(minutes=10)
+    # How long a worker may hold a device before another may take it over.
+    lease_duration: timedelta = timedelta(minutes=2)
+    worker_batch_size: int = 50
+    run_worker: bool = True
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """Build settings from the environment, falling back to the defaults."""
+        base = cls()
+        return replace(
+            base,
+            database_url=os.environ.get("PINWARDEN_DATABASE_URL") or base.database_url,
+            host=os.environ.get("PINWARDEN_HOST") or base.host,
+            port=int(os.environ.get("PINWARDEN_PORT") or base.port),
+            programming_lead_time=timedelta(
+                minutes=_env_float("PINWARDEN_PROGRAMMING_LEAD_MINUTES", 60)
+            ),
+            sandbox_latency=timedelta(seconds=_env_float("PINWARDEN_SANDBOX_LATENCY_SECONDS", 1)),
+            drift_check_interval=timedelta(
+                minutes=_env_float("PINWARDEN_DRIFT_CHECK_MINUTES", 60)
+            ),
+            run_worker=os.environ.get("PINWARDEN_RUN_WORKER", "1") not in ("0", "false"),
+        )

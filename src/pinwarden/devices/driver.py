@@ -1,0 +1,52 @@
+"""The driver interface every lock integration implements (ARCHITECTURE decision 5)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class DeviceRef:
+    """What a driver needs to address one lock."""
+
+    device_id: str
+    model_key: str
+    sim_latency_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class SlotReport:
+    """One PIN slot as the lock reports it."""
+
+    slot: int
+    code: str | None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class OpAck:
+    """The lock accepted an operation; it should be visible in a read by ``settles_at``."""
+
+    settles_at: datetime
+
+
+class DeviceUnavailable(Exception):
+    """The lock (or its hub) cannot be reached right now; try again later."""
+
+
+class DeviceRejected(Exception):
+    """The lock refused the operation; retrying the same thing will not help."""
+
+
+class Driver(Protocol):
+    """A small async interface: read the slots, set a code into a slot, clear a slot."""
+
+    async def read_slots(self, device: DeviceRef) -> list[SlotReport]: ...
+
+    async def set_code(
+        self, device: DeviceRef, slot: int, code: str, name: str | None
+    ) -> OpAck: ...
+
+    async def remove_code(self, device: DeviceRef, slot: int) -> OpAck: ...

@@ -1,0 +1,1 @@
+"""Pure rules: no HTTP, no database, no clock reads (time is passed in)."""

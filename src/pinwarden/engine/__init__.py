@@ -1,0 +1,1 @@
+"""The reconciler, its work queue and the worker loop."""

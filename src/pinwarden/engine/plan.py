@@ -1,0 +1,141 @@
+"""The heart of reconciliation, as a pure function: desired codes + reported slots → plan.
+
+No I/O here. Given what the database wants and what the lock reports at ``now``, decide
+for each code its status, which set/remove operation (if any) to send, and when the
+device next needs a look. Time-bound starts and ends, deletions, retries and restores
+all come out of this one comparison (ARCHITECTURE decision 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pinwarden.domain.windows import belongs_on_lock, is_finished, next_transition
+
+OpKind = Literal["set", "remove"]
+
+
+@dataclass(frozen=True)
+class CodeState:
+    """A managed access code as the reconciler sees it."""
+
+    access_code_id: str
+    revision: int
+    code: str | None
+    name: str | None
+    starts_at: datetime | None
+    ends_at: datetime | None
+    deleted: bool
+    status: str
+    slot: int | None
+    op_kind: str | None
+    op_revision: int | None
+    op_settles_at: datetime | None
+    was_on_device: bool
+
+
+@dataclass(frozen=True)
+class Op:
+    """One call to send to the lock."""
+
+    kind: OpKind
+    slot: int
+    code: str | None = None
+    name: str | None = None
+
+
+@dataclass
+class Decision:
+    """What becomes of one code. ``status`` None means the record is gone for good."""
+
+    access_code_id: str
+    revision: int
+    status: str | None
+    slot: int | None
+    was_on_device: bool
+    op: Op | None = None
+    keep_op: bool = False
+    became_set: bool = False
+    removed_from_device: bool = False
+    no_space: bool = False
+
+
+@dataclass
+class DevicePlan:
+    """Decisions for every code on one device, and the next time it needs attention."""
+
+    decisions: list[Decision] = field(default_factory=list)
+    wake_at: datetime | None = None
+
+    def wake_no_later_than(self, instant: datetime | None) -> None:
+        if instant is not None and (self.wake_at is None or instant < self.wake_at):
+            self.wake_at = instant
+
+
+def _op_in_flight(code: CodeState, kind: OpKind, now: datetime) -> bool:
+    return (
+        code.op_kind == kind
+        and code.op_revision == code.revision
+        and code.op_settles_at is not None
+        and now < code.op_settles_at
+    )
+
+
+def plan_device(
+    codes: list[CodeState],
+    slots: dict[int, str | None],
+    now: datetime,
+    lead_time: timedelta,
+    slot_count: int,
+    drift_check_interval: timedelta,
+) -> DevicePlan:
+    """Compare desired codes with the lock's reported ``slots`` (slot → PIN) at ``now``."""
+    plan = DevicePlan()
+    plan.wake_no_later_than(now + drift_check_interval)
+    reserved = {c.slot for c in codes if c.slot is not None} | set(slots)
+    free = (n for n in range(1, slot_count + 1) if n not in reserved)
+
+    for c in codes:
+        wanted = belongs_on_lock(c.starts_at, c.ends_at, c.deleted, now, lead_time)
+        held = slots.get(c.slot) if c.slot is not None else None
+        # Any PIN in a slot we allocated is ours (or an edit of ours made at the lock).
+        occupied = held is not None
+        set_landing = c.op_kind == "set" and c.op_settles_at is not None and now < c.op_settles_at
+        plan.wake_no_later_than(next_transition(c.starts_at, c.ends_at, now, lead_time))
+        d = Decision(c.access_code_id, c.revision, c.status, c.slot, c.was_on_device)
+
+        if wanted:
+            if held is not None and held == c.code:
+                d.status, d.was_on_device = "set", True
+                d.became_set = c.status != "set"
+            elif _op_in_flight(c, "set", now):
+                d.status, d.keep_op = "setting", True
+                plan.wake_no_later_than(c.op_settles_at)
+            else:
+                d.status = "setting"
+                slot = c.slot if c.slot is not None else next(free, None)
+                if slot is None or c.code is None:
+                    d.no_space = slot is None
+                else:
+                    d.slot = slot
+                    d.op = Op("set", slot, c.code, c.name)
+        elif set_landing:
+            # A set we sent may still land; remove only once the lock has settled.
+            d.status, d.keep_op = ("removing" if c.was_on_device or c.deleted else "unset"), True
+            plan.wake_no_later_than(c.op_settles_at)
+        elif occupied and c.slot is not None:
+            d.status = "removing"
+            if _op_in_flight(c, "remove", now):
+                d.keep_op = True
+                plan.wake_no_later_than(c.op_settles_at)
+            else:
+                d.op = Op("remove", c.slot)
+        elif is_finished(c.ends_at, c.deleted, now):
+            d.status = None
+            d.removed_from_device = c.was_on_device
+        else:
+            d.status, d.slot, d.was_on_device = "unset", None, False
+        plan.decisions.append(d)
+    return plan

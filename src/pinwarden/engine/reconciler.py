@@ -1,0 +1,305 @@
+"""``reconcile(device)``: read the lock, plan, send operations, record the outcome.
+
+The plan is pure (:mod:`pinwarden.engine.plan`); this module does the I/O around it.
+Nothing is held open across driver calls: the device is protected by its lease, and
+each code's ``revision`` tells whether an API write overtook the reconcile, in which
+case only the lock-side facts are recorded and the device is looked at again at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pinwarden.clock import Clock
+from pinwarden.config import Settings
+from pinwarden.devices.driver import DeviceRef, DeviceRejected, DeviceUnavailable, Driver, OpAck
+from pinwarden.devices.models import LOCK_MODELS
+from pinwarden.engine.plan import CodeState, Decision, plan_device
+from pinwarden.store.events import record_event
+from pinwarden.store.tables import AccessCode, ActionAttempt, Device
+from pinwarden.store.views import access_code_view
+from pinwarden.store.db import Database
+from pinwarden.timeutil import iso
+
+log = logging.getLogger(__name__)
+
+OpResult = OpAck | DeviceUnavailable | DeviceRejected
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    ref: DeviceRef
+    driver: str
+    slot_count: int
+    codes: list[CodeState]
+
+
+def backoff(failures: int, base: timedelta, cap: timedelta) -> timedelta:
+    """Capped exponential back-off: base, 2·base, 4·base, … up to ``cap``."""
+    return min(cap, base * (2 ** max(0, min(failures - 1, 20))))
+
+
+def _error(code: str, message: str, now: datetime, **flags: Any) -> dict[str, Any]:
+    return {"error_code": code, "message": message, "created_at": iso(now), **flags}
+
+
+def _with_error(errors: list[dict[str, Any]], error: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
+    """``errors`` plus ``error`` unless one with that code is there; and whether it was added."""
+    if any(e.get("error_code") == error["error_code"] for e in errors):
+        return errors, False
+    return [*errors, error], True
+
+
+def _without_errors(errors: list[dict[str, Any]], codes: set[str]) -> list[dict[str, Any]]:
+    return [e for e in errors if e.get("error_code") not in codes]
+
+
+SET_ERRORS = {"failed_to_set_on_device", "no_space_for_access_code_on_device"}
+REMOVE_ERRORS = {"failed_to_remove_from_device"}
+
+
+class Reconciler:
+    """Brings one device at a time to its desired state."""
+
+    def __init__(
+        self, db: Database, clock: Clock, drivers: Mapping[str, Driver], settings: Settings
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._drivers = drivers
+        self._settings = settings
+
+    def _snapshot(self, device_id: str) -> _Snapshot | None:
+        with self._db.read() as session:
+            device = session.get(Device, device_id)
+            if device is None:
+                return None
+            rows = session.scalars(
+                select(AccessCode).where(AccessCode.device_id == device_id)
+            ).all()
+            codes = [
+                CodeState(
+                    access_code_id=r.access_code_id,
+                    revision=r.revision,
+                    code=r.code,
+                    name=r.name,
+                    starts_at=r.starts_at,
+                    ends_at=r.ends_at,
+                    deleted=r.deleted_at is not None,
+                    status=r.status,
+                    slot=r.slot,
+                    op_kind=r.op_kind,
+                    op_revision=r.op_revision,
+                    op_settles_at=r.op_settles_at,
+                    was_on_device=r.was_on_device,
+                )
+                for r in rows
+            ]
+            return _Snapshot(
+                DeviceRef(device.device_id, device.model_key, device.sim_latency_ms),
+                device.driver,
+                LOCK_MODELS[device.model_key].max_active_codes_supported,
+                codes,
+            )
+
+    async def reconcile(self, device_id: str, claimed_seq: int) -> None:
+        """One full pass over ``device_id``; always releases the device's lease."""
+        snap = self._snapshot(device_id)
+        if snap is None:
+            return
+        driver = self._drivers[snap.driver]
+        now = self._clock.now()
+        try:
+            reported = await driver.read_slots(snap.ref)
+        except DeviceUnavailable as exc:
+            self._record_unreachable(device_id, claimed_seq, str(exc))
+            return
+        plan = plan_device(
+            snap.codes,
+            {s.slot: s.code for s in reported},
+            now,
+            self._settings.programming_lead_time,
+            snap.slot_count,
+            self._settings.drift_check_interval,
+        )
+        results: dict[str, OpResult] = {}
+        for decision in plan.decisions:
+            op = decision.op
+            if op is None:
+                continue
+            try:
+                if op.kind == "set":
+                    assert op.code is not None
+                    results[decision.access_code_id] = await driver.set_code(
+                        snap.ref, op.slot, op.code, op.name
+                    )
+                else:
+                    results[decision.access_code_id] = await driver.remove_code(snap.ref, op.slot)
+            except (DeviceUnavailable, DeviceRejected) as exc:
+                results[decision.access_code_id] = exc
+        self._apply(device_id, claimed_seq, plan.decisions, results, plan.wake_at, now)
+
+    def _record_unreachable(self, device_id: str, claimed_seq: int, message: str) -> None:
+        now = self._clock.now()
+        with self._db.write() as session:
+            device = session.get(Device, device_id, with_for_update=True)
+            if device is None:
+                return
+            device.failure_count += 1
+            device.errors, _ = _with_error(
+                list(device.errors),
+                _error("device_offline", f"Device is offline: {message}", now, is_device_error=True),
+            )
+            retry = now + backoff(
+                device.failure_count, self._settings.retry_base, self._settings.retry_cap
+            )
+            self._release(device, claimed_seq, retry, now)
+
+    def _release(self, device: Device, claimed_seq: int, wake_at: datetime, now: datetime) -> None:
+        # An API write during the reconcile bumped wake_seq: go round again at once.
+        device.next_reconcile_at = now if device.wake_seq != claimed_seq else wake_at
+        device.lease_until = None
+        device.lease_owner = None
+
+    def _apply(
+        self,
+        device_id: str,
+        claimed_seq: int,
+        decisions: list[Decision],
+        results: dict[str, OpResult],
+        wake_at: datetime | None,
+        now: datetime,
+    ) -> None:
+        with self._db.write() as session:
+            device = session.get(Device, device_id, with_for_update=True)
+            if device is None:
+                return
+            device.errors = _without_errors(list(device.errors), {"device_offline"})
+            failed = False
+            for decision in decisions:
+                result = results.get(decision.access_code_id)
+                failed |= isinstance(result, DeviceUnavailable | DeviceRejected)
+                settle = self._apply_code(session, device, decision, result, now)
+                if settle is not None and (wake_at is None or settle < wake_at):
+                    wake_at = settle
+            if failed:
+                device.failure_count += 1
+                retry = now + backoff(
+                    device.failure_count, self._settings.retry_base, self._settings.retry_cap
+                )
+                wake_at = retry if wake_at is None else min(wake_at, retry)
+            else:
+                device.failure_count = 0
+            self._release(device, claimed_seq, wake_at or now + self._settings.drift_check_interval, now)
+
+    def _apply_code(
+        self,
+        session: Session,
+        device: Device,
+        d: Decision,
+        result: OpResult | None,
+        now: datetime,
+    ) -> datetime | None:
+        """Record one decision; returns when its operation should settle, if one was sent."""
+        row = session.get(AccessCode, d.access_code_id)
+        if row is None:
+            return None
+        settle: datetime | None = None
+        # Lock-side facts hold whatever the API did meanwhile.
+        row.slot = d.slot
+        row.was_on_device = d.was_on_device
+        if isinstance(result, OpAck) and d.op is not None:
+            row.op_kind, row.op_revision, row.op_settles_at = d.op.kind, d.revision, result.settles_at
+            settle = result.settles_at
+        elif not d.keep_op:
+            row.op_kind = row.op_revision = row.op_settles_at = None
+        if row.revision != d.revision:
+            return settle
+        if d.status is None:
+            if d.removed_from_device:
+                record_event(
+                    session, "access_code.removed_from_device", now,
+                    workspace_id=row.workspace_id, device=device, access_code=row,
+                )
+            self._resolve_attempts(session, row, now, gone=True)
+            session.delete(row)
+            return settle
+        self._record_status(session, device, row, d, result, now)
+        return settle
+
+    def _record_status(
+        self,
+        session: Session,
+        device: Device,
+        row: AccessCode,
+        d: Decision,
+        result: OpResult | None,
+        now: datetime,
+    ) -> None:
+        assert d.status is not None
+        row.status = d.status
+        errors = list(row.errors)
+        if d.became_set:
+            errors = _without_errors(errors, SET_ERRORS)
+            record_event(
+                session, "access_code.set_on_device", now,
+                workspace_id=row.workspace_id, device=device, access_code=row, code=row.code,
+            )
+        if d.status == "unset":
+            errors = _without_errors(errors, SET_ERRORS | REMOVE_ERRORS)
+        failure: dict[str, Any] | None = None
+        if d.no_space:
+            failure = _error(
+                "no_space_for_access_code_on_device",
+                "The lock has no free slot for this code",
+                now,
+                is_access_code_error=True,
+            )
+        elif isinstance(result, DeviceRejected) and d.op is not None:
+            kind = "failed_to_set_on_device" if d.op.kind == "set" else "failed_to_remove_from_device"
+            failure = _error(kind, f"The lock rejected the operation: {result}", now, is_access_code_error=True)
+        if failure is not None:
+            errors, added = _with_error(errors, failure)
+            if added:
+                event = (
+                    "access_code.failed_to_remove_from_device"
+                    if failure["error_code"] == "failed_to_remove_from_device"
+                    else "access_code.failed_to_set_on_device"
+                )
+                record_event(
+                    session, event, now,
+                    workspace_id=row.workspace_id, device=device, access_code=row,
+                )
+        row.errors = errors
+        if d.status in ("set", "unset"):
+            self._resolve_attempts(session, row, now, gone=False)
+
+    @staticmethod
+    def _resolve_attempts(session: Session, row: AccessCode, now: datetime, gone: bool) -> None:
+        """Pending attempts finish once the lock reflects their request (R191)."""
+        pending = session.scalars(
+            select(ActionAttempt).where(
+                ActionAttempt.access_code_id == row.access_code_id,
+                ActionAttempt.status == "pending",
+            )
+        ).all()
+        for attempt in pending:
+            if attempt.action_type == "DELETE_ACCESS_CODE":
+                if gone:
+                    attempt.status, attempt.result = "success", {}
+            elif gone:
+                attempt.status = "error"
+                attempt.error = {
+                    "type": "access_code_deleted",
+                    "message": "The access code was removed before the request completed",
+                }
+            elif attempt.revision is None or attempt.revision <= row.revision:
+                attempt.status = "success"
+                attempt.result = {"access_code": access_code_view(row, [])}

@@ -1,0 +1,63 @@
+"""Wiring: one object that owns the database, clock, drivers, worker and HTTP app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+
+from fastapi import FastAPI
+
+from pinwarden.api.app import create_app
+from pinwarden.api.auth import issue_api_key
+from pinwarden.api.context import Services
+from pinwarden.clock import Clock, SystemClock
+from pinwarden.config import Settings
+from pinwarden.devices.driver import Driver
+from pinwarden.devices.simulated import SimulatedDriver
+from pinwarden.engine.reconciler import Reconciler
+from pinwarden.engine.worker import Worker, run_in_thread
+from pinwarden.store import migrate
+from pinwarden.store.db import Database
+from pinwarden.store.workspaces import create_workspace
+
+
+class Service:
+    """A pinwarden process: API plus (optionally) the reconcile worker."""
+
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self.db = Database(settings.database_url)
+        drivers: dict[str, Driver] = {
+            "simulated": SimulatedDriver(self.db, self.clock, settings.sandbox_latency)
+        }
+        self.reconciler = Reconciler(self.db, self.clock, drivers, settings)
+        self.worker = Worker(self.db, self.clock, self.reconciler, settings)
+        self.services = Services(self.db, self.clock, settings, self.worker.wake)
+        self.app: FastAPI = create_app(self.services, self._lifespan)
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest version."""
+        migrate.upgrade(self.settings.database_url)
+
+    @asynccontextmanager
+    async def _lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
+        stop = None
+        if self.settings.run_worker:
+            _thread, stop = run_in_thread(self.worker)
+        try:
+            yield
+        finally:
+            if stop is not None:
+                stop.set()
+            self.db.dispose()
+
+    def create_workspace(self, name: str, sandbox: bool) -> tuple[str, str]:
+        """A new workspace and its first API key: ``(workspace_id, api_key)``."""
+        now: datetime = self.clock.now()
+        with self.db.write() as session:
+            workspace = create_workspace(session, name, sandbox, now)
+            key = issue_api_key(session, workspace, now)
+            workspace_id = workspace.workspace_id
+        return workspace_id, key

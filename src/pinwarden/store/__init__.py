@@ -1,0 +1,1 @@
+"""Durable state: tables, the database handle, queries and migrations."""

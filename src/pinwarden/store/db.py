@@ -1,0 +1,93 @@
+"""The database handle: engine setup per backend and transaction scopes.
+
+SQLite (the embedded default) runs in WAL mode; write transactions start with
+``BEGIN IMMEDIATE`` and are serialized in-process, so a read that later writes can
+never hit a lock upgrade failure. PostgreSQL uses ordinary transactions and row locks.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
+
+_WRITE_OPTION = "pinwarden_write"
+
+
+def normalize_url(url: str) -> str:
+    """Let users write ``postgresql://``; we always talk to it through psycopg 3."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+class Database:
+    """Owns the engine; hands out read and write sessions."""
+
+    def __init__(self, url: str) -> None:
+        self.url = normalize_url(url)
+        self.is_sqlite = self.url.startswith("sqlite")
+        self.engine = self._create_engine()
+        self._write_engine = self.engine.execution_options(**{_WRITE_OPTION: True})
+        self._read_sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._write_sessions = sessionmaker(self._write_engine, expire_on_commit=False)
+        self._sqlite_write_lock = threading.Lock()
+
+    def _create_engine(self) -> Engine:
+        if not self.is_sqlite:
+            return create_engine(self.url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        in_memory = ":memory:" in self.url or self.url in ("sqlite://", "sqlite:///")
+        engine = create_engine(
+            self.url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            poolclass=NullPool if in_memory else None,
+        )
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            # Take transaction control away from the sqlite3 module so BEGIN is ours.
+            dbapi_conn.isolation_level = None
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            write = conn.get_execution_options().get(_WRITE_OPTION, False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+        return engine
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for reads; closing it ends the transaction and keeps loaded objects."""
+        with self._read_sessions() as session:
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A session whose work commits at the end of the block, or not at all."""
+        lock = self._sqlite_write_lock if self.is_sqlite else None
+        if lock is not None:
+            lock.acquire()
+        try:
+            with self._write_sessions() as session, session.begin():
+                yield session
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()

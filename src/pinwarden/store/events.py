@@ -1,0 +1,54 @@
+"""Writing events into the outbox, always inside the caller's transaction (decision 3)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from pinwarden.store.tables import AccessCode, Device, Event
+from pinwarden.timeutil import iso
+
+
+def record_event(
+    session: Session,
+    event_type: str,
+    now: datetime,
+    *,
+    workspace_id: str,
+    device: Device | None = None,
+    access_code: AccessCode | None = None,
+    occurred_at: datetime | None = None,
+    **extra: Any,
+) -> Event:
+    """Add one event row; its payload is the exact JSON clients and webhooks receive."""
+    event_id = str(uuid.uuid4())
+    payload: dict[str, Any] = {
+        "event_id": event_id,
+        "event_type": event_type,
+        "workspace_id": workspace_id,
+        "created_at": iso(now),
+        "occurred_at": iso(occurred_at or now),
+    }
+    if device is not None:
+        payload["device_id"] = device.device_id
+        payload["connected_account_id"] = device.connected_account_id
+        if device.custom_metadata:
+            payload["device_custom_metadata"] = dict(device.custom_metadata)
+    if access_code is not None:
+        payload["access_code_id"] = access_code.access_code_id
+    payload.update(extra)
+    row = Event(
+        event_id=event_id,
+        workspace_id=workspace_id,
+        event_type=event_type,
+        device_id=device.device_id if device is not None else None,
+        access_code_id=access_code.access_code_id if access_code is not None else None,
+        created_at=now,
+        occurred_at=occurred_at or now,
+        payload=payload,
+    )
+    session.add(row)
+    return row

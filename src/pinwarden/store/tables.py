@@ -1,0 +1,220 @@
+"""The schema. Every change here needs an Alembic migration in ``migrations/versions``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from pinwarden.timeutil import as_utc
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = as_utc(value)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+
+ID = String(36)
+
+
+class Base(DeclarativeBase):
+    """Declarative base for all tables."""
+
+
+class Workspace(Base):
+    __tablename__ = "workspaces"
+
+    workspace_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    company_name: Mapped[str] = mapped_column(String(200))
+    is_sandbox: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    key_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("workspaces.workspace_id", ondelete="CASCADE"), index=True
+    )
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ConnectedAccount(Base):
+    __tablename__ = "connected_accounts"
+
+    connected_account_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("workspaces.workspace_id", ondelete="CASCADE"), index=True
+    )
+    provider: Mapped[str] = mapped_column(String(60))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Device(Base):
+    __tablename__ = "devices"
+
+    device_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("workspaces.workspace_id", ondelete="CASCADE")
+    )
+    connected_account_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("connected_accounts.connected_account_id", ondelete="CASCADE")
+    )
+    driver: Mapped[str] = mapped_column(String(40))
+    model_key: Mapped[str] = mapped_column(String(60))
+    name: Mapped[str] = mapped_column(String(200))
+    custom_metadata: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    time_zone: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    online: Mapped[bool] = mapped_column(Boolean, default=True)
+    locked: Mapped[bool] = mapped_column(Boolean, default=True)
+    errors: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Simulated-driver knob; real drivers ignore it.
+    sim_latency_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Work-queue columns (ARCHITECTURE decision 2).
+    next_reconcile_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Bumped by every API write that affects the device, so a reconcile that was
+    # already running knows to go round again instead of sleeping.
+    wake_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    failure_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (
+        Index("ix_devices_workspace_created", "workspace_id", "created_at", "device_id"),
+        Index("ix_devices_next_reconcile_at", "next_reconcile_at"),
+    )
+
+
+class AccessCode(Base):
+    __tablename__ = "access_codes"
+
+    access_code_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("workspaces.workspace_id", ondelete="CASCADE"), index=True
+    )
+    device_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("devices.device_id", ondelete="CASCADE")
+    )
+    name: Mapped[str | None] = mapped_column(Text, nullable=True)
+    code: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    common_code_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    is_external_modification_allowed: Mapped[bool] = mapped_column(Boolean, default=False)
+    prefer_native_scheduling: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_one_time_use: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_offline_access_code: Mapped[bool] = mapped_column(Boolean, default=False)
+    errors: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    warnings: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # Desired-state version: every API change bumps it, so the reconciler can tell
+    # whether what it computed still applies.
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # What the reconciler knows of the lock side.
+    slot: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    op_kind: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    op_revision: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    op_settles_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    was_on_device: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (
+        Index("ix_access_codes_device_created", "device_id", "created_at", "access_code_id"),
+        Index("ix_access_codes_workspace_created", "workspace_id", "created_at", "access_code_id"),
+    )
+
+
+class ActionAttempt(Base):
+    __tablename__ = "action_attempts"
+
+    action_attempt_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("workspaces.workspace_id", ondelete="CASCADE")
+    )
+    action_type: Mapped[str] = mapped_column(String(60))
+    status: Mapped[str] = mapped_column(String(10))
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    device_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    access_code_id: Mapped[str | None] = mapped_column(ID, nullable=True, index=True)
+    # The access-code revision this attempt waits for.
+    revision: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_action_attempts_workspace_created", "workspace_id", "created_at"),
+    )
+
+
+class Event(Base):
+    """The outbox: written in the same transaction as the change it describes."""
+
+    __tablename__ = "events"
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    event_id: Mapped[str] = mapped_column(ID, unique=True)
+    workspace_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("workspaces.workspace_id", ondelete="CASCADE")
+    )
+    event_type: Mapped[str] = mapped_column(String(80))
+    device_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    access_code_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    __table_args__ = (Index("ix_events_workspace_created", "workspace_id", "created_at", "seq"),)
+
+
+class SimulatedSlot(Base):
+    """The memory of a simulated lock: what its keypad would accept, and when.
+
+    A set or remove takes the lock some time, so a row becomes visible at
+    ``visible_from`` and disappears at ``gone_at``.
+    """
+
+    __tablename__ = "simulated_slots"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    device_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("devices.device_id", ondelete="CASCADE"), index=True
+    )
+    slot: Mapped[int] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str | None] = mapped_column(Text, nullable=True)
+    visible_from: Mapped[datetime] = mapped_column(UTCDateTime)
+    gone_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -1,0 +1,146 @@
+"""Seam's JSON shapes of stored rows: used by the API, by events and by action attempts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pinwarden.devices.models import LOCK_MODELS
+from pinwarden.domain.windows import code_type
+from pinwarden.store.tables import AccessCode, ActionAttempt, Device, Workspace
+from pinwarden.timeutil import iso
+
+
+def access_code_view(code: AccessCode, device_errors: list[dict[str, Any]]) -> dict[str, Any]:
+    """A managed access code (OAS ``access_code``); device errors are copied on (R140)."""
+    kind = code_type(code.starts_at, code.ends_at)
+    return {
+        "access_code_id": code.access_code_id,
+        "device_id": code.device_id,
+        "workspace_id": code.workspace_id,
+        "name": code.name,
+        "appearance": None,
+        "code": code.code,
+        "common_code_key": code.common_code_key,
+        "type": kind,
+        "status": code.status,
+        "starts_at": iso(code.starts_at),
+        "ends_at": iso(code.ends_at),
+        "created_at": iso(code.created_at),
+        "errors": [*code.errors, *device_errors],
+        "warnings": list(code.warnings),
+        "is_managed": True,
+        "is_external_modification_allowed": code.is_external_modification_allowed,
+        "is_offline_access_code": code.is_offline_access_code,
+        "is_one_time_use": code.is_one_time_use,
+        "is_backup_access_code_available": False,
+        "is_backup": False,
+        "pulled_backup_access_code_id": None,
+        "is_scheduled_on_device": False if kind == "time_bound" else None,
+        "is_waiting_for_code_assignment": False,
+        "pending_mutations": [],
+    }
+
+
+def device_view(device: Device) -> dict[str, Any]:
+    """A lock (OAS ``device``), properties derived from its model and live state."""
+    model = LOCK_MODELS[device.model_key]
+    constraints: list[dict[str, Any]] = []
+    for constraint in model.constraints:
+        if constraint == "name_length" and model.name_length is not None:
+            low, high = model.name_length
+            constraints.append(
+                {"constraint_type": "name_length", "min_length": low, "max_length": high}
+            )
+        else:
+            constraints.append({"constraint_type": constraint})
+    manufacturer = model.manufacturer
+    properties: dict[str, Any] = {
+        "name": device.name,
+        "online": device.online,
+        "locked": device.locked,
+        "door_open": False,
+        "manufacturer": manufacturer,
+        "model": {
+            "display_name": model.display_name,
+            "manufacturer_display_name": manufacturer.capitalize(),
+            "has_built_in_keypad": True,
+            "can_connect_accessory_keypad": False,
+            "online_access_codes_supported": True,
+            "offline_access_codes_supported": model.can_program_offline_access_codes,
+        },
+        "appearance": {"name": device.name},
+        "battery_level": 0.9,
+        "battery": {"level": 0.9, "status": "good"},
+        "has_direct_power": False,
+        "supported_code_lengths": list(model.supported_code_lengths),
+        "code_constraints": constraints,
+        "max_active_codes_supported": model.max_active_codes_supported,
+        "supports_backup_access_code_pool": model.supports_backup_access_code_pool,
+        "has_native_entry_events": model.has_native_entry_events,
+        "online_access_codes_enabled": True,
+        "offline_access_codes_enabled": model.can_program_offline_access_codes,
+        "supports_offline_access_codes": model.can_program_offline_access_codes,
+        "supports_accessory_keypad": False,
+        "image_url": None,
+        "image_alt_text": f"{manufacturer.capitalize()} {model.display_name}",
+    }
+    return {
+        "device_id": device.device_id,
+        "device_type": model.device_type,
+        "display_name": device.name,
+        "nickname": device.name,
+        "workspace_id": device.workspace_id,
+        "connected_account_id": device.connected_account_id,
+        "created_at": iso(device.created_at),
+        "is_managed": True,
+        "custom_metadata": dict(device.custom_metadata),
+        "errors": list(device.errors),
+        "warnings": [],
+        "space_ids": [],
+        "location": {"timezone": device.time_zone} if device.time_zone else None,
+        "device_manufacturer": {"manufacturer": manufacturer, "display_name": manufacturer},
+        "device_provider": {"device_provider_name": manufacturer},
+        "properties": properties,
+        "capabilities_supported": ["access_code", "lock"],
+        "can_program_online_access_codes": True,
+        "can_program_offline_access_codes": model.can_program_offline_access_codes,
+        "can_remotely_lock": True,
+        "can_remotely_unlock": True,
+        "can_unlock_with_code": True,
+        "can_simulate_connection": True,
+        "can_simulate_disconnection": True,
+        "can_simulate_removal": True,
+        "can_simulate_hub_connection": model.has_hub,
+        "can_simulate_hub_disconnection": model.has_hub,
+    }
+
+
+def action_attempt_view(attempt: ActionAttempt) -> dict[str, Any]:
+    """OAS ``action_attempt``: all five keys always present (R8, R9)."""
+    return {
+        "action_attempt_id": attempt.action_attempt_id,
+        "action_type": attempt.action_type,
+        "status": attempt.status,
+        "result": attempt.result,
+        "error": attempt.error,
+    }
+
+
+def workspace_view(workspace: Workspace) -> dict[str, Any]:
+    """OAS ``workspace`` (R14)."""
+    return {
+        "workspace_id": workspace.workspace_id,
+        "name": workspace.name,
+        "company_name": workspace.company_name,
+        "connect_partner_name": workspace.company_name,
+        "is_sandbox": workspace.is_sandbox,
+        "is_suspended": False,
+        "is_publishable_key_auth_enabled": False,
+        "connect_webview_customization": {
+            "inviter_logo_url": None,
+            "logo_shape": None,
+            "primary_button_color": None,
+            "primary_button_text_color": None,
+            "success_message": None,
+        },
+    }
