@@ -1,0 +1,140 @@
+"""Shared fixtures: a database per backend (SQLite always, PostgreSQL when one answers),
+and a real pinwarden HTTP server on a fake clock, driven through the official SDK."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import uvicorn
+from seam import Seam
+from sqlalchemy import create_engine, text
+
+from pinwarden.clock import FakeClock
+from pinwarden.config import Settings
+from pinwarden.service import Service
+from pinwarden.store import migrate
+from pinwarden.store.tables import Base
+
+PG_URL = os.environ.get("PINWARDEN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+# Before the seed documents' dates (2025-01-01 …), so their examples work verbatim.
+START = datetime(2024, 12, 31, 12, 0, tzinfo=UTC)
+
+
+def _postgres_available() -> str | None:
+    """None when PostgreSQL answers, else the reason it does not."""
+    try:
+        engine = create_engine(PG_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        engine.dispose()
+        return None
+    except Exception as exc:
+        return f"no PostgreSQL server at {PG_URL} ({type(exc).__name__}); PostgreSQL leg skipped"
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    migrate.upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def _pg_schema_url() -> Iterator[str]:
+    reason = _postgres_available()
+    if reason:
+        pytest.skip(reason)
+    schema = f"pw_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    url = f"{PG_URL}?options=-csearch_path%3D{schema}"
+    migrate.upgrade(url)
+    yield url
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, _sqlite_template: Path
+) -> str:
+    """An empty, migrated database on each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "pinwarden.db"
+        shutil.copy(_sqlite_template, path)
+        return f"sqlite:///{path}"
+    url: str = request.getfixturevalue("_pg_schema_url")
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        names = ", ".join(t.name for t in Base.metadata.sorted_tables)
+        conn.execute(text(f"TRUNCATE {names} CASCADE"))
+    engine.dispose()
+    return url
+
+
+def make_settings(database_url: str) -> Settings:
+    """Settings for a test service: no worker thread unless a server starts one."""
+    return replace(
+        Settings(),
+        database_url=database_url,
+        sandbox_latency=timedelta(seconds=1),
+        run_worker=True,
+    )
+
+
+@dataclass
+class Harness:
+    """A running server with its fake clock."""
+
+    service: Service
+    clock: FakeClock
+    endpoint: str
+
+    def workspace(self, sandbox: bool = True) -> tuple[str, str]:
+        return self.service.create_workspace("Test", sandbox=sandbox)
+
+    def seam(self, api_key: str | None = None) -> Seam:
+        """An official SDK client for a fresh sandbox workspace (or the given key)."""
+        if api_key is None:
+            _, api_key = self.workspace()
+        return Seam(api_key=api_key, endpoint=self.endpoint)
+
+    def settle(self) -> None:
+        """Wait until the worker has handled everything due at the current fake time."""
+        self.service.worker.wait_idle(timeout=15)
+
+    def advance(self, delta: timedelta) -> None:
+        """Move the fake clock and let the worker catch up."""
+        self.clock.advance(delta)
+        self.settle()
+
+
+@pytest.fixture
+def server(database_url: str) -> Iterator[Harness]:
+    """pinwarden over real HTTP on 127.0.0.1, with the worker running on a fake clock."""
+    clock = FakeClock(START)
+    service = Service(make_settings(database_url), clock)
+    config = uvicorn.Config(service.app, host="127.0.0.1", port=0, log_level="warning")
+    http = uvicorn.Server(config)
+    thread = threading.Thread(target=http.run, daemon=True)
+    thread.start()
+    deadline = threading.Event()
+    for _ in range(200):
+        if http.started:
+            break
+        deadline.wait(0.02)
+    assert http.started, "server did not start"
+    port = http.servers[0].sockets[0].getsockname()[1]
+    yield Harness(service, clock, f"http://127.0.0.1:{port}")
+    http.should_exit = True
+    thread.join(timeout=10)
