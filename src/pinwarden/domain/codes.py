@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -128,4 +129,14 @@ def generate_code(
         candidate = "".join(rng.choice(alphabet) for _ in range(length))
         if candidate not in avoid and not code_violations(candidate, strict):
             return candidate
+    # Random draws keep missing: the space is nearly used up. Search it exhaustively
+    # where that is cheap, so "no code available" is a fact and not bad luck.
+    if len(alphabet) ** length <= 1_000_000:
+        remaining = [
+            c
+            for c in ("".join(p) for p in itertools.product(alphabet, repeat=length))
+            if c not in avoid and not code_violations(c, strict)
+        ]
+        if remaining:
+            return rng.choice(remaining)
     raise NoCodeAvailable(f"no {length}-digit code satisfies the device's constraints")

@@ -94,8 +94,7 @@ def plan_device(
     """Compare desired codes with the lock's reported ``slots`` (slot → PIN) at ``now``."""
     plan = DevicePlan()
     plan.wake_no_later_than(now + drift_check_interval)
-    reserved = {c.slot for c in codes if c.slot is not None} | set(slots)
-    free = (n for n in range(1, slot_count + 1) if n not in reserved)
+    needs_slot: list[tuple[Decision, CodeState]] = []
 
     for c in codes:
         wanted = belongs_on_lock(c.starts_at, c.ends_at, c.deleted, now, lead_time)
@@ -115,12 +114,10 @@ def plan_device(
                 plan.wake_no_later_than(c.op_settles_at)
             else:
                 d.status = "setting"
-                slot = c.slot if c.slot is not None else next(free, None)
-                if slot is None or c.code is None:
-                    d.no_space = slot is None
-                else:
-                    d.slot = slot
-                    d.op = Op("set", slot, c.code, c.name)
+                if c.slot is None:
+                    needs_slot.append((d, c))
+                elif c.code is not None:
+                    d.op = Op("set", c.slot, c.code, c.name)
         elif set_landing:
             # A set we sent may still land; remove only once the lock has settled.
             d.status, d.keep_op = ("removing" if c.was_on_device or c.deleted else "unset"), True
@@ -133,9 +130,21 @@ def plan_device(
             else:
                 d.op = Op("remove", c.slot)
         elif is_finished(c.ends_at, c.deleted, now):
-            d.status = None
+            d.status, d.slot = None, None
             d.removed_from_device = c.was_on_device
         else:
             d.status, d.slot, d.was_on_device = "unset", None, False
         plan.decisions.append(d)
+
+    # Slots are handed out after every code has said which one it keeps, so a slot
+    # freed in this very pass is usable at once.
+    taken = set(slots) | {d.slot for d in plan.decisions if d.slot is not None}
+    free = (n for n in range(1, slot_count + 1) if n not in taken)
+    for d, c in needs_slot:
+        slot = next(free, None)
+        if slot is None:
+            d.no_space = True
+        elif c.code is not None:
+            d.slot = slot
+            d.op = Op("set", slot, c.code, c.name)
     return plan

@@ -82,7 +82,9 @@ class Reconciler:
             if device is None:
                 return None
             rows = session.scalars(
-                select(AccessCode).where(AccessCode.device_id == device_id)
+                select(AccessCode)
+                .where(AccessCode.device_id == device_id)
+                .order_by(AccessCode.created_at, AccessCode.access_code_id)
             ).all()
             codes = [
                 CodeState(

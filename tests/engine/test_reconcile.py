@@ -1,0 +1,209 @@
+"""The reconciler on a fake clock: lifecycle, catch-up, faults, races."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from pinwarden.devices.driver import DeviceRef, OpAck
+from pinwarden.store.tables import Device
+from tests.engine.conftest import Engine
+
+SECOND = timedelta(seconds=1)
+MINUTE = timedelta(minutes=1)
+HOUR = timedelta(hours=1)
+
+
+def count_lock_reads(engine: Engine, device_id: str) -> list[object]:
+    """Record every read of one lock's slots."""
+    driver = engine.service.reconciler._drivers["simulated"]  # noqa: SLF001
+    original = driver.read_slots
+    calls: list[object] = []
+
+    async def counting(device: DeviceRef) -> list[Any]:
+        if device.device_id == device_id:
+            calls.append(engine.clock.now())
+        return await original(device)
+
+    driver.read_slots = counting  # type: ignore[method-assign]
+    return calls
+
+
+def test_ongoing_code_is_programmed_and_confirmed(engine: Engine) -> None:
+    lock = engine.device("august_lock")
+    code = engine.create(lock.device_id, code="4821")
+    engine.drain()
+    assert engine.code(code["access_code_id"]).status == "setting"  # type: ignore[union-attr]
+    assert engine.lock_pins(lock.device_id) == []
+    engine.advance(SECOND)
+    assert engine.code(code["access_code_id"]).status == "set"  # type: ignore[union-attr]
+    assert engine.lock_pins(lock.device_id) == ["4821"]
+    assert engine.events(code["access_code_id"]) == [
+        "access_code.created",
+        "access_code.set_on_device",
+    ]
+
+
+def test_time_bound_code_is_programmed_for_its_window_and_removed_at_the_end(
+    engine: Engine,
+) -> None:
+    lock = engine.device("schlage_lock")
+    now = engine.clock.now()
+    starts, ends = now + 90 * MINUTE, now + 8 * HOUR
+    code = engine.create(lock.device_id, code="5823", starts_at=starts, ends_at=ends)
+    cid = code["access_code_id"]
+    assert code["status"] == "unset"
+    engine.drain()
+    with engine.service.db.read() as s:
+        device = s.get(Device, lock.device_id)
+        assert device is not None and device.next_reconcile_at == starts - HOUR
+    engine.advance(30 * MINUTE - SECOND)
+    assert engine.code(cid).status == "unset"  # type: ignore[union-attr]
+    engine.advance(SECOND)
+    assert engine.code(cid).status == "setting"  # type: ignore[union-attr]
+    engine.advance(SECOND)
+    assert engine.code(cid).status == "set"  # type: ignore[union-attr]
+    engine.clock.set(ends)
+    engine.drain()
+    assert engine.code(cid).status == "removing"  # type: ignore[union-attr]
+    engine.advance(SECOND)
+    assert engine.code(cid) is None
+    assert engine.lock_pins(lock.device_id) == []
+    assert engine.events(cid)[-1] == "access_code.removed_from_device"
+
+
+def test_window_that_passed_while_the_engine_was_down_is_never_programmed(
+    engine: Engine,
+) -> None:
+    lock = engine.device("yale_lock")
+    now = engine.clock.now()
+    code = engine.create(lock.device_id, code="7314", starts_at=now + 2 * HOUR, ends_at=now + 3 * HOUR)
+    engine.clock.advance(10 * HOUR)  # no drain in between: the worker was down
+    engine.drain()
+    assert engine.code(code["access_code_id"]) is None
+    assert engine.lock_pins(lock.device_id) == []
+    assert "access_code.set_on_device" not in engine.events(code["access_code_id"])
+    assert "access_code.removed_from_device" not in engine.events(code["access_code_id"])
+
+
+def test_window_opened_while_down_is_set_at_once_on_restart(engine: Engine) -> None:
+    lock = engine.device("yale_lock")
+    now = engine.clock.now()
+    code = engine.create(lock.device_id, code="7314", starts_at=now + 2 * HOUR, ends_at=now + 9 * HOUR)
+    engine.clock.advance(3 * HOUR)
+    engine.drain()
+    engine.advance(SECOND)
+    assert engine.code(code["access_code_id"]).status == "set"  # type: ignore[union-attr]
+
+
+def test_offline_lock_keeps_code_setting_with_device_error_then_recovers(engine: Engine) -> None:
+    lock = engine.device("august_lock")
+    engine.set_online(lock.device_id, False)
+    calls = count_lock_reads(engine, lock.device_id)
+    code = engine.create(lock.device_id, code="4821")
+    cid = code["access_code_id"]
+    engine.drain()
+    for _ in range(60):
+        engine.advance(timedelta(minutes=1))
+    row = engine.code(cid)
+    assert row is not None and row.status == "setting"
+    with engine.service.db.read() as s:
+        device = s.get(Device, lock.device_id)
+        assert device is not None
+        assert [e["error_code"] for e in device.errors] == ["device_offline"]
+    # Capped exponential back-off: an hour offline costs a handful of attempts, not 60+.
+    assert 5 <= len(calls) <= 13
+    engine.set_online(lock.device_id, True)
+    engine.drain()
+    engine.advance(SECOND)
+    assert engine.code(cid).status == "set"  # type: ignore[union-attr]
+    with engine.service.db.read() as s:
+        device = s.get(Device, lock.device_id)
+        assert device is not None and device.errors == []
+
+
+def test_deleting_while_a_set_is_landing_leaves_no_pin_on_the_lock(engine: Engine) -> None:
+    lock = engine.device("august_lock")
+    code = engine.create(lock.device_id, code="4821")
+    engine.drain()  # the set is sent, lands in one second
+    engine.delete(code["access_code_id"])
+    engine.drain()
+    engine.advance(SECOND)
+    engine.advance(SECOND)
+    assert engine.lock_pins(lock.device_id) == []
+    assert engine.code(code["access_code_id"]) is None
+
+
+def test_changing_the_pin_reprograms_the_same_slot(engine: Engine) -> None:
+    lock = engine.device("august_lock")
+    code = engine.create(lock.device_id, code="4821")
+    engine.drain()
+    engine.advance(SECOND)
+    engine.update(code["access_code_id"], code="9517")
+    assert engine.code(code["access_code_id"]).status == "setting"  # type: ignore[union-attr]
+    engine.drain()
+    engine.advance(SECOND)
+    assert engine.code(code["access_code_id"]).status == "set"  # type: ignore[union-attr]
+    assert engine.lock_pins(lock.device_id) == ["9517"]
+
+
+def test_full_lock_reports_no_space_until_a_slot_frees(engine: Engine) -> None:
+    lock = engine.device("smartthings_lock")  # 27 slots
+    ids = [engine.create(lock.device_id)["access_code_id"] for _ in range(28)]
+    engine.drain()
+    engine.advance(SECOND)
+    waiting = [c for c in (engine.code(i) for i in ids) if c is not None and c.status != "set"]
+    assert len(waiting) == 1
+    assert [e["error_code"] for e in waiting[0].errors] == ["no_space_for_access_code_on_device"]
+    assert engine.events(waiting[0].access_code_id).count("access_code.failed_to_set_on_device") == 1
+    engine.delete(next(i for i in ids if i != waiting[0].access_code_id))
+    engine.drain()
+    engine.advance(SECOND)
+    engine.advance(SECOND)
+    later = engine.code(waiting[0].access_code_id)
+    assert later is not None and later.status == "set" and later.errors == []
+
+
+def test_api_write_during_a_reconcile_is_not_lost(engine: Engine) -> None:
+    lock = engine.device("august_lock")
+    code = engine.create(lock.device_id, code="4821")
+    driver = engine.service.reconciler._drivers["simulated"]  # noqa: SLF001
+    original = driver.set_code
+
+    async def set_code_then_update(device: DeviceRef, slot: int, pin: str, name: str | None) -> OpAck:
+        ack = await original(device, slot, pin, name)
+        if pin == "4821":
+            engine.update(code["access_code_id"], code="9517")
+        return ack
+
+    driver.set_code = set_code_then_update  # type: ignore[method-assign]
+    engine.drain()
+    engine.advance(SECOND)
+    engine.advance(SECOND)
+    assert engine.code(code["access_code_id"]).status == "set"  # type: ignore[union-attr]
+    assert engine.lock_pins(lock.device_id) == ["9517"]
+
+
+def test_converged_device_is_left_alone_until_its_drift_check(engine: Engine) -> None:
+    lock = engine.device("august_lock")
+    engine.create(lock.device_id, code="4821")
+    engine.drain()
+    engine.advance(SECOND)
+    assert engine.advance(timedelta(minutes=59)) == 0
+    assert engine.advance(timedelta(minutes=1)) >= 1
+
+
+def test_lease_keeps_a_device_from_two_workers(engine: Engine) -> None:
+    lock = engine.device("august_lock")
+    engine.create(lock.device_id, code="4821")
+    first = engine.service.worker.claim_due()
+    assert lock.device_id in [d for d, _ in first]
+    assert lock.device_id not in [d for d, _ in engine.service.worker.claim_due()]
+    with engine.service.db.read() as s:
+        owner = s.scalar(select(Device.lease_owner).where(Device.device_id == lock.device_id))
+    assert owner == engine.service.worker.owner
+    for device_id, seq in first:
+        asyncio.run(engine.service.reconciler.reconcile(device_id, seq))

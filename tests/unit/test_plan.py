@@ -1,0 +1,120 @@
+"""The pure reconcile plan: desired codes vs reported slots."""
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from pinwarden.engine.plan import CodeState, plan_device
+
+NOW = datetime(2025, 1, 1, 12, tzinfo=UTC)
+LEAD = timedelta(hours=1)
+DRIFT = timedelta(hours=1)
+
+
+def state(**kw: object) -> CodeState:
+    base = CodeState(
+        access_code_id="a",
+        revision=1,
+        code="1234",
+        name="n",
+        starts_at=None,
+        ends_at=None,
+        deleted=False,
+        status="setting",
+        slot=None,
+        op_kind=None,
+        op_revision=None,
+        op_settles_at=None,
+        was_on_device=False,
+    )
+    return replace(base, **kw)  # type: ignore[arg-type]
+
+
+def plan(codes: list[CodeState], slots: dict[int, str | None], now: datetime = NOW, count: int = 10):  # type: ignore[no-untyped-def]
+    return plan_device(codes, slots, now, LEAD, count, DRIFT)
+
+
+def test_new_ongoing_code_gets_the_first_free_slot() -> None:
+    p = plan([state()], {1: "9999"})
+    d = p.decisions[0]
+    assert d.status == "setting"
+    assert d.op is not None and (d.op.kind, d.op.slot, d.op.code) == ("set", 2, "1234")
+
+
+def test_code_reported_by_lock_is_set_once() -> None:
+    d = plan([state(slot=2)], {2: "1234"}).decisions[0]
+    assert (d.status, d.became_set, d.op) == ("set", True, None)
+    again = plan([state(slot=2, status="set", was_on_device=True)], {2: "1234"}).decisions[0]
+    assert again.became_set is False
+
+
+def test_operation_in_flight_is_not_repeated_and_sets_the_wake_up() -> None:
+    settles = NOW + timedelta(seconds=1)
+    p = plan([state(slot=1, op_kind="set", op_revision=1, op_settles_at=settles)], {})
+    d = p.decisions[0]
+    assert d.op is None and d.keep_op and p.wake_at == settles
+
+
+def test_stale_operation_for_an_older_revision_is_resent() -> None:
+    settles = NOW + timedelta(seconds=1)
+    code = state(revision=2, slot=1, op_kind="set", op_revision=1, op_settles_at=settles)
+    d = plan([code], {1: "1111"}).decisions[0]
+    assert d.op is not None and (d.op.kind, d.op.slot) == ("set", 1)
+
+
+def test_future_time_bound_code_stays_unset_and_wakes_at_lead_time() -> None:
+    starts = NOW + LEAD + timedelta(minutes=30)
+    p = plan([state(starts_at=starts, ends_at=starts + LEAD, status="unset")], {})
+    assert p.decisions[0].status == "unset" and p.decisions[0].op is None
+    assert p.wake_at == starts - LEAD
+
+
+def test_deleted_code_on_lock_is_removed_then_dropped_with_event() -> None:
+    code = state(slot=3, deleted=True, status="removing", was_on_device=True)
+    d = plan([code], {3: "1234"}).decisions[0]
+    assert d.status == "removing" and d.op is not None and d.op.kind == "remove"
+    gone = plan([code], {}).decisions[0]
+    assert gone.status is None and gone.removed_from_device
+
+
+def test_expired_code_never_programmed_is_dropped_silently() -> None:
+    code = state(starts_at=NOW - 2 * LEAD, ends_at=NOW - LEAD, status="setting")
+    d = plan([code], {}).decisions[0]
+    assert d.status is None and not d.removed_from_device
+
+
+def test_deleted_code_waits_for_a_set_still_landing_before_dropping() -> None:
+    settles = NOW + timedelta(seconds=1)
+    code = state(deleted=True, slot=4, op_kind="set", op_revision=1, op_settles_at=settles)
+    p = plan([code], {})
+    assert p.decisions[0].status == "removing" and p.wake_at == settles
+
+
+def test_slots_of_other_codes_and_unknown_pins_are_never_reused() -> None:
+    codes = [state(access_code_id="a", slot=1, status="set"), state(access_code_id="b")]
+    d = plan(codes, {1: "1234", 2: "5555"}).decisions[1]
+    assert d.op is not None and d.op.slot == 3
+
+
+def test_full_lock_reports_no_space() -> None:
+    d = plan([state()], {1: "1111", 2: "2222"}, count=2).decisions[0]
+    assert d.no_space and d.op is None and d.status == "setting"
+
+
+def test_changed_pin_overwrites_its_own_slot() -> None:
+    code = state(code="5678", revision=2, slot=2, status="setting", was_on_device=True)
+    d = plan([code], {2: "1234"}).decisions[0]
+    assert d.op is not None and (d.op.slot, d.op.code) == (2, "5678")
+
+
+def test_code_moved_to_the_future_comes_off_the_lock() -> None:
+    starts = NOW + 5 * LEAD
+    code = state(starts_at=starts, ends_at=starts + LEAD, slot=1, status="set", was_on_device=True)
+    d = plan([code], {1: "1234"}).decisions[0]
+    assert d.status == "removing" and d.op is not None and d.op.kind == "remove"
+    after = plan([code], {}).decisions[0]
+    assert after.status == "unset" and after.slot is None
+
+
+def test_converged_device_checks_for_drift_later() -> None:
+    p = plan([state(slot=1, status="set", was_on_device=True)], {1: "1234"})
+    assert p.wake_at == NOW + DRIFT
