@@ -114,7 +114,8 @@ class Harness:
         self.service.worker.wait_idle(timeout=15)
 
     def advance(self, delta: timedelta) -> None:
-        """Move the fake clock and let the worker catch up."""
+        """Let pending work finish, move the fake clock, and let the worker catch up."""
+        self.settle()
         self.clock.advance(delta)
         self.settle()
 
