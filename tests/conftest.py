@@ -23,7 +23,9 @@ from pinwarden.service import Service
 from pinwarden.store import migrate
 from pinwarden.store.tables import Base
 
-PG_URL = os.environ.get("PINWARDEN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_URL = os.environ.get(
+    "PINWARDEN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 # Before the seed documents' dates (2025-01-01 …), so their examples work verbatim.
 START = datetime(2024, 12, 31, 12, 0, tzinfo=UTC)
 
@@ -65,9 +67,7 @@ def _pg_schema_url() -> Iterator[str]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(
-    request: pytest.FixtureRequest, tmp_path: Path, _sqlite_template: Path
-) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, _sqlite_template: Path) -> str:
     """An empty, migrated database on each backend."""
     if request.param == "sqlite":
         path = tmp_path / "pinwarden.db"

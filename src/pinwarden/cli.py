@@ -17,7 +17,9 @@ from pinwarden.config import Settings
 from pinwarden.service import Service
 from pinwarden.store.tables import Workspace
 
-app = typer.Typer(help="pinwarden: Seam-compatible access codes for your own locks.", no_args_is_help=True)
+app = typer.Typer(
+    help="pinwarden: Seam-compatible access codes for your own locks.", no_args_is_help=True
+)
 sandbox_app = typer.Typer(help="Sandbox workspaces with simulated locks.", no_args_is_help=True)
 workspace_app = typer.Typer(help="Workspaces.", no_args_is_help=True)
 api_key_app = typer.Typer(help="API keys.", no_args_is_help=True)
@@ -29,7 +31,10 @@ err = Console(stderr=True, soft_wrap=True)
 
 DatabaseOption = Annotated[
     str | None,
-    typer.Option("--database", help="Database URL (default: $PINWARDEN_DATABASE_URL or sqlite:///pinwarden.db)"),
+    typer.Option(
+        "--database",
+        help="Database URL (default: $PINWARDEN_DATABASE_URL or sqlite:///pinwarden.db)",
+    ),
 ]
 
 
@@ -53,7 +58,9 @@ def serve(
     worker: Annotated[bool, typer.Option(help="Run the reconcile worker in this process")] = True,
 ) -> None:
     """Run the HTTP API (and the reconcile worker)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     service = _service(database)
     service.settings = replace(service.settings, run_worker=worker and service.settings.run_worker)
     settings = service.settings
@@ -64,7 +71,7 @@ def serve(
         err.print(f"[bold]Sandbox workspace[/] {workspace_id}")
         err.print(f"[bold]API key[/] (shown once): [green]{key}[/]")
         err.print(
-            f"Try: python -c \"from seam import Seam; "
+            f'Try: python -c "from seam import Seam; '
             f"print(Seam(api_key='{key}', endpoint='http://{bind_host}:{bind_port}').devices.list())\""
         )
     uvicorn.run(service.app, host=bind_host, port=bind_port, log_level="warning")

@@ -48,8 +48,6 @@ class Settings:
                 minutes=_env_float("PINWARDEN_PROGRAMMING_LEAD_MINUTES", 60)
             ),
             sandbox_latency=timedelta(seconds=_env_float("PINWARDEN_SANDBOX_LATENCY_SECONDS", 1)),
-            drift_check_interval=timedelta(
-                minutes=_env_float("PINWARDEN_DRIFT_CHECK_MINUTES", 60)
-            ),
+            drift_check_interval=timedelta(minutes=_env_float("PINWARDEN_DRIFT_CHECK_MINUTES", 60)),
             run_worker=os.environ.get("PINWARDEN_RUN_WORKER", "1") not in ("0", "false"),
         )

@@ -15,7 +15,19 @@ from pinwarden.api.routes import all_endpoints
 from tests.conftest import Harness
 
 CONTRACT = Path(__file__).resolve().parents[3] / "shared" / "contract" / "seam-openapi-subset.json"
-WRONG_VALUES: list[Any] = [None, 12345, -1, 0.5, "", "not-a-uuid", [], ["x"], {"a": 1}, True, "x" * 5000]
+WRONG_VALUES: list[Any] = [
+    None,
+    12345,
+    -1,
+    0.5,
+    "",
+    "not-a-uuid",
+    [],
+    ["x"],
+    {"a": 1},
+    True,
+    "x" * 5000,
+]
 
 
 def test_every_route_accepts_exactly_the_contract_methods() -> None:
@@ -72,7 +84,10 @@ def test_unknown_resources_are_not_found_with_their_ids(server: Harness) -> None
         (lambda: seam.devices.get(device_id=missing), "device_not_found"),
         (lambda: seam.locks.get(device_id=missing), "device_not_found"),
         (lambda: seam.access_codes.get(access_code_id=missing), "access_code_not_found"),
-        (lambda: seam.access_codes.update(access_code_id=missing, name="x"), "access_code_not_found"),
+        (
+            lambda: seam.access_codes.update(access_code_id=missing, name="x"),
+            "access_code_not_found",
+        ),
         (lambda: seam.access_codes.delete(access_code_id=missing), "access_code_not_found"),
         (lambda: seam.access_codes.create(device_id=missing), "device_not_found"),
         (lambda: seam.access_codes.list(device_id=missing), "device_not_found"),
@@ -155,18 +170,27 @@ def test_duplicate_pin_is_409_unless_windows_do_not_overlap(server: Harness) -> 
     seam = server.seam()
     device_id = _august(seam)
     first = seam.access_codes.create(
-        device_id=device_id, code="4821", starts_at="2025-01-01T00:00:00Z", ends_at="2025-01-05T00:00:00Z"
+        device_id=device_id,
+        code="4821",
+        starts_at="2025-01-01T00:00:00Z",
+        ends_at="2025-01-05T00:00:00Z",
     )
     with pytest.raises(SeamHttpApiError) as info:
         seam.access_codes.create(device_id=device_id, code="4821")
     assert (info.value.code, info.value.status_code) == ("duplicate_access_code", 409)
     with pytest.raises(SeamHttpApiError):
         seam.access_codes.create(
-            device_id=device_id, code="4821", starts_at="2025-01-04T00:00:00Z", ends_at="2025-01-06T00:00:00Z"
+            device_id=device_id,
+            code="4821",
+            starts_at="2025-01-04T00:00:00Z",
+            ends_at="2025-01-06T00:00:00Z",
         )
     # pinwarden extension: the same PIN for a later, non-overlapping stay.
     later = seam.access_codes.create(
-        device_id=device_id, code="4821", starts_at="2025-01-05T00:00:00Z", ends_at="2025-01-09T00:00:00Z"
+        device_id=device_id,
+        code="4821",
+        starts_at="2025-01-05T00:00:00Z",
+        ends_at="2025-01-09T00:00:00Z",
     )
     assert later.code == first.code
     # Updates are checked the same way.
@@ -186,7 +210,13 @@ def test_get_and_list_need_their_identifying_parameters(server: Harness) -> None
         ("/access_codes/get", {"access_code_id": str(uuid.uuid4()), "code": "1234"}),
         ("/access_codes/list", {}),
         ("/events/list", {}),
-        ("/events/list", {"since": "2024-01-01T00:00:00Z", "between": ["2024-01-01T00:00:00Z", "2025-01-01T00:00:00Z"]}),
+        (
+            "/events/list",
+            {
+                "since": "2024-01-01T00:00:00Z",
+                "between": ["2024-01-01T00:00:00Z", "2025-01-01T00:00:00Z"],
+            },
+        ),
         ("/events/get", {}),
         ("/devices/get", {}),
     ]:
@@ -201,11 +231,15 @@ def test_update_rules(server: Harness) -> None:
     with pytest.raises(SeamHttpInvalidInputError):
         seam.access_codes.update(access_code_id=code.access_code_id, type="time_bound")
     with pytest.raises(SeamHttpInvalidInputError):
-        seam.access_codes.update(access_code_id=code.access_code_id, starts_at="2025-01-01T00:00:00Z")
+        seam.access_codes.update(
+            access_code_id=code.access_code_id, starts_at="2025-01-01T00:00:00Z"
+        )
     with pytest.raises(SeamHttpInvalidInputError):
         seam.access_codes.update(access_code_id=code.access_code_id, code="12")
     with pytest.raises(SeamHttpApiError) as info:
-        seam.access_codes.update(access_code_id=code.access_code_id, device_id=str(uuid.uuid4()), name="x")
+        seam.access_codes.update(
+            access_code_id=code.access_code_id, device_id=str(uuid.uuid4()), name="x"
+        )
     assert info.value.code == "access_code_not_found"
     unchanged = seam.access_codes.get(access_code_id=code.access_code_id)
     assert (unchanged.type, unchanged.code) == ("ongoing", "4821")

@@ -20,7 +20,10 @@ def test_sandbox_has_every_brand_model_with_its_constraints(server: Harness) -> 
     by_type = {d.device_type: d for d in devices}
     nuki = by_type["nuki_lock"].properties
     assert nuki.supported_code_lengths == [6]
-    assert {c.constraint_type for c in nuki.code_constraints} == {"no_zeros", "cannot_start_with_12"}
+    assert {c.constraint_type for c in nuki.code_constraints} == {
+        "no_zeros",
+        "cannot_start_with_12",
+    }
     assert nuki.max_active_codes_supported == 200
     kwikset = by_type["kwikset_lock"].properties
     name_rule = next(c for c in kwikset.code_constraints if c.constraint_type == "name_length")
@@ -67,7 +70,10 @@ def test_disconnect_holds_codes_in_setting_and_connect_resumes(server: Harness) 
     server.advance(SECOND)
     healed = seam.access_codes.get(access_code_id=code.access_code_id)
     assert (healed.status, healed.errors) == ("set", [])
-    types = [e.event_type for e in seam.events.list(device_id=lock.device_id, since="2024-01-01T00:00:00Z")]
+    types = [
+        e.event_type
+        for e in seam.events.list(device_id=lock.device_id, since="2024-01-01T00:00:00Z")
+    ]
     assert types[0] == "device.disconnected" and "device.connected" in types
 
 
@@ -106,7 +112,9 @@ def test_reset_sandbox_restores_the_seeded_locks(server: Harness) -> None:
 
 def test_event_filters_and_windows(server: Harness) -> None:
     seam = server.seam()
-    locks = seam.devices.list(device_type="august_lock") + seam.devices.list(device_type="yale_lock")
+    locks = seam.devices.list(device_type="august_lock") + seam.devices.list(
+        device_type="yale_lock"
+    )
     a = seam.access_codes.create(device_id=locks[0].device_id, code="4821")
     server.advance(SECOND)
     server.advance(SECOND)
@@ -119,9 +127,15 @@ def test_event_filters_and_windows(server: Harness) -> None:
         "access_code.created",
         "access_code.set_on_device",
     ]
-    assert {e.access_code_id for e in seam.events.list(access_code_id=b.access_code_id, since="2024-01-01T00:00:00Z")} == {b.access_code_id}
+    assert {
+        e.access_code_id
+        for e in seam.events.list(access_code_id=b.access_code_id, since="2024-01-01T00:00:00Z")
+    } == {b.access_code_id}
     assert len(seam.events.list(device_ids=[locks[0].device_id], since="2024-01-01T00:00:00Z")) == 2
-    assert len(seam.events.list(event_type="access_code.set_on_device", since="2024-01-01T00:00:00Z")) == 2
+    assert (
+        len(seam.events.list(event_type="access_code.set_on_device", since="2024-01-01T00:00:00Z"))
+        == 2
+    )
     created_at = everything[1].created_at
     later = seam.events.list(since=created_at)
     assert [e.access_code_id for e in later] == [b.access_code_id, b.access_code_id]

@@ -14,7 +14,9 @@ def test_workspaces_are_sealed_from_each_other(server: Harness) -> None:
     bob = server.seam()
     device = alice.devices.list(device_type="august_lock")[0]
     code = alice.access_codes.create(device_id=device.device_id, code="4821", name="alice")
-    raw = alice.client.post("/access_codes/create", json={"device_id": device.device_id, "code": "5930"})
+    raw = alice.client.post(
+        "/access_codes/create", json={"device_id": device.device_id, "code": "5930"}
+    )
     attempt_id = raw["action_attempt"]["action_attempt_id"]
     server.advance(__import__("datetime").timedelta(seconds=1))
     event = alice.events.list(since="2024-01-01T00:00:00Z")[0]
@@ -59,6 +61,9 @@ def test_api_keys_are_stored_hashed(server: Harness) -> None:
         stored = session.scalars(select(ApiKey)).all()
     secret = key.rsplit("_", 1)[1]
     assert stored and all(secret not in row.secret_hash for row in stored)
-    assert httpx.get(
-        f"{server.endpoint}/workspaces/get", headers={"Authorization": f"Bearer {key}"}
-    ).status_code == 200
+    assert (
+        httpx.get(
+            f"{server.endpoint}/workspaces/get", headers={"Authorization": f"Bearer {key}"}
+        ).status_code
+        == 200
+    )

@@ -49,9 +49,7 @@ def test_create_ongoing_code_and_poll_until_set(server: Harness) -> None:
     got = seam.access_codes.get(access_code_id=created.access_code_id)
     assert got.status == "set"
     # Seed 000 "verify with webhooks": the same facts are in the event stream.
-    events = seam.events.list(
-        access_code_id=created.access_code_id, since="2024-01-01T00:00:00Z"
-    )
+    events = seam.events.list(access_code_id=created.access_code_id, since="2024-01-01T00:00:00Z")
     assert [e.event_type for e in events] == ["access_code.created", "access_code.set_on_device"]
 
 
@@ -90,7 +88,9 @@ def test_create_time_bound_code_programmed_for_its_window_then_removed(server: H
     assert info.value.status_code == 404
     types = [
         e.event_type
-        for e in seam.events.list(access_code_id=created.access_code_id, since="2024-01-01T00:00:00Z")
+        for e in seam.events.list(
+            access_code_id=created.access_code_id, since="2024-01-01T00:00:00Z"
+        )
     ]
     assert types == [
         "access_code.created",
@@ -189,12 +189,29 @@ def test_access_code_object_carries_every_documented_field(server: Harness) -> N
     raw = seam.client.get("/access_codes/get", params={"access_code_id": code.access_code_id})
     body = raw["access_code"]
     for key in (
-        "workspace_id common_code_key type access_code_id device_id name code created_at "
-        "errors warnings is_managed status is_backup_access_code_available "
-        "is_external_modification_allowed is_one_time_use is_offline_access_code starts_at "
-        "ends_at is_scheduled_on_device is_waiting_for_code_assignment "
-        "pulled_backup_access_code_id is_backup"
-    ).split():
+        "workspace_id",
+        "common_code_key",
+        "type",
+        "access_code_id",
+        "device_id",
+        "name",
+        "code",
+        "created_at",
+        "errors",
+        "warnings",
+        "is_managed",
+        "status",
+        "is_backup_access_code_available",
+        "is_external_modification_allowed",
+        "is_one_time_use",
+        "is_offline_access_code",
+        "starts_at",
+        "ends_at",
+        "is_scheduled_on_device",
+        "is_waiting_for_code_assignment",
+        "pulled_backup_access_code_id",
+        "is_backup",
+    ):
         assert key in body, key
     assert raw["ok"] is True
 
@@ -203,7 +220,10 @@ def test_delete_never_programmed_code_is_gone_at_once(server: Harness) -> None:
     """Deleting guide: a code that never reached the lock has no removal step."""
     seam = server.seam()
     code = seam.access_codes.create(
-        device_id=august(seam), code="5821", starts_at="2025-03-01T00:00:00Z", ends_at="2025-03-02T00:00:00Z"
+        device_id=august(seam),
+        code="5821",
+        starts_at="2025-03-01T00:00:00Z",
+        ends_at="2025-03-02T00:00:00Z",
     )
     seam.access_codes.delete(access_code_id=code.access_code_id)
     with pytest.raises(SeamHttpApiError):
@@ -222,13 +242,17 @@ def test_delete_set_code_goes_through_removing(server: Harness) -> None:
     seam.access_codes.delete(access_code_id=code.access_code_id)
     assert seam.access_codes.get(access_code_id=code.access_code_id).status == "removing"
     # The SDK retries DELETE: a second delete is harmless and answers the same attempt.
-    again = seam.client.delete("/access_codes/delete", params={"access_code_id": code.access_code_id})
+    again = seam.client.delete(
+        "/access_codes/delete", params={"access_code_id": code.access_code_id}
+    )
     assert again["action_attempt"]["action_type"] == "DELETE_ACCESS_CODE"
     server.settle()
     server.advance(SECOND)
     with pytest.raises(SeamHttpApiError):
         seam.access_codes.get(access_code_id=code.access_code_id)
-    attempt = seam.action_attempts.get(action_attempt_id=again["action_attempt"]["action_attempt_id"])
+    attempt = seam.action_attempts.get(
+        action_attempt_id=again["action_attempt"]["action_attempt_id"]
+    )
     assert attempt.status == "success"
 
 

@@ -29,7 +29,9 @@ def test_curl_style_post_everywhere_and_get_with_json_body(server: Harness) -> N
     assert [c["access_code_id"] for c in listed.json()["access_codes"]] == [cid]
     # Older SDKs POST updates and deletes.
     assert http.post("/access_codes/update", json={"access_code_id": cid, "name": "x"}).json()["ok"]
-    assert http.patch("/access_codes/update", json={"access_code_id": cid, "name": "y"}).json()["ok"]
+    assert http.patch("/access_codes/update", json={"access_code_id": cid, "name": "y"}).json()[
+        "ok"
+    ]
     deleted = http.post("/access_codes/delete", json={"access_code_id": cid})
     assert deleted.json()["action_attempt"]["action_type"] == "DELETE_ACCESS_CODE"
 
@@ -126,7 +128,7 @@ def test_malformed_json_and_non_object_bodies_are_invalid_input(server: Harness)
 
 
 def test_pagination_through_the_sdk_paginator(server: Harness) -> None:
-    http, seam = client(server)
+    _, seam = client(server)
     device_id = seam.devices.list(device_type="august_lock")[0].device_id
     made = {seam.access_codes.create(device_id=device_id).access_code_id for _ in range(7)}
     first = seam.access_codes.list(device_id=device_id, limit=3)
@@ -157,9 +159,7 @@ def test_cursor_reused_with_other_filters_is_rejected(server: Harness) -> None:
 
 def test_validation_errors_follow_the_zod_tree(server: Harness) -> None:
     http, _ = client(server)
-    response = http.post(
-        "/access_codes/create", json={"device_id": "not-a-uuid", "code": "12ab"}
-    )
+    response = http.post("/access_codes/create", json={"device_id": "not-a-uuid", "code": "12ab"})
     error = response.json()["error"]
     assert response.status_code == 400 and error["type"] == "invalid_input"
     assert error["validation_errors"]["device_id"]["_errors"] == ["Invalid uuid"]

@@ -38,7 +38,9 @@ class Engine:
 
     def device(self, device_type: str) -> Device:
         with self.service.db.read() as s:
-            rows = s.scalars(select(Device).where(Device.workspace_id == self.ctx.workspace_id)).all()
+            rows = s.scalars(
+                select(Device).where(Device.workspace_id == self.ctx.workspace_id)
+            ).all()
         from pinwarden.devices.models import LOCK_MODELS
 
         return next(d for d in rows if LOCK_MODELS[d.model_key].device_type == device_type)
@@ -63,9 +65,7 @@ class Engine:
 
     def lock_pins(self, device_id: str) -> list[str]:
         report = asyncio.run(
-            self.service.reconciler._drivers["simulated"].read_slots(  # noqa: SLF001
-                self._ref(device_id)
-            )
+            self.service.reconciler._drivers["simulated"].read_slots(self._ref(device_id))
         )
         return sorted(r.code or "" for r in report)
 
@@ -93,7 +93,9 @@ class Engine:
 
     def slot_rows(self, device_id: str) -> int:
         with self.service.db.read() as s:
-            return len(s.scalars(select(SimulatedSlot).where(SimulatedSlot.device_id == device_id)).all())
+            return len(
+                s.scalars(select(SimulatedSlot).where(SimulatedSlot.device_id == device_id)).all()
+            )
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ HOUR = timedelta(hours=1)
 
 def count_lock_reads(engine: Engine, device_id: str) -> list[object]:
     """Record every read of one lock's slots."""
-    driver = engine.service.reconciler._drivers["simulated"]  # noqa: SLF001
+    driver = engine.service.reconciler._drivers["simulated"]
     original = driver.read_slots
     calls: list[object] = []
 
@@ -80,7 +80,9 @@ def test_window_that_passed_while_the_engine_was_down_is_never_programmed(
 ) -> None:
     lock = engine.device("yale_lock")
     now = engine.clock.now()
-    code = engine.create(lock.device_id, code="7314", starts_at=now + 2 * HOUR, ends_at=now + 3 * HOUR)
+    code = engine.create(
+        lock.device_id, code="7314", starts_at=now + 2 * HOUR, ends_at=now + 3 * HOUR
+    )
     engine.clock.advance(10 * HOUR)  # no drain in between: the worker was down
     engine.drain()
     assert engine.code(code["access_code_id"]) is None
@@ -92,7 +94,9 @@ def test_window_that_passed_while_the_engine_was_down_is_never_programmed(
 def test_window_opened_while_down_is_set_at_once_on_restart(engine: Engine) -> None:
     lock = engine.device("yale_lock")
     now = engine.clock.now()
-    code = engine.create(lock.device_id, code="7314", starts_at=now + 2 * HOUR, ends_at=now + 9 * HOUR)
+    code = engine.create(
+        lock.device_id, code="7314", starts_at=now + 2 * HOUR, ends_at=now + 9 * HOUR
+    )
     engine.clock.advance(3 * HOUR)
     engine.drain()
     engine.advance(SECOND)
@@ -158,7 +162,9 @@ def test_full_lock_reports_no_space_until_a_slot_frees(engine: Engine) -> None:
     waiting = [c for c in (engine.code(i) for i in ids) if c is not None and c.status != "set"]
     assert len(waiting) == 1
     assert [e["error_code"] for e in waiting[0].errors] == ["no_space_for_access_code_on_device"]
-    assert engine.events(waiting[0].access_code_id).count("access_code.failed_to_set_on_device") == 1
+    assert (
+        engine.events(waiting[0].access_code_id).count("access_code.failed_to_set_on_device") == 1
+    )
     engine.delete(next(i for i in ids if i != waiting[0].access_code_id))
     engine.drain()
     engine.advance(SECOND)
@@ -170,10 +176,12 @@ def test_full_lock_reports_no_space_until_a_slot_frees(engine: Engine) -> None:
 def test_api_write_during_a_reconcile_is_not_lost(engine: Engine) -> None:
     lock = engine.device("august_lock")
     code = engine.create(lock.device_id, code="4821")
-    driver = engine.service.reconciler._drivers["simulated"]  # noqa: SLF001
+    driver = engine.service.reconciler._drivers["simulated"]
     original = driver.set_code
 
-    async def set_code_then_update(device: DeviceRef, slot: int, pin: str, name: str | None) -> OpAck:
+    async def set_code_then_update(
+        device: DeviceRef, slot: int, pin: str, name: str | None
+    ) -> OpAck:
         ack = await original(device, slot, pin, name)
         if pin == "4821":
             engine.update(code["access_code_id"], code="9517")

@@ -89,6 +89,8 @@ def test_generation_reports_impossible_rules() -> None:
     # Only digits 1-6, four long, all different and no runs of three: exists; with
     # all PINs taken it cannot.
     r = rules((4,), "cannot_contain_0789")
-    everything = {f"{a}{b}{c}{d}" for a in "123456" for b in "123456" for c in "123456" for d in "123456"}
+    everything = {
+        f"{a}{b}{c}{d}" for a in "123456" for b in "123456" for c in "123456" for d in "123456"
+    }
     with pytest.raises(NoCodeAvailable):
         generate_code(r, random.Random(0), avoid=everything, attempts=200)

@@ -29,7 +29,9 @@ def state(**kw: object) -> CodeState:
     return replace(base, **kw)  # type: ignore[arg-type]
 
 
-def plan(codes: list[CodeState], slots: dict[int, str | None], now: datetime = NOW, count: int = 10):  # type: ignore[no-untyped-def]
+def plan(
+    codes: list[CodeState], slots: dict[int, str | None], now: datetime = NOW, count: int = 10
+):  # type: ignore[no-untyped-def]
     return plan_device(codes, slots, now, LEAD, count, DRIFT)
 
 

@@ -43,9 +43,7 @@ def create_app(
             response = await call_next(request)
         except Exception:
             log.exception("unhandled error in %s %s", request.method, request.url.path)
-            response = _envelope(
-                SeamError(500, "internal_server_error", "Internal server error")
-            )
+            response = _envelope(SeamError(500, "internal_server_error", "Internal server error"))
         response.headers["seam-request-id"] = rid
         return response
 

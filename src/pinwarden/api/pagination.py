@@ -41,14 +41,16 @@ def _decode(cursor: str) -> tuple[str, datetime, str]:
 
 def _page_url(url: str, cursor: str) -> str:
     parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "page_cursor"]
+    query = [
+        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "page_cursor"
+    ]
     query.append(("page_cursor", cursor))
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def paginate(
     session: Session,
-    stmt: Select[tuple[T]],
+    stmt: Select[T],
     created_col: InstrumentedAttribute[datetime],
     id_col: InstrumentedAttribute[str],
     params: dict[str, Any],

@@ -12,7 +12,6 @@ from pydantic_core import PydanticCustomError
 from pinwarden.timeutil import as_utc
 
 
-
 def _uuid(value: str) -> str:
     try:
         return str(UUID(value))

@@ -49,10 +49,8 @@ def _has_triple_run(code: str) -> bool:
 
 
 def _is_full_sequence(code: str) -> bool:
-    steps = {int(b) - int(a) for a, b in zip(code, code[1:], strict=False)}
+    steps = {int(b) - int(a) for a, b in itertools.pairwise(code)}
     return steps in ({1}, {-1})
-
-
 
 
 def code_violations(code: str, rules: CodeRules) -> list[str]:

@@ -95,14 +95,10 @@ def resolve_update_window(
     """
     if requested_type == "ongoing":
         if any(value is not None for value in supplied.values()):
-            raise RuleViolation(
-                "starts_at and ends_at cannot be set when type is ongoing", "type"
-            )
+            raise RuleViolation("starts_at and ends_at cannot be set when type is ongoing", "type")
         return None, None
     starts = supplied.get("starts_at", current_starts)
     ends = supplied.get("ends_at", current_ends)
     if requested_type == "time_bound" and (starts is None or ends is None):
-        raise RuleViolation(
-            "A time_bound access code needs both starts_at and ends_at", "type"
-        )
+        raise RuleViolation("A time_bound access code needs both starts_at and ends_at", "type")
     return starts, ends

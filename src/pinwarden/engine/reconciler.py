@@ -22,10 +22,10 @@ from pinwarden.config import Settings
 from pinwarden.devices.driver import DeviceRef, DeviceRejected, DeviceUnavailable, Driver, OpAck
 from pinwarden.devices.models import LOCK_MODELS
 from pinwarden.engine.plan import CodeState, Decision, plan_device
+from pinwarden.store.db import Database
 from pinwarden.store.events import record_event
 from pinwarden.store.tables import AccessCode, ActionAttempt, Device
 from pinwarden.store.views import access_code_view
-from pinwarden.store.db import Database
 from pinwarden.timeutil import iso
 
 log = logging.getLogger(__name__)
@@ -43,14 +43,17 @@ class _Snapshot:
 
 def backoff(failures: int, base: timedelta, cap: timedelta) -> timedelta:
     """Capped exponential back-off: base, 2·base, 4·base, … up to ``cap``."""
-    return min(cap, base * (2 ** max(0, min(failures - 1, 20))))
+    step: timedelta = base * (2 ** max(0, min(failures - 1, 20)))
+    return min(cap, step)
 
 
 def _error(code: str, message: str, now: datetime, **flags: Any) -> dict[str, Any]:
     return {"error_code": code, "message": message, "created_at": iso(now), **flags}
 
 
-def _with_error(errors: list[dict[str, Any]], error: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
+def _with_error(
+    errors: list[dict[str, Any]], error: dict[str, Any]
+) -> tuple[list[dict[str, Any]], bool]:
     """``errors`` plus ``error`` unless one with that code is there; and whether it was added."""
     if any(e.get("error_code") == error["error_code"] for e in errors):
         return errors, False
@@ -157,7 +160,9 @@ class Reconciler:
             device.failure_count += 1
             device.errors, _ = _with_error(
                 list(device.errors),
-                _error("device_offline", f"Device is offline: {message}", now, is_device_error=True),
+                _error(
+                    "device_offline", f"Device is offline: {message}", now, is_device_error=True
+                ),
             )
             retry = now + backoff(
                 device.failure_count, self._settings.retry_base, self._settings.retry_cap
@@ -199,7 +204,9 @@ class Reconciler:
                 wake_at = retry if wake_at is None else min(wake_at, retry)
             else:
                 device.failure_count = 0
-            self._release(device, claimed_seq, wake_at or now + self._settings.drift_check_interval, now)
+            self._release(
+                device, claimed_seq, wake_at or now + self._settings.drift_check_interval, now
+            )
 
     def _apply_code(
         self,
@@ -218,7 +225,11 @@ class Reconciler:
         row.slot = d.slot
         row.was_on_device = d.was_on_device
         if isinstance(result, OpAck) and d.op is not None:
-            row.op_kind, row.op_revision, row.op_settles_at = d.op.kind, d.revision, result.settles_at
+            row.op_kind, row.op_revision, row.op_settles_at = (
+                d.op.kind,
+                d.revision,
+                result.settles_at,
+            )
             settle = result.settles_at
         elif not d.keep_op:
             row.op_kind = row.op_revision = row.op_settles_at = None
@@ -227,8 +238,12 @@ class Reconciler:
         if d.status is None:
             if d.removed_from_device:
                 record_event(
-                    session, "access_code.removed_from_device", now,
-                    workspace_id=row.workspace_id, device=device, access_code=row,
+                    session,
+                    "access_code.removed_from_device",
+                    now,
+                    workspace_id=row.workspace_id,
+                    device=device,
+                    access_code=row,
                 )
             self._resolve_attempts(session, row, now, gone=True)
             session.delete(row)
@@ -251,8 +266,13 @@ class Reconciler:
         if d.became_set:
             errors = _without_errors(errors, SET_ERRORS)
             record_event(
-                session, "access_code.set_on_device", now,
-                workspace_id=row.workspace_id, device=device, access_code=row, code=row.code,
+                session,
+                "access_code.set_on_device",
+                now,
+                workspace_id=row.workspace_id,
+                device=device,
+                access_code=row,
+                code=row.code,
             )
         if d.status == "unset":
             errors = _without_errors(errors, SET_ERRORS | REMOVE_ERRORS)
@@ -265,8 +285,12 @@ class Reconciler:
                 is_access_code_error=True,
             )
         elif isinstance(result, DeviceRejected) and d.op is not None:
-            kind = "failed_to_set_on_device" if d.op.kind == "set" else "failed_to_remove_from_device"
-            failure = _error(kind, f"The lock rejected the operation: {result}", now, is_access_code_error=True)
+            kind = (
+                "failed_to_set_on_device" if d.op.kind == "set" else "failed_to_remove_from_device"
+            )
+            failure = _error(
+                kind, f"The lock rejected the operation: {result}", now, is_access_code_error=True
+            )
         if failure is not None:
             errors, added = _with_error(errors, failure)
             if added:
@@ -276,8 +300,12 @@ class Reconciler:
                     else "access_code.failed_to_set_on_device"
                 )
                 record_event(
-                    session, event, now,
-                    workspace_id=row.workspace_id, device=device, access_code=row,
+                    session,
+                    event,
+                    now,
+                    workspace_id=row.workspace_id,
+                    device=device,
+                    access_code=row,
                 )
         row.errors = errors
         if d.status in ("set", "unset"):

@@ -158,5 +158,3 @@ def run_in_thread(worker: Worker) -> tuple[threading.Thread, threading.Event]:
     thread = threading.Thread(target=_main, name="pinwarden-worker", daemon=True)
     thread.start()
     return thread, stop_flag
-
-

@@ -121,9 +121,7 @@ class AccessCode(Base):
     workspace_id: Mapped[str] = mapped_column(
         ID, ForeignKey("workspaces.workspace_id", ondelete="CASCADE"), index=True
     )
-    device_id: Mapped[str] = mapped_column(
-        ID, ForeignKey("devices.device_id", ondelete="CASCADE")
-    )
+    device_id: Mapped[str] = mapped_column(ID, ForeignKey("devices.device_id", ondelete="CASCADE"))
     name: Mapped[str | None] = mapped_column(Text, nullable=True)
     code: Mapped[str | None] = mapped_column(String(20), nullable=True)
     common_code_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
@@ -171,9 +169,7 @@ class ActionAttempt(Base):
     revision: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
-    __table_args__ = (
-        Index("ix_action_attempts_workspace_created", "workspace_id", "created_at"),
-    )
+    __table_args__ = (Index("ix_action_attempts_workspace_created", "workspace_id", "created_at"),)
 
 
 class Event(Base):

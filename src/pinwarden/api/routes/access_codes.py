@@ -26,8 +26,8 @@ from pinwarden.domain.errors import RuleViolation
 from pinwarden.domain.windows import belongs_on_lock, resolve_update_window, validate_window
 from pinwarden.store.events import record_event
 from pinwarden.store.tables import AccessCode, ActionAttempt, Device
-from pinwarden.timeutil import iso
 from pinwarden.store.views import access_code_view, action_attempt_view
+from pinwarden.timeutil import iso
 
 
 class CreateParams(Params):
@@ -146,7 +146,9 @@ def _refuse_unsupported(params: CreateParams | UpdateParams) -> None:
 def _check_pin(model: LockModel, code: str) -> None:
     problems = code_violations(code, model.code_rules)
     if problems:
-        raise invalid_input("Code does not meet the device's requirements: " + "; ".join(problems), "code")
+        raise invalid_input(
+            "Code does not meet the device's requirements: " + "; ".join(problems), "code"
+        )
 
 
 def _check_name(model: LockModel, name: str | None) -> None:
@@ -220,10 +222,12 @@ def create(ctx: RequestContext, params: CreateParams) -> dict[str, Any]:
         pin = params.code
         if params.common_code_key is not None:
             group_pin = session.scalar(
-                select(AccessCode.code).where(
+                select(AccessCode.code)
+                .where(
                     AccessCode.workspace_id == ctx.workspace_id,
                     AccessCode.common_code_key == params.common_code_key,
-                ).limit(1)
+                )
+                .limit(1)
             )
             if group_pin is not None:
                 if pin is not None and pin != group_pin:
@@ -269,12 +273,21 @@ def create(ctx: RequestContext, params: CreateParams) -> dict[str, Any]:
         code.status = _initial_status(code, now, ctx)
         session.add(code)
         record_event(
-            session, "access_code.created", now,
-            workspace_id=ctx.workspace_id, device=device, access_code=code,
+            session,
+            "access_code.created",
+            now,
+            workspace_id=ctx.workspace_id,
+            device=device,
+            access_code=code,
         )
         attempt = new_action_attempt(
-            session, ctx.workspace_id, "CREATE_ACCESS_CODE", now,
-            device_id=device.device_id, access_code_id=code.access_code_id, revision=1,
+            session,
+            ctx.workspace_id,
+            "CREATE_ACCESS_CODE",
+            now,
+            device_id=device.device_id,
+            access_code_id=code.access_code_id,
+            revision=1,
         )
         request_reconcile(session, device.device_id, now)
         session.flush()
@@ -320,7 +333,10 @@ def update(ctx: RequestContext, params: UpdateParams) -> dict[str, Any]:
         window_changed = (starts, ends) != (row.starts_at, row.ends_at)
         if window_changed:
             validate_window(
-                starts, ends, now, "start_date_in_future" in model.constraints and starts is not None
+                starts,
+                ends,
+                now,
+                "start_date_in_future" in model.constraints and starts is not None,
             )
         pin = row.code
         if params.given("code") and params.code is not None and params.code != row.code:
@@ -336,7 +352,9 @@ def update(ctx: RequestContext, params: UpdateParams) -> dict[str, Any]:
             _check_name(model, params.name)
         if pin is not None and (pin != row.code or window_changed):
             _check_duplicate(
-                _live_codes(session, device.device_id, exclude=row.access_code_id), pin, (starts, ends)
+                _live_codes(session, device.device_id, exclude=row.access_code_id),
+                pin,
+                (starts, ends),
             )
         changes = _changed(
             row,
@@ -358,23 +376,36 @@ def update(ctx: RequestContext, params: UpdateParams) -> dict[str, Any]:
             if any(c["property"] in ("code", "starts_at", "ends_at") for c in changes):
                 row.status = _reprogram_status(row, now, ctx)
             record_event(
-                session, "access_code.changed", now,
-                workspace_id=ctx.workspace_id, device=device, access_code=row,
+                session,
+                "access_code.changed",
+                now,
+                workspace_id=ctx.workspace_id,
+                device=device,
+                access_code=row,
                 changed_properties=[
                     {**c, "from": _jsonable(c["from"]), "to": _jsonable(c["to"])} for c in changes
                 ],
             )
             request_reconcile(session, device.device_id, now)
             attempt = new_action_attempt(
-                session, ctx.workspace_id, "UPDATE_ACCESS_CODE", now,
-                device_id=device.device_id, access_code_id=row.access_code_id,
+                session,
+                ctx.workspace_id,
+                "UPDATE_ACCESS_CODE",
+                now,
+                device_id=device.device_id,
+                access_code_id=row.access_code_id,
                 revision=row.revision,
             )
         else:
             attempt = new_action_attempt(
-                session, ctx.workspace_id, "UPDATE_ACCESS_CODE", now,
-                device_id=device.device_id, access_code_id=row.access_code_id,
-                status="success", result={"access_code": access_code_view(row, [])},
+                session,
+                ctx.workspace_id,
+                "UPDATE_ACCESS_CODE",
+                now,
+                device_id=device.device_id,
+                access_code_id=row.access_code_id,
+                status="success",
+                result={"access_code": access_code_view(row, [])},
             )
         session.flush()
         result = {"action_attempt": action_attempt_view(attempt)}
@@ -417,22 +448,36 @@ def delete(ctx: RequestContext, params: DeleteParams) -> dict[str, Any]:
         row.deleted_at = now
         row.revision += 1
         record_event(
-            session, "access_code.deleted", now,
-            workspace_id=ctx.workspace_id, device=device, access_code=row, code=row.code,
+            session,
+            "access_code.deleted",
+            now,
+            workspace_id=ctx.workspace_id,
+            device=device,
+            access_code=row,
+            code=row.code,
         )
         never_programmed = not row.was_on_device and row.slot is None and row.op_kind is None
         if never_programmed:
             # Nothing to take off the lock: gone at once, no removed_from_device (R93).
             session.delete(row)
             attempt = new_action_attempt(
-                session, ctx.workspace_id, "DELETE_ACCESS_CODE", now,
-                device_id=device.device_id, status="success", result={},
+                session,
+                ctx.workspace_id,
+                "DELETE_ACCESS_CODE",
+                now,
+                device_id=device.device_id,
+                status="success",
+                result={},
             )
         else:
             row.status = "removing"
             attempt = new_action_attempt(
-                session, ctx.workspace_id, "DELETE_ACCESS_CODE", now,
-                device_id=device.device_id, access_code_id=row.access_code_id,
+                session,
+                ctx.workspace_id,
+                "DELETE_ACCESS_CODE",
+                now,
+                device_id=device.device_id,
+                access_code_id=row.access_code_id,
                 revision=row.revision,
             )
             request_reconcile(session, device.device_id, now)

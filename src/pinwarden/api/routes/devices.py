@@ -109,9 +109,7 @@ def _matches(view: dict[str, Any], params: ListParams) -> bool:
             have = view["custom_metadata"].get(key)
             if str(have).lower() != str(wanted).lower():
                 return False
-    return not (
-        params.search and params.search.lower() not in view["display_name"].lower()
-    )
+    return not (params.search and params.search.lower() not in view["display_name"].lower())
 
 
 def list_devices(ctx: RequestContext, params: ListParams) -> dict[str, Any]:
@@ -168,7 +166,9 @@ def update(ctx: RequestContext, params: UpdateParams) -> dict[str, Any]:
         name = params.properties.name
     with ctx.services.db.write() as session:
         device = device_in_workspace(session, ctx.workspace_id, params.device_id, for_update=True)
-        if params.given("name") or (params.properties is not None and params.properties.given("name")):
+        if params.given("name") or (
+            params.properties is not None and params.properties.given("name")
+        ):
             model = LOCK_MODELS[device.model_key]
             device.name = name if name else model.default_name
         if params.custom_metadata is not None:
@@ -201,11 +201,17 @@ def _set_online(ctx: RequestContext, device_id: str, online: bool) -> dict[str, 
             return {}
         device.online = online
         if online:
-            record_event(session, "device.connected", now, workspace_id=ctx.workspace_id, device=device)
+            record_event(
+                session, "device.connected", now, workspace_id=ctx.workspace_id, device=device
+            )
         else:
             record_event(
-                session, "device.disconnected", now,
-                workspace_id=ctx.workspace_id, device=device, error_code="device_disconnected",
+                session,
+                "device.disconnected",
+                now,
+                workspace_id=ctx.workspace_id,
+                device=device,
+                error_code="device_disconnected",
             )
         request_reconcile(session, device.device_id, now)
     ctx.services.wake_worker()
@@ -230,7 +236,6 @@ def simulate_remove(ctx: RequestContext, params: DeviceParams) -> dict[str, Any]
         record_event(session, "device.removed", now, workspace_id=ctx.workspace_id, device=device)
         session.delete(device)
     return {}
-
 
 
 ENDPOINTS = [

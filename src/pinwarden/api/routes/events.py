@@ -55,7 +55,7 @@ def get(ctx: RequestContext, params: GetParams) -> dict[str, Any]:
         return {"event": event.payload}
 
 
-def _filtered(stmt: Select[tuple[Event]], params: ListParams) -> Select[tuple[Event]]:
+def _filtered(stmt: Select[Event], params: ListParams) -> Select[Event]:
     devices = [*(params.device_ids or []), *([params.device_id] if params.device_id else [])]
     if devices:
         stmt = stmt.where(Event.device_id.in_(devices))
@@ -71,7 +71,9 @@ def _filtered(stmt: Select[tuple[Event]], params: ListParams) -> Select[tuple[Ev
     if params.event_ids:
         stmt = stmt.where(Event.event_id.in_(params.event_ids))
     if params.connected_account_id:
-        stmt = stmt.where(Event.payload["connected_account_id"].as_string() == params.connected_account_id)
+        stmt = stmt.where(
+            Event.payload["connected_account_id"].as_string() == params.connected_account_id
+        )
     if params.connect_webview_id or params.customer_key:
         stmt = stmt.where(Event.event_id.is_(None))
     return stmt

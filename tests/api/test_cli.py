@@ -1,0 +1,112 @@
+"""The ``pinwarden`` command as a user runs it: real processes, real clock."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from seam import Seam
+
+PINWARDEN = [sys.executable, "-m", "pinwarden"]
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PINWARDEN_DATABASE_URL"] = f"sqlite:///{tmp_path / 'cli.db'}"
+    env["PINWARDEN_SANDBOX_LATENCY_SECONDS"] = "0"
+    return env
+
+
+def test_sandbox_create_prints_only_json(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [*PINWARDEN, "sandbox", "create", "--json"],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    data = json.loads(out.stdout)
+    assert set(data) == {"workspace_id", "api_key"}
+    assert data["api_key"].startswith("seam_test")
+
+
+def test_workspace_and_api_key_commands(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    made = json.loads(
+        subprocess.run(
+            [*PINWARDEN, "workspace", "create", "Acme"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout
+    )
+    assert not made["api_key"].startswith("seam_test")
+    extra = json.loads(
+        subprocess.run(
+            [*PINWARDEN, "api-key", "create", "--workspace", made["workspace_id"]],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout
+    )
+    assert extra["api_key"] != made["api_key"]
+    missing = subprocess.run(
+        [*PINWARDEN, "api-key", "create", "--workspace", "nope"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert missing.returncode == 1
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_serve_sandbox_prints_a_key_the_sdk_can_use(tmp_path: Path) -> None:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [*PINWARDEN, "serve", "--sandbox", "--port", str(port)],
+        env=_env(tmp_path),
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        key = None
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if "API key" in line:
+                key = next(w for w in line.split() if w.startswith("seam_"))
+                break
+        assert key is not None
+        seam = Seam(api_key=key, endpoint=f"http://127.0.0.1:{port}")
+        for _ in range(100):
+            try:
+                devices = seam.devices.list(device_type="august_lock")
+                break
+            except Exception:
+                time.sleep(0.1)
+        code = seam.access_codes.create(device_id=devices[0].device_id, code="4821")
+        # Real clock, zero simulated latency: the worker sets it within moments.
+        for _ in range(100):
+            if seam.access_codes.get(access_code_id=code.access_code_id).status == "set":
+                break
+            time.sleep(0.05)
+        assert seam.access_codes.get(access_code_id=code.access_code_id).status == "set"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
