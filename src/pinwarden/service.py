@@ -9,7 +9,7 @@ from datetime import datetime
 from fastapi import FastAPI
 
 from pinwarden.api.app import create_app
-from pinwarden.api.auth import issue_api_key
+from pinwarden.api.auth import ApiKeyVerifier, issue_api_key
 from pinwarden.api.context import Services
 from pinwarden.clock import Clock, SystemClock
 from pinwarden.config import Settings
@@ -34,7 +34,9 @@ class Service:
         }
         self.reconciler = Reconciler(self.db, self.clock, drivers, settings)
         self.worker = Worker(self.db, self.clock, self.reconciler, settings)
-        self.services = Services(self.db, self.clock, settings, self.worker.wake)
+        self.services = Services(
+            self.db, self.clock, settings, self.worker.wake, ApiKeyVerifier(self.db)
+        )
         self.app: FastAPI = create_app(self.services, self._lifespan)
 
     def migrate(self) -> None:

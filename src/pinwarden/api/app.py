@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pinwarden.api.context import Services
 from pinwarden.api.errors import SeamError
@@ -33,19 +34,12 @@ def create_app(
         lifespan=lifespan,
     )
     mount(app, services, all_endpoints())
+    app.add_middleware(RequestIdMiddleware)
 
-    @app.middleware("http")
-    async def request_id(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        rid = f"req_{uuid.uuid4().hex}"
-        try:
-            response = await call_next(request)
-        except Exception:
-            log.exception("unhandled error in %s %s", request.method, request.url.path)
-            response = _envelope(SeamError(500, "internal_server_error", "Internal server error"))
-        response.headers["seam-request-id"] = rid
-        return response
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
+        return _envelope(SeamError(500, "internal_server_error", "Internal server error"))
 
     @app.exception_handler(SeamError)
     async def seam_error(_request: Request, exc: SeamError) -> Response:
@@ -62,6 +56,27 @@ def create_app(
         return _envelope(SeamError(400, "invalid_input", "Malformed request"))
 
     return app
+
+
+class RequestIdMiddleware:
+    """Adds ``seam-request-id`` to every response (R38); plain ASGI, so it costs little."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = f"req_{uuid.uuid4().hex}".encode()
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"seam-request-id", rid)]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
 
 
 def _envelope(exc: SeamError) -> JSONResponse:

@@ -6,6 +6,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pinwarden.api.auth import ApiKeyVerifier
 from pinwarden.clock import Clock
 from pinwarden.config import Settings
 from pinwarden.store.db import Database
@@ -19,6 +20,7 @@ class Services:
     clock: Clock
     settings: Settings
     wake_worker: Callable[[], None]
+    api_keys: ApiKeyVerifier
     rng: random.Random = field(default_factory=random.SystemRandom)
 
 

@@ -569,7 +569,9 @@ ENDPOINTS = [
     Endpoint("/access_codes/create", ("POST",), CreateParams, create),
     Endpoint("/access_codes/update", ("POST", "PATCH", "PUT"), UpdateParams, update),
     Endpoint("/access_codes/delete", ("POST", "DELETE"), DeleteParams, delete),
-    Endpoint("/access_codes/get", ("GET", "POST"), GetParams, get),
-    Endpoint("/access_codes/list", ("GET", "POST"), ListParams, list_codes),
-    Endpoint("/access_codes/generate_code", ("GET", "POST"), GenerateParams, generate),
+    Endpoint("/access_codes/get", ("GET", "POST"), GetParams, get, read_only=True),
+    Endpoint("/access_codes/list", ("GET", "POST"), ListParams, list_codes, read_only=True),
+    Endpoint(
+        "/access_codes/generate_code", ("GET", "POST"), GenerateParams, generate, read_only=True
+    ),
 ]

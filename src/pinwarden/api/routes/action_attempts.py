@@ -60,6 +60,6 @@ def list_attempts(ctx: RequestContext, params: ListParams) -> dict[str, Any]:
 
 
 ENDPOINTS = [
-    Endpoint("/action_attempts/get", ("GET", "POST"), GetParams, get),
-    Endpoint("/action_attempts/list", ("GET", "POST"), ListParams, list_attempts),
+    Endpoint("/action_attempts/get", ("GET", "POST"), GetParams, get, read_only=True),
+    Endpoint("/action_attempts/list", ("GET", "POST"), ListParams, list_attempts, read_only=True),
 ]

@@ -85,7 +85,7 @@ def get(ctx: RequestContext, params: GetParams) -> dict[str, Any]:
 
 
 def get_lock(ctx: RequestContext, params: GetParams) -> dict[str, Any]:
-    """GET/POST /locks/get: the same object under ``device`` and ``lock`` (every device is a lock)."""
+    """GET/POST /locks/get: one object under both ``device`` and ``lock``."""
     view = get(ctx, params)["device"]
     return {"device": view, "lock": view}
 
@@ -239,11 +239,11 @@ def simulate_remove(ctx: RequestContext, params: DeviceParams) -> dict[str, Any]
 
 
 ENDPOINTS = [
-    Endpoint("/devices/get", ("GET", "POST"), GetParams, get),
-    Endpoint("/devices/list", ("GET", "POST"), ListParams, list_devices),
+    Endpoint("/devices/get", ("GET", "POST"), GetParams, get, read_only=True),
+    Endpoint("/devices/list", ("GET", "POST"), ListParams, list_devices, read_only=True),
     Endpoint("/devices/update", ("POST", "PATCH"), UpdateParams, update),
-    Endpoint("/locks/get", ("GET", "POST"), GetParams, get_lock),
-    Endpoint("/locks/list", ("GET", "POST"), ListParams, list_locks),
+    Endpoint("/locks/get", ("GET", "POST"), GetParams, get_lock, read_only=True),
+    Endpoint("/locks/list", ("GET", "POST"), ListParams, list_locks, read_only=True),
     Endpoint("/devices/simulate/connect", ("POST",), DeviceParams, simulate_connect),
     Endpoint("/devices/simulate/disconnect", ("POST",), DeviceParams, simulate_disconnect),
     Endpoint("/devices/simulate/remove", ("POST",), DeviceParams, simulate_remove),

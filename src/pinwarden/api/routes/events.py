@@ -97,6 +97,6 @@ def list_events(ctx: RequestContext, params: ListParams) -> dict[str, Any]:
 
 
 ENDPOINTS = [
-    Endpoint("/events/get", ("GET", "POST"), GetParams, get),
-    Endpoint("/events/list", ("GET", "POST"), ListParams, list_events),
+    Endpoint("/events/get", ("GET", "POST"), GetParams, get, read_only=True),
+    Endpoint("/events/list", ("GET", "POST"), ListParams, list_events, read_only=True),
 ]

@@ -42,6 +42,6 @@ def reset(ctx: RequestContext, _params: NoParams) -> dict[str, Any]:
 
 
 ENDPOINTS = [
-    Endpoint("/workspaces/get", ("GET", "POST"), NoParams, get),
+    Endpoint("/workspaces/get", ("GET", "POST"), NoParams, get, read_only=True),
     Endpoint("/workspaces/reset_sandbox", ("POST",), NoParams, reset),
 ]
