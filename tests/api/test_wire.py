@@ -167,3 +167,27 @@ def test_validation_errors_follow_the_zod_tree(server: Harness) -> None:
     assert error["message"].startswith("2 Input Errors: ")
     missing = http.post("/access_codes/create", json={}).json()["error"]
     assert missing["message"] == "device_id is required"
+
+
+def test_unexpected_failure_is_a_500_envelope_with_request_id(database_url: str) -> None:
+    from fastapi.testclient import TestClient
+
+    from pinwarden.api.wire import Endpoint, NoParams, mount
+    from pinwarden.service import Service
+    from tests.conftest import make_settings
+
+    def boom(_ctx: object, _params: object) -> dict[str, object]:
+        raise RuntimeError("kaput")
+
+    service = Service(make_settings(database_url))
+    _, key = service.create_workspace("x", sandbox=True)
+    mount(service.app, service.services, [Endpoint("/boom", ("GET",), NoParams, boom)])
+    with TestClient(service.app, raise_server_exceptions=False) as http:
+        response = http.get("/boom", headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 500
+    assert response.json() == {
+        "error": {"type": "internal_server_error", "message": "Internal server error"},
+        "ok": False,
+    }
+    assert "kaput" not in response.text
+    assert response.headers["seam-request-id"].startswith("req_")

@@ -10,6 +10,7 @@ runs the handler in a worker thread and wraps the result as ``{..., "ok": true}`
 from __future__ import annotations
 
 import json
+import logging
 import types
 import typing
 from collections.abc import Callable
@@ -24,6 +25,8 @@ from starlette.concurrency import run_in_threadpool
 from pinwarden.api.context import RequestContext, Services
 from pinwarden.api.errors import SeamError, from_rule, from_validation, invalid_input
 from pinwarden.domain.errors import RuleViolation
+
+log = logging.getLogger(__name__)
 
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
@@ -144,6 +147,11 @@ def _endpoint_view(services: Services, endpoint: Endpoint) -> Callable[[Request]
             return endpoint.handler(context, params)
         except RuleViolation as exc:
             raise from_rule(exc) from exc
+        except SeamError:
+            raise
+        except Exception as exc:
+            log.exception("unhandled error in %s %s", request.method, endpoint.path)
+            raise SeamError(500, "internal_server_error", "Internal server error") from exc
 
     async def view(request: Request) -> Response:
         if request.method not in endpoint.methods:

@@ -189,11 +189,20 @@ class Reconciler:
             if device is None:
                 return
             device.errors = _without_errors(list(device.errors), {"device_offline"})
+            rows = {
+                row.access_code_id: row
+                for row in session.scalars(
+                    select(AccessCode).where(AccessCode.device_id == device_id)
+                ).all()
+            }
             failed = False
             for decision in decisions:
                 result = results.get(decision.access_code_id)
                 failed |= isinstance(result, DeviceUnavailable | DeviceRejected)
-                settle = self._apply_code(session, device, decision, result, now)
+                row = rows.get(decision.access_code_id)
+                if row is None:
+                    continue
+                settle = self._apply_code(session, device, row, decision, result, now)
                 if settle is not None and (wake_at is None or settle < wake_at):
                     wake_at = settle
             if failed:
@@ -212,14 +221,12 @@ class Reconciler:
         self,
         session: Session,
         device: Device,
+        row: AccessCode,
         d: Decision,
         result: OpResult | None,
         now: datetime,
     ) -> datetime | None:
         """Record one decision; returns when its operation should settle, if one was sent."""
-        row = session.get(AccessCode, d.access_code_id)
-        if row is None:
-            return None
         settle: datetime | None = None
         # Lock-side facts hold whatever the API did meanwhile.
         row.slot = d.slot

@@ -325,6 +325,8 @@ def update(ctx: RequestContext, params: UpdateParams) -> dict[str, Any]:
             session, ctx.workspace_id, params.access_code_id, params.device_id
         )
         device = device_in_workspace(session, ctx.workspace_id, row.device_id, for_update=True)
+        # The device lock serializes us with the reconciler; re-read what it may have written.
+        session.refresh(row)
         if row.deleted_at is not None:
             raise invalid_input("The access code is being deleted and cannot be updated")
         model = LOCK_MODELS[device.model_key]
@@ -436,6 +438,7 @@ def delete(ctx: RequestContext, params: DeleteParams) -> dict[str, Any]:
             session, ctx.workspace_id, params.access_code_id, params.device_id
         )
         device = device_in_workspace(session, ctx.workspace_id, row.device_id, for_update=True)
+        session.refresh(row)
         if row.deleted_at is not None:
             existing = session.scalar(
                 select(ActionAttempt).where(
