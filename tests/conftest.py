@@ -110,8 +110,9 @@ class Harness:
         return Seam(api_key=api_key, endpoint=self.endpoint)
 
     def settle(self) -> None:
-        """Wait until the worker has handled everything due at the current fake time."""
+        """Wait until the worker, then the deliverer, have done everything due now."""
         self.service.worker.wait_idle(timeout=15)
+        self.service.deliverer.wait_idle(timeout=15)
 
     def advance(self, delta: timedelta) -> None:
         """Let pending work finish, move the fake clock, and let the worker catch up."""

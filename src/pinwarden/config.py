@@ -33,6 +33,12 @@ class Settings:
     # How long a worker may hold a device before another may take it over.
     lease_duration: timedelta = timedelta(minutes=2)
     worker_batch_size: int = 50
+    # Webhook delivery: per-request timeout, how long a claimed delivery is held, how
+    # many receivers are served at once, and how long events are kept.
+    webhook_timeout: timedelta = timedelta(seconds=10)
+    delivery_lease: timedelta = timedelta(seconds=60)
+    webhook_lanes: int = 50
+    event_retention: timedelta = timedelta(days=90)
     run_worker: bool = True
 
     @classmethod
@@ -49,5 +55,8 @@ class Settings:
             ),
             sandbox_latency=timedelta(seconds=_env_float("PINWARDEN_SANDBOX_LATENCY_SECONDS", 1)),
             drift_check_interval=timedelta(minutes=_env_float("PINWARDEN_DRIFT_CHECK_MINUTES", 60)),
+            webhook_timeout=timedelta(seconds=_env_float("PINWARDEN_WEBHOOK_TIMEOUT_SECONDS", 10)),
+            delivery_lease=timedelta(seconds=_env_float("PINWARDEN_DELIVERY_LEASE_SECONDS", 60)),
+            event_retention=timedelta(days=_env_float("PINWARDEN_EVENT_RETENTION_DAYS", 90)),
             run_worker=os.environ.get("PINWARDEN_RUN_WORKER", "1") not in ("0", "false"),
         )

@@ -11,15 +11,17 @@ from fastapi import FastAPI
 from pinwarden.api.app import create_app
 from pinwarden.api.auth import ApiKeyVerifier, issue_api_key
 from pinwarden.api.context import Services
+from pinwarden.background import run_in_thread
 from pinwarden.clock import Clock, SystemClock
 from pinwarden.config import Settings
 from pinwarden.devices.driver import Driver
 from pinwarden.devices.simulated import SimulatedDriver
 from pinwarden.engine.reconciler import Reconciler
-from pinwarden.engine.worker import Worker, run_in_thread
+from pinwarden.engine.worker import Worker
 from pinwarden.store import migrate
 from pinwarden.store.db import Database
 from pinwarden.store.workspaces import create_workspace
+from pinwarden.webhooks.deliverer import Deliverer
 
 
 class Service:
@@ -34,6 +36,7 @@ class Service:
         }
         self.reconciler = Reconciler(self.db, self.clock, drivers, settings)
         self.worker = Worker(self.db, self.clock, self.reconciler, settings)
+        self.deliverer = Deliverer(self.db, self.clock, settings)
         self.services = Services(
             self.db, self.clock, settings, self.worker.wake, ApiKeyVerifier(self.db)
         )
@@ -45,13 +48,14 @@ class Service:
 
     @asynccontextmanager
     async def _lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
-        stop = None
+        stops = []
         if self.settings.run_worker:
-            _thread, stop = run_in_thread(self.worker)
+            stops.append(run_in_thread("pinwarden-worker", self.worker.run)[1])
+            stops.append(run_in_thread("pinwarden-deliverer", self.deliverer.run)[1])
         try:
             yield
         finally:
-            if stop is not None:
+            for stop in stops:
                 stop.set()
             self.db.dispose()
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import uuid
 
 from sqlalchemy import func, or_, select, update
 
+from pinwarden.background import Signal
 from pinwarden.clock import Clock
 from pinwarden.config import Settings
 from pinwarden.engine.reconciler import Reconciler
@@ -37,26 +37,16 @@ class Worker:
         self._reconciler = reconciler
         self._settings = settings
         self.owner = f"worker-{uuid.uuid4().hex[:12]}"
-        self._lock = threading.Lock()
-        self._requests = 0
-        self._idle = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._wake_event: asyncio.Event | None = None
+        self.signal = Signal()
         clock.subscribe(self.wake)
 
     def wake(self) -> None:
         """Ask the worker to look at the queue now (called after API writes and clock moves)."""
-        with self._lock:
-            self._requests += 1
-            self._idle.clear()
-            loop, event = self._loop, self._wake_event
-        if loop is not None and event is not None:
-            loop.call_soon_threadsafe(event.set)
+        self.signal.wake()
 
     def wait_idle(self, timeout: float = 10.0) -> None:
         """Block until every due device has been reconciled (tests and tools use this)."""
-        if not self._idle.wait(timeout):
-            raise TimeoutError("the worker did not become idle in time")
+        self.signal.wait_idle(timeout)
 
     def claim_due(self) -> list[tuple[str, int]]:
         """Lease up to a batch of due devices; returns (device_id, wake_seq) pairs."""
@@ -110,13 +100,9 @@ class Worker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Loop until ``stop`` is set."""
-        with self._lock:
-            self._loop = asyncio.get_running_loop()
-            self._wake_event = asyncio.Event()
-            wake_event = self._wake_event
+        wake_event = self.signal.attach()
         while not stop.is_set():
-            with self._lock:
-                seen = self._requests
+            seen = self.signal.requests()
             wake_event.clear()
             try:
                 handled = await self.run_once()
@@ -126,35 +112,6 @@ class Worker:
                 handled, pause = 0, 1.0
             if handled:
                 continue
-            with self._lock:
-                if self._requests == seen and pause > 0:
-                    self._idle.set()
             if pause > 0:
-                stop_task = asyncio.ensure_future(stop.wait())
-                wake_task = asyncio.ensure_future(wake_event.wait())
-                await asyncio.wait(
-                    {stop_task, wake_task}, timeout=pause, return_when=asyncio.FIRST_COMPLETED
-                )
-                stop_task.cancel()
-                wake_task.cancel()
-
-
-def run_in_thread(worker: Worker) -> tuple[threading.Thread, threading.Event]:
-    """Start ``worker`` on its own thread with its own event loop; set the event to stop it."""
-    stop_flag = threading.Event()
-
-    def _main() -> None:
-        async def _runner() -> None:
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            threading.Thread(
-                target=lambda: (stop_flag.wait(), loop.call_soon_threadsafe(stop.set)),
-                daemon=True,
-            ).start()
-            await worker.run(stop)
-
-        asyncio.run(_runner())
-
-    thread = threading.Thread(target=_main, name="pinwarden-worker", daemon=True)
-    thread.start()
-    return thread, stop_flag
+                self.signal.mark_idle_if_unchanged(seen)
+                await self.signal.sleep(wake_event, stop, pause)

@@ -8,7 +8,7 @@ never hit a lock upgrade failure. PostgreSQL uses ordinary transactions and row 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -40,6 +40,11 @@ class Database:
         self._read_sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._write_sessions = sessionmaker(self._write_engine, expire_on_commit=False)
         self._sqlite_write_lock = threading.Lock()
+        self._commit_hooks: list[Callable[[dict[str, Any]], None]] = []
+
+    def on_commit(self, hook: Callable[[dict[str, Any]], None]) -> None:
+        """Call ``hook(session.info)`` after every committed write transaction."""
+        self._commit_hooks.append(hook)
 
     def _create_engine(self) -> Engine:
         if not self.is_sqlite:
@@ -82,11 +87,15 @@ class Database:
         if lock is not None:
             lock.acquire()
         try:
-            with self._write_sessions() as session, session.begin():
-                yield session
+            with self._write_sessions() as session:
+                with session.begin():
+                    yield session
+                info = dict(session.info)
         finally:
             if lock is not None:
                 lock.release()
+        for hook in self._commit_hooks:
+            hook(info)
 
     def dispose(self) -> None:
         """Close every pooled connection."""

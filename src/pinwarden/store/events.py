@@ -6,10 +6,47 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pinwarden.store.tables import AccessCode, Device, Event
+from pinwarden.store.tables import AccessCode, Device, Event, Webhook, WebhookDelivery
 from pinwarden.timeutil import iso
+
+# Set in ``session.info`` when a transaction queued webhook deliveries, so that the
+# deliverer can be woken once it commits.
+DELIVERIES_QUEUED = "pinwarden.deliveries_queued"
+
+
+def subscribed(event_types: list[str], event_type: str) -> bool:
+    """Whether a webhook with ``event_types`` receives ``event_type`` (R156)."""
+    return "*" in event_types or event_type in event_types
+
+
+def queue_deliveries(
+    session: Session, event: Event, now: datetime, webhooks: list[Webhook] | None = None
+) -> int:
+    """Owe ``event`` to every subscribed webhook of its workspace (or to ``webhooks``)."""
+    if webhooks is None:
+        webhooks = list(
+            session.scalars(select(Webhook).where(Webhook.workspace_id == event.workspace_id))
+        )
+    queued = 0
+    for webhook in webhooks:
+        if subscribed(webhook.event_types, event.event_type):
+            session.add(
+                WebhookDelivery(
+                    webhook_id=webhook.webhook_id,
+                    event_seq=event.seq,
+                    status="pending",
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+            )
+            queued += 1
+    if queued:
+        session.info[DELIVERIES_QUEUED] = True
+    return queued
 
 
 def record_event(
@@ -51,4 +88,6 @@ def record_event(
         payload=payload,
     )
     session.add(row)
+    session.flush()
+    queue_deliveries(session, row, now)
     return row

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from pinwarden.api.routes import access_codes, action_attempts, devices, events, workspaces
+from pinwarden.api.routes import (
+    access_codes,
+    action_attempts,
+    devices,
+    events,
+    webhooks,
+    workspaces,
+)
 from pinwarden.api.wire import Endpoint
 
 
@@ -13,5 +20,6 @@ def all_endpoints() -> list[Endpoint]:
         *action_attempts.ENDPOINTS,
         *devices.ENDPOINTS,
         *events.ENDPOINTS,
+        *webhooks.ENDPOINTS,
         *workspaces.ENDPOINTS,
     ]

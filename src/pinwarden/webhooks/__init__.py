@@ -1,0 +1,1 @@
+"""Webhook signing and delivery from the event outbox."""

@@ -1,0 +1,223 @@
+"""Signed webhook deliveries to a real receiver, verified with the official verifiers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from seam import SeamWebhook
+from seam.exceptions import SeamHttpApiError
+from svix.webhooks import Webhook as SvixWebhook
+
+from tests.conftest import Harness
+from tests.webhooks.receiver import Receiver
+
+SECOND = timedelta(seconds=1)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()
+
+
+def _lock(seam: object) -> str:
+    return str(seam.devices.list(device_type="august_lock")[0].device_id)  # type: ignore[attr-defined]
+
+
+def _log(seam: object, webhook_id: str) -> list[dict[str, object]]:
+    result = seam.client.get(  # type: ignore[attr-defined]
+        "/webhooks/deliveries/list", params={"webhook_id": webhook_id}
+    )
+    return list(result["webhook_deliveries"])
+
+
+def test_every_delivery_verifies_with_svix_and_the_seam_sdk(
+    server: Harness, receiver: Receiver
+) -> None:
+    seam = server.seam()
+    webhook = seam.webhooks.create(url=receiver.url)
+    assert webhook.secret.startswith("whsec_")
+    code = seam.access_codes.create(device_id=_lock(seam), code="4821")
+    server.advance(SECOND)
+    events = seam.events.list(since="2024-01-01T00:00:00Z")
+    assert [e.event_type for e in events] == ["access_code.created", "access_code.set_on_device"]
+    assert len(receiver.requests) == 2
+    for request, event in zip(receiver.requests, events, strict=True):
+        payload = SvixWebhook(webhook.secret).verify(request.body, request.headers)
+        assert payload["event_id"] == event.event_id
+        parsed = SeamWebhook(webhook.secret).verify(request.body, request.headers)
+        assert parsed.event_type == event.event_type
+        assert request.headers["svix-id"] == f"msg_{event.event_id}"
+        assert request.headers["content-type"] == "application/json"
+    assert json.loads(receiver.requests[1].body)["access_code_id"] == code.access_code_id
+    with pytest.raises(Exception, match=r"(?i)signature"):
+        SvixWebhook(webhook.secret).verify(
+            receiver.requests[0].body + " ", receiver.requests[0].headers
+        )
+    log = _log(seam, webhook.webhook_id)
+    assert {d["status"] for d in log} == {"succeeded"}
+
+
+def test_event_type_filter_and_unknown_types(server: Harness, receiver: Receiver) -> None:
+    seam = server.seam()
+    webhook = seam.webhooks.create(url=receiver.url, event_types=["access_code.set_on_device"])
+    seam.access_codes.create(device_id=_lock(seam), code="4821")
+    server.advance(SECOND)
+    assert [json.loads(b)["event_type"] for b in receiver.bodies()] == ["access_code.set_on_device"]
+    with pytest.raises(SeamHttpApiError) as info:
+        seam.webhooks.create(url=receiver.url, event_types=["access_code.exploded"])
+    assert (info.value.code, info.value.status_code) == ("invalid_event_types", 400)
+    with pytest.raises(SeamHttpApiError):
+        seam.webhooks.update(webhook_id=webhook.webhook_id, event_types=["nope"])
+
+
+def test_webhook_crud_and_isolation(server: Harness, receiver: Receiver) -> None:
+    seam = server.seam()
+    other = server.seam()
+    made = seam.webhooks.create(url=receiver.url)
+    assert seam.webhooks.get(webhook_id=made.webhook_id).url == receiver.url
+    assert [w.webhook_id for w in seam.webhooks.list()] == [made.webhook_id]
+    assert seam.webhooks.get(webhook_id=made.webhook_id).event_types == ["*"]
+    seam.webhooks.update(webhook_id=made.webhook_id, event_types=["device.connected"])
+    assert seam.webhooks.get(webhook_id=made.webhook_id).event_types == ["device.connected"]
+    assert other.webhooks.list() == []
+    for call in (
+        lambda: other.webhooks.get(webhook_id=made.webhook_id),
+        lambda: other.webhooks.delete(webhook_id=made.webhook_id),
+        lambda: other.webhooks.update(webhook_id=made.webhook_id, event_types=["*"]),
+    ):
+        with pytest.raises(SeamHttpApiError) as info:
+            call()
+        assert info.value.code == "webhook_not_found"
+    seam.webhooks.delete(webhook_id=made.webhook_id)
+    assert seam.webhooks.list() == []
+
+
+@pytest.mark.parametrize("url", ["ftp://example.com/x", "not a url", "http://", "/relative"])
+def test_webhook_urls_are_validated(server: Harness, url: str) -> None:
+    with pytest.raises(SeamHttpApiError) as info:
+        server.seam().webhooks.create(url=url)
+    assert info.value.code == "invalid_input"
+
+
+def test_retry_schedule_runs_on_the_clock_and_gives_up_after_eight(
+    server: Harness, receiver: Receiver
+) -> None:
+    receiver.respond = lambda _r: 500
+    seam = server.seam()
+    webhook = seam.webhooks.create(url=receiver.url, event_types=["access_code.created"])
+    seam.access_codes.create(device_id=_lock(seam), code="4821")
+    server.settle()
+    delays = [
+        SECOND * 5,
+        timedelta(minutes=5),
+        timedelta(minutes=30),
+        timedelta(hours=2),
+        timedelta(hours=5),
+        timedelta(hours=10),
+        timedelta(hours=10),
+    ]
+    assert len(receiver.requests) == 1
+    for attempt, delay in enumerate(delays, start=2):
+        server.advance(delay - SECOND)
+        assert len(receiver.requests) == attempt - 1, f"attempt {attempt} came early"
+        server.advance(SECOND)
+        assert len(receiver.requests) == attempt
+    [delivery] = _log(seam, webhook.webhook_id)
+    assert (delivery["status"], delivery["attempt_count"]) == ("failed", 8)
+    assert [a["status_code"] for a in delivery["attempts"]] == [500] * 8  # type: ignore[union-attr]
+    server.advance(timedelta(days=2))
+    assert len(receiver.requests) == 8
+    # All eight attempts carried the same message id.
+    assert len({r.headers["svix-id"] for r in receiver.requests}) == 1
+
+
+def test_receiver_down_for_a_while_gets_everything_afterwards(
+    server: Harness, receiver: Receiver
+) -> None:
+    up = False
+    receiver.respond = lambda _r: 200 if up else 503
+    seam = server.seam()
+    seam.webhooks.create(url=receiver.url)
+    lock = _lock(seam)
+    for pin in ("4821", "5930", "6142"):
+        seam.access_codes.create(device_id=lock, code=pin)
+    server.advance(SECOND)
+    expected = {e.event_id for e in seam.events.list(since="2024-01-01T00:00:00Z")}
+    assert len(expected) == 6
+    up = True
+    server.advance(timedelta(minutes=6))
+    delivered = {json.loads(r.body)["event_id"] for r in receiver.requests if r is not None}
+    assert delivered == expected
+
+
+def test_redirects_are_not_followed(server: Harness, receiver: Receiver) -> None:
+    receiver.respond = lambda _r: 302
+    seam = server.seam()
+    webhook = seam.webhooks.create(url=receiver.url, event_types=["access_code.created"])
+    seam.access_codes.create(device_id=_lock(seam), code="4821")
+    server.settle()
+    [delivery] = _log(seam, webhook.webhook_id)
+    assert delivery["status"] == "pending"
+    assert [a["status_code"] for a in delivery["attempts"]] == [302]  # type: ignore[union-attr]
+
+
+def test_deleting_a_webhook_stops_its_retries(server: Harness, receiver: Receiver) -> None:
+    receiver.respond = lambda _r: 500
+    seam = server.seam()
+    webhook = seam.webhooks.create(url=receiver.url, event_types=["access_code.created"])
+    seam.access_codes.create(device_id=_lock(seam), code="4821")
+    server.settle()
+    seam.webhooks.delete(webhook_id=webhook.webhook_id)
+    server.advance(timedelta(days=2))
+    assert len(receiver.requests) == 1
+
+
+def test_replay_sends_an_event_again_with_the_same_message_id(
+    server: Harness, receiver: Receiver
+) -> None:
+    seam = server.seam()
+    webhook = seam.webhooks.create(url=receiver.url, event_types=["access_code.created"])
+    seam.access_codes.create(device_id=_lock(seam), code="4821")
+    server.settle()
+    event = seam.events.list(since="2024-01-01T00:00:00Z")[0]
+    queued = seam.client.post(
+        "/webhooks/deliveries/replay",
+        json={"event_id": event.event_id, "webhook_id": webhook.webhook_id},
+    )
+    assert queued["webhook_deliveries_queued"] == 1
+    server.settle()
+    assert len(receiver.requests) == 2
+    assert receiver.requests[0].headers["svix-id"] == receiver.requests[1].headers["svix-id"]
+    assert receiver.requests[0].body == receiver.requests[1].body
+
+
+def test_slow_receiver_does_not_slow_the_api(server: Harness) -> None:
+    import threading
+
+    release = threading.Event()
+
+    def stall(_r: object) -> int:
+        release.wait(5)
+        return 200
+
+    slow = Receiver(respond=stall)
+    try:
+        seam = server.seam()
+        seam.webhooks.create(url=slow.url)
+        lock = _lock(seam)
+        for pin in ("4821", "5930", "6142", "7253"):
+            seam.access_codes.create(device_id=lock, code=pin)
+        server.service.worker.wait_idle()
+        # The API and the reconciler finished their work while the receiver still holds
+        # the first delivery.
+        assert not release.is_set()
+        assert len(seam.access_codes.list(device_id=lock)) == 4
+        assert len(slow.requests) == 1
+    finally:
+        release.set()
+        slow.close()
