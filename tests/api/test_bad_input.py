@@ -246,3 +246,87 @@ def test_update_rules(server: Harness) -> None:
     assert info.value.code == "access_code_not_found"
     unchanged = seam.access_codes.get(access_code_id=code.access_code_id)
     assert (unchanged.type, unchanged.code) == ("ongoing", "4821")
+
+
+def test_edge_values_are_400_not_500(server: Harness) -> None:
+    _, key = server.workspace()
+    http = httpx.Client(base_url=server.endpoint, headers={"Authorization": f"Bearer {key}"})
+    device_id = http.get("/devices/list", params={"device_type": "august_lock"}).json()["devices"][
+        0
+    ]["device_id"]
+    cases: list[tuple[str, str, dict[str, Any]]] = [
+        ("GET", "/devices/list?custom_metadata_has=x&custom_metadata_has.floor=2", {}),
+        (
+            "POST",
+            "/access_codes/create",
+            {
+                "device_id": device_id,
+                "starts_at": "2025-01-01T00:00:00Z",
+                "ends_at": "9999-12-31T23:59:59-05:00",
+            },
+        ),
+        (
+            "POST",
+            "/access_codes/create",
+            {
+                "device_id": device_id,
+                "starts_at": "0001-01-01T00:10:00Z",
+                "ends_at": "2026-01-01T00:00:00Z",
+            },
+        ),
+        (
+            "POST",
+            "/events/list",
+            {"between": ["0001-01-01T00:00:00+01:00", "2026-01-01T00:00:00Z"]},
+        ),
+        ("POST", "/access_codes/list", {"device_id": device_id, "limit": 10**30}),
+        ("POST", "/events/list", {"since": "2024-01-01T00:00:00Z", "unstable_offset": 10**30}),
+        ("POST", "/access_codes/create", {"device_id": device_id, "name": "nul\x00name"}),
+        ("POST", "/access_codes/create", {"device_id": device_id, "common_code_key": "k" * 300}),
+        ("POST", "/devices/update", {"device_id": device_id, "name": "n" * 300}),
+        ("POST", "/access_codes/create", {"device_id": device_id, "code": "١٣٥٧"}),
+        ("POST", "/events/get", {"event_type": "a\x00b"}),
+    ]
+    for method, path, body in cases:
+        response = http.request(method, path, json=body or None)
+        assert response.status_code == 400, (path, body, response.text)
+        assert response.json()["error"]["type"] == "invalid_input"
+        assert response.headers["seam-request-id"]
+    assert http.request("TRACE", "/access_codes/get").json()["error"]["type"] == (
+        "method_not_allowed"
+    )
+
+
+def test_extending_an_active_code_on_a_start_in_future_device(server: Harness) -> None:
+    seam = server.seam()
+    igloo = seam.devices.list(device_type="igloohome_lock")[0].device_id
+    code = seam.access_codes.create(
+        device_id=igloo, starts_at="2024-12-31T13:00:00Z", ends_at="2025-01-05T00:00:00Z"
+    )
+    server.advance(__import__("datetime").timedelta(hours=2))
+    seam.access_codes.update(access_code_id=code.access_code_id, ends_at="2025-01-09T00:00:00Z")
+    assert seam.access_codes.get(access_code_id=code.access_code_id).ends_at.startswith(
+        "2025-01-09"
+    )
+    with pytest.raises(SeamHttpInvalidInputError, match="start_date_in_future"):
+        seam.access_codes.update(
+            access_code_id=code.access_code_id, starts_at="2024-12-31T12:00:00Z"
+        )
+
+
+def test_list_filters_the_sdk_may_send_alone(server: Harness) -> None:
+    seam = server.seam()
+    lock = seam.devices.list(device_type="august_lock")[0].device_id
+    made = seam.access_codes.create(device_id=lock, name="Guest Smith", code="4821")
+    assert [c.access_code_id for c in seam.access_codes.list(search="smith")] == [
+        made.access_code_id
+    ]
+    assert seam.access_codes.list(device_id=lock, customer_key="c1") == []
+    assert seam.events.list(since="2024-01-01T00:00:00Z", space_id=str(uuid.uuid4())) == []
+    gate = seam.devices.list(search="Gate", limit=2)
+    assert [d.device_type for d in gate] == ["igloohome_lock"]
+    hubless = seam.client.get(
+        "/devices/list", params={"exclude_if": ["can_simulate_hub_connection"], "limit": 3}
+    )["devices"]
+    assert len(hubless) == 3
+    assert all(not d["can_simulate_hub_connection"] for d in hubless)

@@ -225,6 +225,7 @@ def test_delete_never_programmed_code_is_gone_at_once(server: Harness) -> None:
         starts_at="2025-03-01T00:00:00Z",
         ends_at="2025-03-02T00:00:00Z",
     )
+    server.settle()
     seam.access_codes.delete(access_code_id=code.access_code_id)
     with pytest.raises(SeamHttpApiError):
         seam.access_codes.get(access_code_id=code.access_code_id)
@@ -233,6 +234,11 @@ def test_delete_never_programmed_code_is_gone_at_once(server: Harness) -> None:
         for e in seam.events.list(access_code_id=code.access_code_id, since="2024-01-01T00:00:00Z")
     ]
     assert types == ["access_code.created", "access_code.deleted"]
+    # The SDK retries DELETE on timeouts and 5xx: a replay answers the same attempt.
+    replay = seam.client.delete(
+        "/access_codes/delete", params={"access_code_id": code.access_code_id}
+    )
+    assert replay["action_attempt"]["status"] == "success"
 
 
 def test_delete_set_code_goes_through_removing(server: Harness) -> None:

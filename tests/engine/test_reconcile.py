@@ -215,3 +215,56 @@ def test_lease_keeps_a_device_from_two_workers(engine: Engine) -> None:
     assert owner == engine.service.worker.owner
     for device_id, seq in first:
         asyncio.run(engine.service.reconciler.reconcile(device_id, seq))
+
+
+def test_delete_while_the_set_is_being_sent_leaves_the_lock_empty(engine: Engine) -> None:
+    lock = engine.device("august_lock")
+    code = engine.create(lock.device_id, code="4826")
+    driver = engine.service.reconciler._drivers["simulated"]  # noqa: SLF001
+    original = driver.set_code
+
+    async def set_then_delete(device: DeviceRef, slot: int, pin: str, name: str | None) -> OpAck:
+        ack = await original(device, slot, pin, name)
+        engine.delete(code["access_code_id"])
+        return ack
+
+    driver.set_code = set_then_delete  # type: ignore[method-assign]
+    engine.drain()
+    driver.set_code = original  # type: ignore[method-assign]
+    for _ in range(3):
+        engine.advance(SECOND)
+    assert engine.lock_pins(lock.device_id) == []
+    assert engine.code(code["access_code_id"]) is None
+
+
+def test_code_re_enabled_while_its_removal_lands_is_programmed_again(engine: Engine) -> None:
+    lock = engine.device("august_lock")
+    now = engine.clock.now()
+    code = engine.create(lock.device_id, code="4821")
+    cid = code["access_code_id"]
+    engine.drain()
+    engine.advance(SECOND)
+    engine.update(cid, starts_at=now + 10 * HOUR, ends_at=now + 12 * HOUR)
+    engine.drain()  # the removal is sent
+    assert engine.code(cid).status == "removing"  # type: ignore[union-attr]
+    engine.update(cid, type="ongoing")
+    engine.drain()
+    assert engine.code(cid).status == "setting"  # type: ignore[union-attr]
+    for _ in range(3):
+        engine.advance(SECOND)
+    assert engine.code(cid).status == "set"  # type: ignore[union-attr]
+    assert engine.lock_pins(lock.device_id) == ["4821"]
+
+
+def test_a_device_leased_elsewhere_does_not_make_the_worker_spin(engine: Engine) -> None:
+    lock = engine.device("august_lock")
+    with engine.service.db.write() as s:
+        device = s.get(Device, lock.device_id)
+        assert device is not None
+        device.next_reconcile_at = engine.clock.now()
+        device.lease_until = engine.clock.now() + timedelta(minutes=2)
+        device.lease_owner = "another-worker"
+    assert engine.service.worker.claim_due() == []
+    assert engine.service.worker._seconds_to_next_due() > 0  # noqa: SLF001
+    engine.clock.advance(timedelta(minutes=2, seconds=1))
+    assert [d for d, _ in engine.service.worker.claim_due()] == [lock.device_id]

@@ -221,3 +221,21 @@ def test_slow_receiver_does_not_slow_the_api(server: Harness) -> None:
     finally:
         release.set()
         slow.close()
+
+
+def test_secrets_never_reach_the_logs(
+    server: Harness, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    receiver.respond = lambda _r: 500
+    seam = server.seam()
+    webhook = seam.webhooks.create(url=receiver.url)
+    seam.access_codes.create(device_id=_lock(seam), code="4821")
+    for _ in range(10):
+        server.advance(timedelta(hours=11))
+    assert len(receiver.requests) == 16
+    secret_part = webhook.secret.removeprefix("whsec_")
+    assert secret_part not in caplog.text
+    assert "giving up on delivery" in caplog.text

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -49,11 +48,9 @@ def create_app(
     async def http_error(_request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404:
             return _envelope(SeamError(404, "not_found", "No such endpoint"))
+        if exc.status_code == 405:
+            return _envelope(SeamError(405, "method_not_allowed", "Method not allowed"))
         return _envelope(SeamError(exc.status_code, "http_error", str(exc.detail)))
-
-    @app.exception_handler(RequestValidationError)
-    async def request_error(_request: Request, exc: RequestValidationError) -> Response:
-        return _envelope(SeamError(400, "invalid_input", "Malformed request"))
 
     return app
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -48,6 +49,37 @@ def _page_url(url: str, cursor: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+def _position(cursor: str | None, fingerprint: str) -> tuple[datetime, str] | None:
+    """Where the page starts, from a cursor that must belong to these filters."""
+    if not cursor:
+        return None
+    cursor_fp, after_created, after_id = _decode(cursor)
+    if cursor_fp != fingerprint:
+        raise SeamError(
+            400,
+            "mismatched_page_parameters",
+            "page_cursor was issued for different filters than this request",
+        )
+    return after_created, after_id
+
+
+def _page(
+    rows: list[T], limit: int, fingerprint: str, url: str, created_key: str, id_key: str
+) -> tuple[list[T], dict[str, Any]]:
+    """Cut ``rows`` (up to limit + 1 of them) to a page and describe what follows."""
+    has_next = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = None
+    if has_next:
+        last = rows[-1]
+        next_cursor = _encode(fingerprint, getattr(last, created_key), getattr(last, id_key))
+    return rows, {
+        "has_next_page": has_next,
+        "next_page_cursor": next_cursor,
+        "next_page_url": _page_url(url, next_cursor) if next_cursor else None,
+    }
+
+
 def paginate(
     session: Session,
     stmt: Select[T],
@@ -57,34 +89,26 @@ def paginate(
     limit: int,
     cursor: str | None,
     url: str,
+    keep: Callable[[T], bool] | None = None,
 ) -> tuple[list[T], dict[str, Any]]:
-    """One page of ``stmt`` and Seam's ``pagination`` object."""
+    """One page of ``stmt`` and Seam's ``pagination`` object.
+
+    ``keep`` filters rows on what SQL cannot express; the page is then cut in Python
+    from every matching row, so pages stay full and cursors stay exact.
+    """
     fingerprint = _fingerprint(params)
-    if cursor:
-        cursor_fp, after_created, after_id = _decode(cursor)
-        if cursor_fp != fingerprint:
-            raise SeamError(
-                400,
-                "mismatched_page_parameters",
-                "page_cursor was issued for different filters than this request",
-            )
+    position = _position(cursor, fingerprint)
+    if position is not None:
+        after_created, after_id = position
         stmt = stmt.where(
             or_(
                 created_col > after_created,
                 and_(created_col == after_created, id_col > after_id),
             )
         )
-    rows = list(session.scalars(stmt.order_by(created_col, id_col).limit(limit + 1)).all())
-    has_next = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = None
-    if has_next:
-        last = rows[-1]
-        next_cursor = _encode(
-            fingerprint, getattr(last, created_col.key), getattr(last, id_col.key)
-        )
-    return rows, {
-        "has_next_page": has_next,
-        "next_page_cursor": next_cursor,
-        "next_page_url": _page_url(url, next_cursor) if next_cursor else None,
-    }
+    stmt = stmt.order_by(created_col, id_col)
+    if keep is None:
+        rows = list(session.scalars(stmt.limit(limit + 1)).all())
+    else:
+        rows = [row for row in session.scalars(stmt) if keep(row)][: limit + 1]
+    return _page(rows, limit, fingerprint, url, created_col.key, id_col.key)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -22,10 +22,30 @@ def _uuid(value: str) -> str:
 Id = Annotated[str, AfterValidator(_uuid)]
 """A UUID parameter, validated (R16) and handed to handlers as a string."""
 
-Timestamp = Annotated[datetime, AfterValidator(as_utc)]
-"""Any ISO-8601 instant; normalized to UTC (R18)."""
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
-Pin = Annotated[str, StringConstraints(pattern=r"^\d+$", min_length=4, max_length=9)]
-"""A PIN as the create/update routes accept it (R172)."""
 
-Limit = Annotated[int, Field(gt=0)]
+def _instant(value: datetime) -> datetime:
+    try:
+        instant: datetime | None = as_utc(value)
+    except OverflowError:  # an offset pushed it past year 9999
+        instant = None
+    if instant is None or not _EARLIEST <= instant < _LATEST:
+        raise PydanticCustomError("datetime_range", "Timestamp must be between 1970 and 9000")
+    return instant
+
+
+Timestamp = Annotated[datetime, AfterValidator(_instant)]
+"""Any ISO-8601 instant between 1970 and 9000; normalized to UTC (R18)."""
+
+Pin = Annotated[str, StringConstraints(pattern=r"^[0-9]+$", min_length=4, max_length=9)]
+"""A PIN as the create/update routes accept it: ASCII digits only (R172)."""
+
+Text = Annotated[str, StringConstraints(max_length=500)]
+"""Free text such as access-code names."""
+
+ShortText = Annotated[str, StringConstraints(max_length=200)]
+"""Keys, device names, search strings and type names."""
+
+Limit = Annotated[int, Field(gt=0, le=1_000_000)]

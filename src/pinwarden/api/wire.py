@@ -59,21 +59,13 @@ class Endpoint:
     read_only: bool = False
 
 
-def _is_list_field(annotation: Any) -> bool:
+def _accepts(annotation: Any, origins: tuple[type, ...]) -> bool:
+    """Whether ``annotation`` (possibly a union) admits a value of one of ``origins``."""
     origin = typing.get_origin(annotation)
-    if origin in (list, tuple, set):
+    if origin in origins:
         return True
     if origin in (Union, types.UnionType):
-        return any(_is_list_field(arg) for arg in typing.get_args(annotation))
-    return False
-
-
-def _is_dict_field(annotation: Any) -> bool:
-    origin = typing.get_origin(annotation)
-    if origin is dict:
-        return True
-    if origin in (Union, types.UnionType):
-        return any(_is_dict_field(arg) for arg in typing.get_args(annotation))
+        return any(_accepts(arg, origins) for arg in typing.get_args(annotation))
     return False
 
 
@@ -89,26 +81,30 @@ def query_params(request: Request, model: type[Params]) -> dict[str, Any]:
         values = query.getlist(key)
         name = key[:-2] if key.endswith("[]") else key
         head, dot, rest = name.partition(".")
-        if dot and head in fields and _is_dict_field(fields[head].annotation):
-            out.setdefault(head, {})[rest] = values[-1]
+        if dot and head in fields and _accepts(fields[head].annotation, (dict,)):
+            nested = out.setdefault(head, {})
+            if not isinstance(nested, dict):
+                raise invalid_input(f"{head} must be given as {head}.<key>=<value>", head)
+            nested[rest] = values[-1]
             continue
         if name not in fields:
             if strict:
                 raise invalid_input(f"Unknown parameter {name}", name)
             continue
-        if _is_list_field(fields[name].annotation):
+        if _accepts(fields[name].annotation, (list, tuple, set)):
             items = [v for v in values if v != ""]
             if not strict:
                 items = [part for v in items for part in v.split(",") if part != ""]
             out.setdefault(name, []).extend(items)
+        elif name in out and isinstance(out[name], dict):
+            raise invalid_input(f"{name} must be given as {name}.<key>=<value>", name)
         else:
             out[name] = None if values[-1] == "" else values[-1]
     return out
 
 
-async def body_params(request: Request) -> dict[str, Any]:
+def body_params(request: Request, raw: bytes) -> dict[str, Any]:
     """The JSON body, if any (R30)."""
-    raw = await request.body()
     if not raw.strip():
         return {}
     if "json" not in request.headers.get("content-type", "application/json"):
@@ -120,6 +116,16 @@ async def body_params(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise invalid_input("Request body must be a JSON object")
     return body
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def _authenticate(services: Services, request: Request) -> tuple[str, bool]:
@@ -135,9 +141,12 @@ def _endpoint_view(services: Services, endpoint: Endpoint) -> Callable[[Request]
     # throughput). Writes, and everything on PostgreSQL, go through the threadpool.
     inline_reads = services.db.is_sqlite
 
-    def call(request: Request, raw: dict[str, Any]) -> dict[str, Any]:
-        # Runs in a worker thread: authentication and the handler share one hop.
+    def call(request: Request, body: bytes) -> dict[str, Any]:
         workspace_id, is_sandbox = _authenticate(services, request)
+        raw = query_params(request, endpoint.params)
+        raw.update(body_params(request, body))
+        if _has_nul(raw):
+            raise invalid_input("Parameters cannot contain NUL characters")
         try:
             params = endpoint.params.model_validate(raw)
         except ValidationError as exc:
@@ -147,6 +156,11 @@ def _endpoint_view(services: Services, endpoint: Endpoint) -> Callable[[Request]
             return endpoint.handler(context, params)
         except RuleViolation as exc:
             raise from_rule(exc) from exc
+
+    def guarded(request: Request, body: bytes) -> dict[str, Any]:
+        # Nothing unexpected may escape as a bare 500: keep the envelope and request id.
+        try:
+            return call(request, body)
         except SeamError:
             raise
         except Exception as exc:
@@ -162,12 +176,11 @@ def _endpoint_view(services: Services, endpoint: Endpoint) -> Callable[[Request]
                 f"Method {request.method} is not allowed here; use {allowed}",
                 headers={"Allow": allowed},
             )
-        raw = query_params(request, endpoint.params)
-        raw.update(await body_params(request))
+        body = await request.body()
         if endpoint.read_only and inline_reads:
-            result = call(request, raw)
+            result = guarded(request, body)
         else:
-            result = await run_in_threadpool(call, request, raw)
+            result = await run_in_threadpool(guarded, request, body)
         return JSONResponse({**result, "ok": True})
 
     return view

@@ -83,6 +83,11 @@ def _op_in_flight(code: CodeState, kind: OpKind, now: datetime) -> bool:
     )
 
 
+def _op_in_flight_any(code: CodeState, kind: OpKind, now: datetime) -> bool:
+    """An operation of ``kind`` sent for any revision that has not settled yet."""
+    return code.op_kind == kind and code.op_settles_at is not None and now < code.op_settles_at
+
+
 def plan_device(
     codes: list[CodeState],
     slots: dict[int, str | None],
@@ -101,12 +106,17 @@ def plan_device(
         held = slots.get(c.slot) if c.slot is not None else None
         # Any PIN in a slot we allocated is ours (or an edit of ours made at the lock).
         occupied = held is not None
-        set_landing = c.op_kind == "set" and c.op_settles_at is not None and now < c.op_settles_at
+        set_landing = _op_in_flight_any(c, "set", now)
         plan.wake_no_later_than(next_transition(c.starts_at, c.ends_at, now, lead_time))
         d = Decision(c.access_code_id, c.revision, c.status, c.slot, c.was_on_device)
 
         if wanted:
-            if held is not None and held == c.code:
+            if _op_in_flight_any(c, "remove", now):
+                # A removal we sent is still landing: whatever the lock shows now is about
+                # to go, so wait for it before deciding.
+                d.status, d.keep_op = "setting", True
+                plan.wake_no_later_than(c.op_settles_at)
+            elif held is not None and held == c.code:
                 d.status, d.was_on_device = "set", True
                 d.became_set = c.status != "set"
             elif _op_in_flight(c, "set", now):

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import uuid
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import case, func, or_, select, update
 
 from pinwarden.background import Signal
 from pinwarden.clock import Clock
@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 # Even with nothing due, look at the queue this often (other processes may add work).
 IDLE_POLL_SECONDS = 5.0
+# Never spin: even when something looks due but could not be claimed, pause a little.
+MIN_PAUSE_SECONDS = 0.05
 
 
 class Worker:
@@ -91,8 +93,13 @@ class Worker:
             )
 
     def _seconds_to_next_due(self) -> float:
+        # A leased device is not due before its lease runs out, whatever its wake time.
+        due_at = case(
+            (Device.lease_until > Device.next_reconcile_at, Device.lease_until),
+            else_=Device.next_reconcile_at,
+        )
         with self._db.read() as session:
-            next_due = session.scalar(select(func.min(Device.next_reconcile_at)))
+            next_due = session.scalar(select(func.min(due_at)))
         if next_due is None:
             return IDLE_POLL_SECONDS
         wait = self._clock.real_seconds_until(next_due)
@@ -112,6 +119,5 @@ class Worker:
                 handled, pause = 0, 1.0
             if handled:
                 continue
-            if pause > 0:
-                self.signal.mark_idle_if_unchanged(seen)
-                await self.signal.sleep(wake_event, stop, pause)
+            self.signal.mark_idle_if_unchanged(seen)
+            await self.signal.sleep(wake_event, stop, max(pause, MIN_PAUSE_SECONDS))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pinwarden.devices.models import LOCK_MODELS
+from pinwarden.devices.models import LOCK_MODELS, LockModel
 from pinwarden.domain.windows import code_type
 from pinwarden.store.tables import AccessCode, ActionAttempt, Device, Workspace
 from pinwarden.timeutil import iso
@@ -38,6 +38,22 @@ def access_code_view(code: AccessCode, device_errors: list[dict[str, Any]]) -> d
         "is_scheduled_on_device": False if kind == "time_bound" else None,
         "is_waiting_for_code_assignment": False,
         "pending_mutations": [],
+    }
+
+
+def capability_flags(model: LockModel) -> dict[str, bool]:
+    """The ``can_*`` flags of a lock of ``model`` (they depend on the model only)."""
+    return {
+        "can_program_online_access_codes": True,
+        "can_program_offline_access_codes": model.can_program_offline_access_codes,
+        "can_remotely_lock": True,
+        "can_remotely_unlock": True,
+        "can_unlock_with_code": True,
+        "can_simulate_connection": True,
+        "can_simulate_disconnection": True,
+        "can_simulate_removal": True,
+        "can_simulate_hub_connection": model.has_hub,
+        "can_simulate_hub_disconnection": model.has_hub,
     }
 
 
@@ -102,16 +118,7 @@ def device_view(device: Device) -> dict[str, Any]:
         "device_provider": {"device_provider_name": manufacturer},
         "properties": properties,
         "capabilities_supported": ["access_code", "lock"],
-        "can_program_online_access_codes": True,
-        "can_program_offline_access_codes": model.can_program_offline_access_codes,
-        "can_remotely_lock": True,
-        "can_remotely_unlock": True,
-        "can_unlock_with_code": True,
-        "can_simulate_connection": True,
-        "can_simulate_disconnection": True,
-        "can_simulate_removal": True,
-        "can_simulate_hub_connection": model.has_hub,
-        "can_simulate_hub_disconnection": model.has_hub,
+        **capability_flags(model),
     }
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import httpx
-from sqlalchemy import delete, func, select
+from sqlalchemy import case, delete, func, select
 
 from pinwarden import __version__
 from pinwarden.background import Signal
@@ -33,6 +33,7 @@ from pinwarden.webhooks.signing import signed_headers
 log = logging.getLogger(__name__)
 
 IDLE_POLL_SECONDS = 5.0
+MIN_PAUSE_SECONDS = 0.05
 CLAIM_BATCH = 200
 PRUNE_EVERY_SECONDS = 3600.0
 
@@ -201,9 +202,15 @@ class Deliverer:
 
     def _seconds_to_next_due(self) -> float:
         with self._db.read() as session:
-            stmt = select(func.min(WebhookDelivery.next_attempt_at)).where(
-                WebhookDelivery.status == "pending"
+            # A leased delivery is not due before its lease runs out.
+            due_at = case(
+                (
+                    WebhookDelivery.lease_until > WebhookDelivery.next_attempt_at,
+                    WebhookDelivery.lease_until,
+                ),
+                else_=WebhookDelivery.next_attempt_at,
             )
+            stmt = select(func.min(due_at)).where(WebhookDelivery.status == "pending")
             if self._busy:
                 stmt = stmt.where(WebhookDelivery.webhook_id.not_in(self._busy))
             next_due: datetime | None = session.scalar(stmt)
@@ -245,10 +252,10 @@ class Deliverer:
                 except Exception:
                     log.exception("delivery pass failed")
                     pause = 1.0
-                if not groups and not self._lanes and pause > 0:
-                    self.signal.mark_idle_if_unchanged(seen)
                 if groups:
                     continue
-                await self.signal.sleep(wake_event, stop, pause)
+                if not self._lanes:
+                    self.signal.mark_idle_if_unchanged(seen)
+                await self.signal.sleep(wake_event, stop, max(pause, MIN_PAUSE_SECONDS))
             for task in list(self._lanes):
                 task.cancel()

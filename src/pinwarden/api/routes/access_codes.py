@@ -18,7 +18,7 @@ from pinwarden.api.lookup import (
     request_reconcile,
 )
 from pinwarden.api.pagination import paginate
-from pinwarden.api.params import Id, Limit, Pin, Timestamp
+from pinwarden.api.params import Id, Limit, Pin, ShortText, Text, Timestamp
 from pinwarden.api.wire import Endpoint, Params
 from pinwarden.devices.models import LOCK_MODELS, LockModel
 from pinwarden.domain.codes import NoCodeAvailable, code_violations, generate_code
@@ -32,11 +32,11 @@ from pinwarden.timeutil import iso
 
 class CreateParams(Params):
     device_id: Id
-    name: str | None = None
+    name: Text | None = None
     code: Pin | None = None
     starts_at: Timestamp | None = None
     ends_at: Timestamp | None = None
-    common_code_key: str | None = None
+    common_code_key: ShortText | None = None
     allow_external_modification: bool | None = None
     is_external_modification_allowed: bool | None = None
     prefer_native_scheduling: bool | None = None
@@ -53,7 +53,7 @@ class CreateParams(Params):
 class UpdateParams(Params):
     access_code_id: Id
     device_id: Id | None = None
-    name: str | None = None
+    name: Text | None = None
     code: Pin | None = None
     starts_at: Timestamp | None = None
     ends_at: Timestamp | None = None
@@ -81,18 +81,18 @@ class DeleteParams(Params):
 class GetParams(Params):
     access_code_id: Id | None = None
     device_id: Id | None = None
-    code: str | None = None
+    code: ShortText | None = None
 
 
 class ListParams(Params):
     device_id: Id | None = None
     access_code_ids: list[Id] | None = None
-    search: str | None = None
-    customer_key: str | None = None
-    user_identifier_key: str | None = None
+    search: ShortText | None = None
+    customer_key: ShortText | None = None
+    user_identifier_key: ShortText | None = None
     access_method_id: Id | None = None
     access_grant_id: Id | None = None
-    access_grant_key: str | None = None
+    access_grant_key: ShortText | None = None
     limit: Limit = 55_000
     page_cursor: str | None = None
 
@@ -334,11 +334,13 @@ def update(ctx: RequestContext, params: UpdateParams) -> dict[str, Any]:
         starts, ends = resolve_update_window(row.starts_at, row.ends_at, supplied, params.type)
         window_changed = (starts, ends) != (row.starts_at, row.ends_at)
         if window_changed:
+            # A start already reached may stay; only a newly requested start must obey
+            # the device's start_date_in_future rule.
             validate_window(
                 starts,
                 ends,
                 now,
-                "start_date_in_future" in model.constraints and starts is not None,
+                "start_date_in_future" in model.constraints and starts != row.starts_at,
             )
         pin = row.code
         if params.given("code") and params.code is not None and params.code != row.code:
@@ -389,26 +391,18 @@ def update(ctx: RequestContext, params: UpdateParams) -> dict[str, Any]:
                 ],
             )
             request_reconcile(session, device.device_id, now)
-            attempt = new_action_attempt(
-                session,
-                ctx.workspace_id,
-                "UPDATE_ACCESS_CODE",
-                now,
-                device_id=device.device_id,
-                access_code_id=row.access_code_id,
-                revision=row.revision,
-            )
-        else:
-            attempt = new_action_attempt(
-                session,
-                ctx.workspace_id,
-                "UPDATE_ACCESS_CODE",
-                now,
-                device_id=device.device_id,
-                access_code_id=row.access_code_id,
-                status="success",
-                result={"access_code": access_code_view(row, [])},
-            )
+        # Nothing to change (e.g. a replayed PUT): the attempt is done already.
+        attempt = new_action_attempt(
+            session,
+            ctx.workspace_id,
+            "UPDATE_ACCESS_CODE",
+            now,
+            device_id=device.device_id,
+            access_code_id=row.access_code_id,
+            revision=row.revision,
+            status="pending" if changes else "success",
+            result=None if changes else {"access_code": access_code_view(row, [])},
+        )
         session.flush()
         result = {"action_attempt": action_attempt_view(attempt)}
     if changes:
@@ -430,24 +424,37 @@ def _reprogram_status(row: AccessCode, now: datetime, ctx: RequestContext) -> st
     return "removing" if row.was_on_device else "unset"
 
 
+def _earlier_delete(
+    session: Session, workspace_id: str, access_code_id: str
+) -> ActionAttempt | None:
+    return session.scalar(
+        select(ActionAttempt).where(
+            ActionAttempt.workspace_id == workspace_id,
+            ActionAttempt.access_code_id == access_code_id,
+            ActionAttempt.action_type == "DELETE_ACCESS_CODE",
+        )
+    )
+
+
 def delete(ctx: RequestContext, params: DeleteParams) -> dict[str, Any]:
-    """DELETE/POST /access_codes/delete; a replay returns the same pending attempt (R53)."""
+    """DELETE/POST /access_codes/delete; a replay answers the first attempt again (R53)."""
     now = ctx.services.clock.now()
     with ctx.services.db.write() as session:
-        row = access_code_in_workspace(
-            session, ctx.workspace_id, params.access_code_id, params.device_id
-        )
+        try:
+            row = access_code_in_workspace(
+                session, ctx.workspace_id, params.access_code_id, params.device_id
+            )
+        except SeamError:
+            earlier = _earlier_delete(session, ctx.workspace_id, params.access_code_id)
+            if earlier is None:
+                raise
+            return {"action_attempt": action_attempt_view(earlier)}
         device = device_in_workspace(session, ctx.workspace_id, row.device_id, for_update=True)
         session.refresh(row)
         if row.deleted_at is not None:
-            existing = session.scalar(
-                select(ActionAttempt).where(
-                    ActionAttempt.access_code_id == row.access_code_id,
-                    ActionAttempt.action_type == "DELETE_ACCESS_CODE",
-                )
-            )
-            if existing is not None:
-                return {"action_attempt": action_attempt_view(existing)}
+            earlier = _earlier_delete(session, ctx.workspace_id, row.access_code_id)
+            if earlier is not None:
+                return {"action_attempt": action_attempt_view(earlier)}
         row.deleted_at = now
         row.revision += 1
         record_event(
@@ -459,30 +466,24 @@ def delete(ctx: RequestContext, params: DeleteParams) -> dict[str, Any]:
             access_code=row,
             code=row.code,
         )
+        reconciling = device.lease_until is not None and device.lease_until > now
         never_programmed = not row.was_on_device and row.slot is None and row.op_kind is None
-        if never_programmed:
-            # Nothing to take off the lock: gone at once, no removed_from_device (R93).
+        attempt = new_action_attempt(
+            session,
+            ctx.workspace_id,
+            "DELETE_ACCESS_CODE",
+            now,
+            device_id=device.device_id,
+            access_code_id=row.access_code_id,
+            revision=row.revision,
+        )
+        if never_programmed and not reconciling:
+            # Nothing to take off the lock, and no reconcile is about to put it there:
+            # gone at once, with no removed_from_device event (R93).
             session.delete(row)
-            attempt = new_action_attempt(
-                session,
-                ctx.workspace_id,
-                "DELETE_ACCESS_CODE",
-                now,
-                device_id=device.device_id,
-                status="success",
-                result={},
-            )
+            attempt.status, attempt.result = "success", {}
         else:
             row.status = "removing"
-            attempt = new_action_attempt(
-                session,
-                ctx.workspace_id,
-                "DELETE_ACCESS_CODE",
-                now,
-                device_id=device.device_id,
-                access_code_id=row.access_code_id,
-                revision=row.revision,
-            )
             request_reconcile(session, device.device_id, now)
         session.flush()
         result = {"action_attempt": action_attempt_view(attempt)}
@@ -520,10 +521,24 @@ def get(ctx: RequestContext, params: GetParams) -> dict[str, Any]:
 
 def list_codes(ctx: RequestContext, params: ListParams) -> dict[str, Any]:
     """GET/POST /access_codes/list (R97–R100), paginated."""
-    if params.device_id is None and params.access_code_ids is None:
-        raise invalid_input("Provide device_id or access_code_ids", "device_id")
+    foreign = (
+        params.customer_key,
+        params.user_identifier_key,
+        params.access_method_id,
+        params.access_grant_id,
+        params.access_grant_key,
+    )
+    identifying = (params.device_id, params.access_code_ids, params.search, *foreign)
+    if all(value is None for value in identifying):
+        raise invalid_input(
+            "Provide device_id, access_code_ids, search or an access grant/method filter",
+            "device_id",
+        )
     with ctx.services.db.read() as session:
         stmt = select(AccessCode).where(AccessCode.workspace_id == ctx.workspace_id)
+        if any(foreign):
+            # pinwarden has no customers, user identities or access grants: nothing matches.
+            stmt = stmt.where(AccessCode.access_code_id.is_(None))
         if params.device_id is not None:
             device_in_workspace(session, ctx.workspace_id, params.device_id)
             stmt = stmt.where(AccessCode.device_id == params.device_id)

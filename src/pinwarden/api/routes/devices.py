@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -13,17 +14,17 @@ from pinwarden.api.context import RequestContext
 from pinwarden.api.errors import invalid_input, not_found
 from pinwarden.api.lookup import device_in_workspace, request_reconcile
 from pinwarden.api.pagination import paginate
-from pinwarden.api.params import Id, Limit, Timestamp
+from pinwarden.api.params import Id, Limit, ShortText, Timestamp
 from pinwarden.api.wire import Endpoint, Params
 from pinwarden.devices.models import LOCK_MODELS
 from pinwarden.store.events import record_event
 from pinwarden.store.tables import Device
-from pinwarden.store.views import device_view
+from pinwarden.store.views import capability_flags, device_view
 
 
 class GetParams(Params):
     device_id: Id | None = None
-    name: str | None = None
+    name: ShortText | None = None
 
 
 class ListParams(Params):
@@ -37,9 +38,9 @@ class ListParams(Params):
     customer_key: str | None = None
     user_identifier_key: str | None = None
     created_before: Timestamp | None = None
-    custom_metadata_has: dict[str, str | bool] | None = None
+    custom_metadata_has: dict[ShortText, ShortText | bool] | None = None
     space_id: Id | None = None
-    search: str | None = None
+    search: ShortText | None = None
     include_if: list[str] | None = None
     exclude_if: list[str] | None = None
     limit: Limit = 500
@@ -48,14 +49,16 @@ class ListParams(Params):
 
 
 class PropertiesUpdate(Params):
-    name: str | None = None
+    name: ShortText | None = None
 
 
 class UpdateParams(Params):
     device_id: Id
-    name: str | None = None
+    name: ShortText | None = None
     properties: PropertiesUpdate | None = None
-    custom_metadata: dict[str, str | bool | None] | None = Field(default=None, max_length=50)
+    custom_metadata: dict[ShortText, ShortText | bool | None] | None = Field(
+        default=None, max_length=50
+    )
     is_managed: bool | None = None
 
 
@@ -90,26 +93,34 @@ def get_lock(ctx: RequestContext, params: GetParams) -> dict[str, Any]:
     return {"device": view, "lock": view}
 
 
-def _matches(view: dict[str, Any], params: ListParams) -> bool:
-    """Filters on derived fields, applied after the SQL ones."""
-    if params.device_type and view["device_type"] != params.device_type:
-        return False
-    if params.device_types and view["device_type"] not in params.device_types:
-        return False
-    if params.manufacturer and view["properties"]["manufacturer"] != params.manufacturer:
-        return False
-    for flag in params.include_if or []:
-        if not view.get(flag):
-            return False
-    for flag in params.exclude_if or []:
-        if view.get(flag):
-            return False
-    if params.custom_metadata_has:
-        for key, wanted in params.custom_metadata_has.items():
-            have = view["custom_metadata"].get(key)
-            if str(have).lower() != str(wanted).lower():
-                return False
-    return not (params.search and params.search.lower() not in view["display_name"].lower())
+def _model_keys(params: ListParams) -> list[str] | None:
+    """Lock models that pass the filters derived from the model, or None for "any"."""
+    types = {t for t in (params.device_type, *(params.device_types or [])) if t}
+    include, exclude = params.include_if or [], params.exclude_if or []
+    if not (types or params.manufacturer or include or exclude):
+        return None
+    keys = []
+    for key, model in LOCK_MODELS.items():
+        flags = capability_flags(model)
+        if (
+            (not types or model.device_type in types)
+            and (not params.manufacturer or model.manufacturer == params.manufacturer)
+            and all(flags.get(f, False) for f in include)
+            and not any(flags.get(f, False) for f in exclude)
+        ):
+            keys.append(key)
+    return keys
+
+
+def _metadata_matches(wanted: dict[str, str | bool]) -> Callable[[Device], bool]:
+    def keep(device: Device) -> bool:
+        have = device.custom_metadata
+        return all(
+            key in have and str(have[key]).lower() == str(value).lower()
+            for key, value in wanted.items()
+        )
+
+    return keep
 
 
 def list_devices(ctx: RequestContext, params: ListParams) -> dict[str, Any]:
@@ -117,24 +128,23 @@ def list_devices(ctx: RequestContext, params: ListParams) -> dict[str, Any]:
     stmt = select(Device).where(Device.workspace_id == ctx.workspace_id)
     if params.device_ids is not None:
         stmt = stmt.where(Device.device_id.in_(params.device_ids))
-    accounts = list(params.connected_account_ids or [])
+    accounts = [*(params.connected_account_ids or [])]
     if params.connected_account_id:
         accounts.append(params.connected_account_id)
     if accounts:
         stmt = stmt.where(Device.connected_account_id.in_(accounts))
     if params.created_before is not None:
         stmt = stmt.where(Device.created_at < params.created_before)
-    if params.device_type or params.device_types:
-        wanted = {params.device_type, *(params.device_types or [])}
-        keys = [k for k, m in LOCK_MODELS.items() if m.device_type in wanted]
+    keys = _model_keys(params)
+    if keys is not None:
         stmt = stmt.where(Device.model_key.in_(keys))
-    if params.manufacturer:
-        keys = [k for k, m in LOCK_MODELS.items() if m.manufacturer == params.manufacturer]
-        stmt = stmt.where(Device.model_key.in_(keys))
+    if params.search:
+        stmt = stmt.where(Device.name.ilike(f"%{params.search}%"))
+    if params.customer_key or params.user_identifier_key or params.space_id:
+        # pinwarden has no customers, user identities or spaces: nothing matches.
+        stmt = stmt.where(Device.device_id.is_(None))
+    keep = _metadata_matches(params.custom_metadata_has) if params.custom_metadata_has else None
     with ctx.services.db.read() as session:
-        if params.customer_key or params.user_identifier_key or params.space_id:
-            # pinwarden has no customers, user identities or spaces: nothing matches.
-            stmt = stmt.where(Device.device_id.is_(None))
         rows, pagination = paginate(
             session,
             stmt,
@@ -144,9 +154,9 @@ def list_devices(ctx: RequestContext, params: ListParams) -> dict[str, Any]:
             params.limit,
             params.page_cursor,
             ctx.url,
+            keep,
         )
-        views = [device_view(r) for r in rows]
-    return {"devices": [v for v in views if _matches(v, params)], "pagination": pagination}
+        return {"devices": [device_view(r) for r in rows], "pagination": pagination}
 
 
 def list_locks(ctx: RequestContext, params: ListParams) -> dict[str, Any]:
@@ -161,16 +171,15 @@ def update(ctx: RequestContext, params: UpdateParams) -> dict[str, Any]:
         raise invalid_input(
             "Unmanaging a device is not supported by this pinwarden version", "is_managed"
         )
+    renamed = params.given("name")
     name = params.name
     if params.properties is not None and params.properties.given("name"):
-        name = params.properties.name
+        renamed, name = True, params.properties.name
     with ctx.services.db.write() as session:
         device = device_in_workspace(session, ctx.workspace_id, params.device_id, for_update=True)
-        if params.given("name") or (
-            params.properties is not None and params.properties.given("name")
-        ):
-            model = LOCK_MODELS[device.model_key]
-            device.name = name if name else model.default_name
+        if renamed:
+            # A null name means "back to the default", as for a freshly added lock.
+            device.name = name or LOCK_MODELS[device.model_key].default_name
         if params.custom_metadata is not None:
             merged = dict(device.custom_metadata)
             for key, value in params.custom_metadata.items():

@@ -9,14 +9,14 @@ from sqlalchemy import Select, select
 
 from pinwarden.api.context import RequestContext
 from pinwarden.api.errors import invalid_input, not_found
-from pinwarden.api.params import Id, Limit, Timestamp
+from pinwarden.api.params import Id, Limit, ShortText, Timestamp
 from pinwarden.api.wire import Endpoint, Params
 from pinwarden.store.tables import Event
 
 
 class GetParams(Params):
     event_id: Id | None = None
-    event_type: str | None = None
+    event_type: ShortText | None = None
     device_id: Id | None = None
 
 
@@ -27,14 +27,30 @@ class ListParams(Params):
     device_ids: list[Id] | None = None
     access_code_id: Id | None = None
     access_code_ids: list[Id] | None = None
-    event_type: str | None = None
-    event_types: list[str] | None = None
+    event_type: ShortText | None = None
+    event_types: list[ShortText] | None = None
     event_ids: list[Id] | None = None
     connected_account_id: Id | None = None
     connect_webview_id: Id | None = None
     customer_key: str | None = None
+    # Access-system, space and grant filters: pinwarden has none of these resources, so a
+    # request naming one matches no events.
+    acs_system_id: Id | None = None
+    acs_system_ids: list[Id] | None = Field(default=None, max_length=100)
+    acs_entrance_id: Id | None = None
+    acs_user_id: Id | None = None
+    acs_credential_id: Id | None = None
+    acs_access_group_id: Id | None = None
+    acs_encoder_id: Id | None = None
+    user_identity_id: Id | None = None
+    access_grant_id: Id | None = None
+    access_grant_ids: list[Id] | None = Field(default=None, max_length=100)
+    access_method_id: Id | None = None
+    access_method_ids: list[Id] | None = Field(default=None, max_length=100)
+    space_id: Id | None = None
+    space_ids: list[Id] | None = Field(default=None, max_length=100)
     limit: Limit = 500
-    unstable_offset: int | None = Field(default=None, ge=0)
+    unstable_offset: int | None = Field(default=None, ge=0, le=1_000_000_000)
 
 
 def get(ctx: RequestContext, params: GetParams) -> dict[str, Any]:
@@ -53,6 +69,27 @@ def get(ctx: RequestContext, params: GetParams) -> dict[str, Any]:
         if event is None:
             raise not_found("event", event_id=params.event_id)
         return {"event": event.payload}
+
+
+# Resources pinwarden does not have: naming one matches no events.
+_FOREIGN_FILTERS = (
+    "connect_webview_id",
+    "customer_key",
+    "acs_system_id",
+    "acs_system_ids",
+    "acs_entrance_id",
+    "acs_user_id",
+    "acs_credential_id",
+    "acs_access_group_id",
+    "acs_encoder_id",
+    "user_identity_id",
+    "access_grant_id",
+    "access_grant_ids",
+    "access_method_id",
+    "access_method_ids",
+    "space_id",
+    "space_ids",
+)
 
 
 def _filtered(stmt: Select[Event], params: ListParams) -> Select[Event]:
@@ -74,7 +111,7 @@ def _filtered(stmt: Select[Event], params: ListParams) -> Select[Event]:
         stmt = stmt.where(
             Event.payload["connected_account_id"].as_string() == params.connected_account_id
         )
-    if params.connect_webview_id or params.customer_key:
+    if any(getattr(params, name) for name in _FOREIGN_FILTERS):
         stmt = stmt.where(Event.event_id.is_(None))
     return stmt
 
