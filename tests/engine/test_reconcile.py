@@ -220,7 +220,7 @@ def test_lease_keeps_a_device_from_two_workers(engine: Engine) -> None:
 def test_delete_while_the_set_is_being_sent_leaves_the_lock_empty(engine: Engine) -> None:
     lock = engine.device("august_lock")
     code = engine.create(lock.device_id, code="4826")
-    driver = engine.service.reconciler._drivers["simulated"]  # noqa: SLF001
+    driver = engine.service.reconciler._drivers["simulated"]
     original = driver.set_code
 
     async def set_then_delete(device: DeviceRef, slot: int, pin: str, name: str | None) -> OpAck:
@@ -265,6 +265,6 @@ def test_a_device_leased_elsewhere_does_not_make_the_worker_spin(engine: Engine)
         device.lease_until = engine.clock.now() + timedelta(minutes=2)
         device.lease_owner = "another-worker"
     assert engine.service.worker.claim_due() == []
-    assert engine.service.worker._seconds_to_next_due() > 0  # noqa: SLF001
+    assert engine.service.worker._seconds_to_next_due() > 0
     engine.clock.advance(timedelta(minutes=2, seconds=1))
     assert [d for d, _ in engine.service.worker.claim_due()] == [lock.device_id]
