@@ -36,6 +36,7 @@ IDLE_POLL_SECONDS = 5.0
 MIN_PAUSE_SECONDS = 0.05
 CLAIM_BATCH = 200
 PRUNE_EVERY_SECONDS = 3600.0
+RECORD_BATCH = 20
 
 
 @dataclass(frozen=True)
@@ -147,46 +148,52 @@ class Deliverer:
             status, error = None, f"{type(exc).__name__}: {exc}"[:500]
         return Outcome(status, error, int((time.perf_counter() - started) * 1000))
 
-    def record(self, job: Job, outcome: Outcome) -> None:
-        """Log the attempt and decide what happens next to the delivery."""
+    def record(self, results: list[tuple[Job, Outcome]]) -> None:
+        """Log attempts and decide what happens next to each delivery, in one transaction."""
         now = self._clock.now()
         with self._db.write() as session:
-            delivery = session.get(WebhookDelivery, job.delivery_id)
-            if delivery is None:  # the webhook was deleted meanwhile
-                return
-            delivery.attempts += 1
-            delivery.lease_until = None
-            session.add(
-                WebhookAttempt(
-                    delivery_id=delivery.id,
-                    attempted_at=now,
-                    status_code=outcome.status_code,
-                    error=outcome.error,
-                    duration_ms=outcome.duration_ms,
+            for job, outcome in results:
+                delivery = session.get(WebhookDelivery, job.delivery_id)
+                if delivery is None:  # the webhook was deleted meanwhile
+                    continue
+                delivery.attempts += 1
+                delivery.lease_until = None
+                session.add(
+                    WebhookAttempt(
+                        delivery_id=delivery.id,
+                        attempted_at=now,
+                        status_code=outcome.status_code,
+                        error=outcome.error,
+                        duration_ms=outcome.duration_ms,
+                    )
                 )
-            )
-            if outcome.ok:
-                delivery.status, delivery.next_attempt_at = "succeeded", None
-                return
-            delay = delay_before_attempt(delivery.attempts + 1)
-            if delay is None:
-                delivery.status, delivery.next_attempt_at = "failed", None
-                log.warning(
-                    "webhook %s: giving up on delivery %s after %s attempts",
-                    job.webhook_id,
-                    delivery.id,
-                    delivery.attempts,
-                )
-            else:
-                delivery.next_attempt_at = now + delay
+                if outcome.ok:
+                    delivery.status, delivery.next_attempt_at = "succeeded", None
+                    continue
+                delay = delay_before_attempt(delivery.attempts + 1)
+                if delay is None:
+                    delivery.status, delivery.next_attempt_at = "failed", None
+                    log.warning(
+                        "webhook %s: giving up on delivery %s after %s attempts",
+                        job.webhook_id,
+                        delivery.id,
+                        delivery.attempts,
+                    )
+                else:
+                    delivery.next_attempt_at = now + delay
 
     async def _lane(self, client: httpx.AsyncClient, jobs: list[Job]) -> None:
-        for job in jobs:
-            outcome = await self.send(client, job)
-            try:
-                await asyncio.to_thread(self.record, job, outcome)
-            except Exception:
-                log.exception("recording delivery %s failed", job.delivery_id)
+        # Outcomes are written in small groups: one transaction per delivery would make
+        # the database, not the receiver, the limit on a busy webhook.
+        pending: list[tuple[Job, Outcome]] = []
+        for index, job in enumerate(jobs):
+            pending.append((job, await self.send(client, job)))
+            if len(pending) >= RECORD_BATCH or index == len(jobs) - 1:
+                try:
+                    await asyncio.to_thread(self.record, pending)
+                except Exception:
+                    log.exception("recording %s deliveries failed", len(pending))
+                pending = []
 
     def _start_lane(self, client: httpx.AsyncClient, webhook_id: str, jobs: list[Job]) -> None:
         self._busy.add(webhook_id)
