@@ -23,6 +23,8 @@ class Settings:
     port: int = 3020
     # Just-in-time programming starts this long before ``starts_at`` (spec R130).
     programming_lead_time: timedelta = timedelta(minutes=60)
+    # Locks that schedule natively get the code (with its window) this early (R129).
+    native_preload: timedelta = timedelta(hours=72)
     # How long the simulated locks take to apply a set/remove.
     sandbox_latency: timedelta = timedelta(seconds=1)
     # A converged device is still re-read this often to notice drift.
@@ -53,6 +55,7 @@ class Settings:
             programming_lead_time=timedelta(
                 minutes=_env_float("PINWARDEN_PROGRAMMING_LEAD_MINUTES", 60)
             ),
+            native_preload=timedelta(hours=_env_float("PINWARDEN_NATIVE_PRELOAD_HOURS", 72)),
             sandbox_latency=timedelta(seconds=_env_float("PINWARDEN_SANDBOX_LATENCY_SECONDS", 1)),
             drift_check_interval=timedelta(minutes=_env_float("PINWARDEN_DRIFT_CHECK_MINUTES", 60)),
             webhook_timeout=timedelta(seconds=_env_float("PINWARDEN_WEBHOOK_TIMEOUT_SECONDS", 10)),

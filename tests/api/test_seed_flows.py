@@ -53,8 +53,10 @@ def test_create_ongoing_code_and_poll_until_set(server: Harness) -> None:
     assert [e.event_type for e in events] == ["access_code.created", "access_code.set_on_device"]
 
 
-def test_create_time_bound_code_programmed_for_its_window_then_removed(server: Harness) -> None:
-    """Seed 001 "time-bound code": unset until its window, set inside it, gone after."""
+def test_create_time_bound_code_natively_scheduled_then_removed(server: Harness) -> None:
+    """Seed 001 "time-bound code" on a lock that schedules natively: loaded up to 72 h
+    ahead (``is_scheduled_on_device``), ``unset`` until ``starts_at``, ``set`` inside the
+    window, removed after it."""
     seam = server.seam()
     device_id = august(seam)
     created = seam.access_codes.create(
@@ -69,14 +71,11 @@ def test_create_time_bound_code_programmed_for_its_window_then_removed(server: H
     assert created.starts_at == "2025-01-01T16:00:00.000Z"
     assert created.ends_at == "2025-01-22T12:00:00.000Z"
     assert created.is_scheduled_on_device is False
+    server.advance(SECOND)  # starts in 28 h: inside the 72 h preload window
+    loaded = seam.access_codes.get(access_code_id=created.access_code_id)
+    assert (loaded.status, loaded.is_scheduled_on_device) == ("unset", True)
+    server.clock.set(datetime(2025, 1, 1, 16, 0, tzinfo=UTC))
     server.settle()
-    server.clock.set(datetime(2025, 1, 1, 14, 59, tzinfo=UTC))
-    server.settle()
-    assert seam.access_codes.get(access_code_id=created.access_code_id).status == "unset"
-    server.clock.set(datetime(2025, 1, 1, 15, 0, tzinfo=UTC))  # one hour ahead of starts_at
-    server.settle()
-    assert seam.access_codes.get(access_code_id=created.access_code_id).status == "setting"
-    server.advance(SECOND)
     assert seam.access_codes.get(access_code_id=created.access_code_id).status == "set"
     server.clock.set(datetime(2025, 1, 22, 12, 0, tzinfo=UTC))
     server.settle()
@@ -94,9 +93,39 @@ def test_create_time_bound_code_programmed_for_its_window_then_removed(server: H
     ]
     assert types == [
         "access_code.created",
+        "access_code.scheduled_on_device",
         "access_code.set_on_device",
         "access_code.removed_from_device",
     ]
+
+
+def test_create_time_bound_code_just_in_time(server: Harness) -> None:
+    """The same flow on a lock without native scheduling: programmed an hour ahead."""
+    seam = server.seam()
+    device_id = str(seam.devices.list(device_type="smartthings_lock")[0].device_id)
+    created = seam.access_codes.create(
+        device_id=device_id,
+        name="my time-bound code",
+        starts_at="2025-01-01T16:00:00Z",
+        ends_at="2025-01-22T12:00:00Z",
+        code="2345",
+    )
+    assert (created.status, created.is_scheduled_on_device) == ("unset", False)
+    server.settle()
+    server.clock.set(datetime(2025, 1, 1, 14, 59, tzinfo=UTC))
+    server.settle()
+    assert seam.access_codes.get(access_code_id=created.access_code_id).status == "unset"
+    server.clock.set(datetime(2025, 1, 1, 15, 0, tzinfo=UTC))  # one hour ahead of starts_at
+    server.settle()
+    assert seam.access_codes.get(access_code_id=created.access_code_id).status == "setting"
+    server.advance(SECOND)
+    got = seam.access_codes.get(access_code_id=created.access_code_id)
+    assert (got.status, got.is_scheduled_on_device) == ("set", False)
+    server.clock.set(datetime(2025, 1, 22, 12, 0, tzinfo=UTC))
+    server.settle()
+    server.advance(SECOND)
+    with pytest.raises(SeamHttpApiError):
+        seam.access_codes.get(access_code_id=created.access_code_id)
 
 
 def test_update_name_code_and_window(server: Harness) -> None:
@@ -121,9 +150,14 @@ def test_update_name_code_and_window(server: Harness) -> None:
     server.settle()
     server.advance(SECOND)
     assert seam.access_codes.get(access_code_id=code.access_code_id).status == "unset"
-    server.clock.set(datetime(2025, 2, 1, 15, 0, tzinfo=UTC))
+    # A month later the lock loads it with its schedule 72 h ahead, and it turns set at
+    # starts_at.
+    server.clock.set(datetime(2025, 1, 29, 16, 0, tzinfo=UTC))
     server.settle()
     server.advance(SECOND)
+    assert seam.access_codes.get(access_code_id=code.access_code_id).is_scheduled_on_device
+    server.clock.set(datetime(2025, 2, 1, 16, 0, tzinfo=UTC))
+    server.settle()
     assert seam.access_codes.get(access_code_id=code.access_code_id).status == "set"
 
 

@@ -50,7 +50,7 @@ def test_ongoing_code_is_programmed_and_confirmed(engine: Engine) -> None:
 def test_time_bound_code_is_programmed_for_its_window_and_removed_at_the_end(
     engine: Engine,
 ) -> None:
-    lock = engine.device("schlage_lock")
+    lock = engine.device("smartthings_lock")  # no native scheduling: just in time
     now = engine.clock.now()
     starts, ends = now + 90 * MINUTE, now + 8 * HOUR
     code = engine.create(lock.device_id, code="5823", starts_at=starts, ends_at=ends)
@@ -180,9 +180,9 @@ def test_api_write_during_a_reconcile_is_not_lost(engine: Engine) -> None:
     original = driver.set_code
 
     async def set_code_then_update(
-        device: DeviceRef, slot: int, pin: str, name: str | None
+        device: DeviceRef, slot: int, pin: str, name: str | None, window: Any = None
     ) -> OpAck:
-        ack = await original(device, slot, pin, name)
+        ack = await original(device, slot, pin, name, window)
         if pin == "4821":
             engine.update(code["access_code_id"], code="9517")
         return ack
@@ -223,8 +223,10 @@ def test_delete_while_the_set_is_being_sent_leaves_the_lock_empty(engine: Engine
     driver = engine.service.reconciler._drivers["simulated"]
     original = driver.set_code
 
-    async def set_then_delete(device: DeviceRef, slot: int, pin: str, name: str | None) -> OpAck:
-        ack = await original(device, slot, pin, name)
+    async def set_then_delete(
+        device: DeviceRef, slot: int, pin: str, name: str | None, window: Any = None
+    ) -> OpAck:
+        ack = await original(device, slot, pin, name, window)
         engine.delete(code["access_code_id"])
         return ack
 
@@ -238,7 +240,7 @@ def test_delete_while_the_set_is_being_sent_leaves_the_lock_empty(engine: Engine
 
 
 def test_code_re_enabled_while_its_removal_lands_is_programmed_again(engine: Engine) -> None:
-    lock = engine.device("august_lock")
+    lock = engine.device("smartthings_lock")
     now = engine.clock.now()
     code = engine.create(lock.device_id, code="4821")
     cid = code["access_code_id"]
@@ -268,3 +270,70 @@ def test_a_device_leased_elsewhere_does_not_make_the_worker_spin(engine: Engine)
     assert engine.service.worker._seconds_to_next_due() > 0
     engine.clock.advance(timedelta(minutes=2, seconds=1))
     assert [d for d, _ in engine.service.worker.claim_due()] == [lock.device_id]
+
+
+def test_native_scheduling_preloads_72_hours_ahead_and_sets_at_the_start(engine: Engine) -> None:
+    lock = engine.device("schlage_lock")
+    now = engine.clock.now()
+    starts, ends = now + 100 * HOUR, now + 130 * HOUR
+    code = engine.create(lock.device_id, code="5823", starts_at=starts, ends_at=ends)
+    cid = code["access_code_id"]
+    assert (code["status"], code["is_scheduled_on_device"]) == ("unset", False)
+    engine.drain()
+    engine.clock.set(starts - 72 * HOUR - SECOND)
+    engine.drain()
+    assert engine.lock_pins(lock.device_id) == []
+    engine.advance(SECOND)  # the preload window opens: loaded with its schedule
+    engine.advance(SECOND)
+    row = engine.code(cid)
+    assert row is not None and (row.status, row.is_scheduled_on_device) == ("unset", True)
+    assert engine.lock_pins(lock.device_id) == ["5823"]
+    assert engine.events(cid) == ["access_code.created", "access_code.scheduled_on_device"]
+    engine.clock.set(starts)
+    engine.drain()
+    assert engine.code(cid).status == "set"  # type: ignore[union-attr]
+    assert engine.events(cid)[-1] == "access_code.set_on_device"
+    engine.clock.set(ends)
+    engine.drain()
+    engine.advance(SECOND)
+    assert engine.code(cid) is None and engine.lock_pins(lock.device_id) == []
+
+
+def test_prefer_native_scheduling_false_programs_just_in_time(engine: Engine) -> None:
+    lock = engine.device("schlage_lock")
+    now = engine.clock.now()
+    starts = now + 10 * HOUR
+    code = engine.create(
+        lock.device_id,
+        code="5823",
+        starts_at=starts,
+        ends_at=starts + HOUR,
+        prefer_native_scheduling=False,
+    )
+    engine.drain()
+    engine.advance(SECOND)
+    assert engine.lock_pins(lock.device_id) == []
+    engine.clock.set(starts - HOUR)
+    engine.drain()
+    engine.advance(SECOND)
+    row = engine.code(code["access_code_id"])
+    assert row is not None and (row.status, row.is_scheduled_on_device) == ("set", False)
+
+
+def test_moving_a_loaded_window_reloads_it(engine: Engine) -> None:
+    lock = engine.device("august_lock")
+    now = engine.clock.now()
+    code = engine.create(
+        lock.device_id, code="5823", starts_at=now + 10 * HOUR, ends_at=now + 20 * HOUR
+    )
+    cid = code["access_code_id"]
+    engine.drain()
+    engine.advance(SECOND)
+    assert engine.code(cid).is_scheduled_on_device is True  # type: ignore[union-attr]
+    engine.update(cid, starts_at=now + 11 * HOUR)
+    engine.drain()
+    assert engine.code(cid).is_scheduled_on_device is False  # type: ignore[union-attr]
+    engine.advance(SECOND)
+    row = engine.code(cid)
+    assert row is not None and (row.status, row.is_scheduled_on_device) == ("unset", True)
+    assert engine.events(cid).count("access_code.scheduled_on_device") == 2

@@ -3,10 +3,11 @@
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from pinwarden.engine.plan import CodeState, plan_device
+from pinwarden.engine.plan import CodeState, Held, plan_device
 
 NOW = datetime(2025, 1, 1, 12, tzinfo=UTC)
 LEAD = timedelta(hours=1)
+NATIVE_LEAD = timedelta(hours=72)
 DRIFT = timedelta(hours=1)
 
 
@@ -29,10 +30,14 @@ def state(**kw: object) -> CodeState:
     return replace(base, **kw)  # type: ignore[arg-type]
 
 
-def plan(
-    codes: list[CodeState], slots: dict[int, str | None], now: datetime = NOW, count: int = 10
-):  # type: ignore[no-untyped-def]
-    return plan_device(codes, slots, now, LEAD, count, DRIFT)
+def plan(  # type: ignore[no-untyped-def]
+    codes: list[CodeState],
+    slots: dict[int, str | None | Held],
+    now: datetime = NOW,
+    count: int = 10,
+):
+    held = {n: v if isinstance(v, Held) else Held(v) for n, v in slots.items()}
+    return plan_device(codes, held, now, LEAD, NATIVE_LEAD, count, DRIFT)
 
 
 def test_new_ongoing_code_gets_the_first_free_slot() -> None:
@@ -120,3 +125,48 @@ def test_code_moved_to_the_future_comes_off_the_lock() -> None:
 def test_converged_device_checks_for_drift_later() -> None:
     p = plan([state(slot=1, status="set", was_on_device=True)], {1: "1234"})
     assert p.wake_at == NOW + DRIFT
+
+
+def native(**kw: object) -> CodeState:
+    starts = NOW + timedelta(hours=100)
+    return state(
+        starts_at=starts, ends_at=starts + timedelta(days=2), native=True, status="unset", **kw
+    )
+
+
+def test_native_code_waits_for_the_preload_window() -> None:
+    code = native()
+    assert code.starts_at is not None
+    p = plan([code], {})
+    assert p.decisions[0].status == "unset" and p.decisions[0].op is None
+    assert p.wake_at == NOW + DRIFT
+    preload = code.starts_at - NATIVE_LEAD
+    d = plan([code], {}, now=preload).decisions[0]
+    assert d.status == "unset"
+    assert d.op is not None and d.op.window == (code.starts_at, code.ends_at)
+
+
+def test_loaded_native_code_is_scheduled_then_set_at_its_start() -> None:
+    code = native(slot=1)
+    assert code.starts_at is not None and code.ends_at is not None
+    loaded = Held("1234", (code.starts_at, code.ends_at))
+    before = plan([code], {1: loaded}, now=code.starts_at - timedelta(hours=1))
+    d = before.decisions[0]
+    assert (d.status, d.scheduled, d.became_scheduled, d.op) == ("unset", True, True, None)
+    assert before.wake_at == code.starts_at
+    again = plan([replace(code, is_scheduled_on_device=True)], {1: loaded}, now=code.starts_at)
+    d = again.decisions[0]
+    assert (d.status, d.became_set, d.became_scheduled) == ("set", True, False)
+
+
+def test_native_code_not_loaded_by_its_start_is_setting() -> None:
+    code = native()
+    assert code.starts_at is not None
+    d = plan([code], {}, now=code.starts_at).decisions[0]
+    assert d.status == "setting" and d.op is not None
+
+
+def test_a_pin_without_its_window_is_reloaded_with_it() -> None:
+    code = native(slot=1)
+    d = plan([code], {1: "1234"}, now=code.starts_at - timedelta(hours=1)).decisions[0]  # type: ignore[operator]
+    assert d.op is not None and d.op.window is not None and d.status == "unset"

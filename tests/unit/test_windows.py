@@ -11,6 +11,7 @@ from pinwarden.domain.windows import (
     is_finished,
     next_transition,
     resolve_update_window,
+    status_before_confirmation,
     validate_window,
 )
 
@@ -59,7 +60,8 @@ def test_belongs_on_lock_from_lead_time_until_end() -> None:
 def test_next_transition_walks_the_boundaries() -> None:
     starts, ends = NOW + 2 * HOUR, NOW + 5 * HOUR
     assert next_transition(starts, ends, NOW, HOUR) == NOW + HOUR
-    assert next_transition(starts, ends, NOW + HOUR, HOUR) == ends
+    assert next_transition(starts, ends, NOW + HOUR, HOUR) == starts
+    assert next_transition(starts, ends, starts, HOUR) == ends
     assert next_transition(starts, ends, ends, HOUR) is None
     assert next_transition(None, None, NOW, HOUR) is None
 
@@ -95,3 +97,13 @@ def test_partial_update_keeps_the_other_end() -> None:
         NOW,
         NOW + 2 * HOUR,
     )
+
+
+def test_status_before_the_lock_answers() -> None:
+    starts, ends = NOW + 3 * HOUR, NOW + 9 * HOUR
+    assert status_before_confirmation(None, None, NOW, HOUR, native=False) == "setting"
+    assert status_before_confirmation(starts, ends, NOW, HOUR, native=False) == "unset"
+    assert status_before_confirmation(starts, ends, starts - HOUR, HOUR, native=False) == "setting"
+    # Natively scheduled codes stay unset while pre-loaded, until their start.
+    assert status_before_confirmation(starts, ends, starts - HOUR, HOUR, native=True) == "unset"
+    assert status_before_confirmation(starts, ends, starts, HOUR, native=True) == "setting"

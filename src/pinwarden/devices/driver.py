@@ -23,6 +23,9 @@ class SlotReport:
     slot: int
     code: str | None
     name: str | None = None
+    # The window the lock enforces itself, when the code was loaded with a schedule.
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,14 @@ class Driver(Protocol):
     async def read_slots(self, device: DeviceRef) -> list[SlotReport]: ...
 
     async def set_code(
-        self, device: DeviceRef, slot: int, code: str, name: str | None
-    ) -> OpAck: ...
+        self,
+        device: DeviceRef,
+        slot: int,
+        code: str,
+        name: str | None,
+        window: tuple[datetime, datetime] | None = None,
+    ) -> OpAck:
+        """Program ``code`` into ``slot``; with ``window`` the lock enforces it natively."""
+        ...
 
     async def remove_code(self, device: DeviceRef, slot: int) -> OpAck: ...

@@ -50,7 +50,10 @@ class SimulatedDriver:
                 .order_by(SimulatedSlot.slot, SimulatedSlot.visible_from)
             ).all()
         # The newest applied write to a slot is what the keypad holds.
-        latest = {row.slot: SlotReport(row.slot, row.code, row.name) for row in rows}
+        latest = {
+            row.slot: SlotReport(row.slot, row.code, row.name, row.starts_at, row.ends_at)
+            for row in rows
+        }
         return list(latest.values())
 
     def _end_slot(self, session: Session, device_id: str, slot: int, at: datetime) -> None:
@@ -70,14 +73,28 @@ class SimulatedDriver:
             )
         )
 
-    async def set_code(self, device: DeviceRef, slot: int, code: str, name: str | None) -> OpAck:
+    async def set_code(
+        self,
+        device: DeviceRef,
+        slot: int,
+        code: str,
+        name: str | None,
+        window: tuple[datetime, datetime] | None = None,
+    ) -> OpAck:
         at = self._clock.now() + self._latency(device)
+        starts_at, ends_at = window if window is not None else (None, None)
         with self._db.write() as session:
             self._require_online(session, device)
             self._end_slot(session, device.device_id, slot, at)
             session.add(
                 SimulatedSlot(
-                    device_id=device.device_id, slot=slot, code=code, name=name, visible_from=at
+                    device_id=device.device_id,
+                    slot=slot,
+                    code=code,
+                    name=name,
+                    starts_at=starts_at,
+                    ends_at=ends_at,
+                    visible_from=at,
                 )
             )
         return OpAck(settles_at=at)

@@ -72,10 +72,11 @@ def next_transition(
     now: datetime,
     lead_time: timedelta,
 ) -> datetime | None:
-    """The next instant after ``now`` at which :func:`belongs_on_lock` can change."""
+    """The next instant after ``now`` at which a code's state can change: programming
+    starts, the window opens (a pre-loaded code turns ``set``), or it closes."""
     if starts_at is None or ends_at is None:
         return None
-    for boundary in (programming_starts_at(starts_at, lead_time), ends_at):
+    for boundary in (programming_starts_at(starts_at, lead_time), starts_at, ends_at):
         if boundary > now:
             return boundary
     return None
@@ -102,3 +103,20 @@ def resolve_update_window(
     if requested_type == "time_bound" and (starts is None or ends is None):
         raise RuleViolation("A time_bound access code needs both starts_at and ends_at", "type")
     return starts, ends
+
+
+def status_before_confirmation(
+    starts_at: datetime | None,
+    ends_at: datetime | None,
+    now: datetime,
+    lead_time: timedelta,
+    native: bool,
+) -> str:
+    """A code's status until the lock has answered: ``setting`` once it is being
+    programmed to be usable now, else ``unset`` (T1–T3; natively loaded codes stay
+    ``unset`` until their start, R129)."""
+    if starts_at is None or ends_at is None:
+        return "setting"
+    if now < starts_at and (native or now < programming_starts_at(starts_at, lead_time)):
+        return "unset"
+    return "setting"

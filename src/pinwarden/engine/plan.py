@@ -34,6 +34,24 @@ class CodeState:
     op_revision: int | None
     op_settles_at: datetime | None
     was_on_device: bool
+    # Loaded onto the lock with its window, ahead of time (R128–R129).
+    native: bool = False
+    is_scheduled_on_device: bool = False
+
+    @property
+    def window(self) -> tuple[datetime, datetime] | None:
+        """The window the lock itself enforces, for natively scheduled codes."""
+        if self.native and self.starts_at is not None and self.ends_at is not None:
+            return self.starts_at, self.ends_at
+        return None
+
+
+@dataclass(frozen=True)
+class Held:
+    """What one slot of the lock reports."""
+
+    code: str | None
+    window: tuple[datetime, datetime] | None = None
 
 
 @dataclass(frozen=True)
@@ -44,6 +62,7 @@ class Op:
     slot: int
     code: str | None = None
     name: str | None = None
+    window: tuple[datetime, datetime] | None = None
 
 
 @dataclass
@@ -58,6 +77,8 @@ class Decision:
     op: Op | None = None
     keep_op: bool = False
     became_set: bool = False
+    scheduled: bool = False
+    became_scheduled: bool = False
     removed_from_device: bool = False
     no_space: bool = False
 
@@ -90,25 +111,33 @@ def _op_in_flight_any(code: CodeState, kind: OpKind, now: datetime) -> bool:
 
 def plan_device(
     codes: list[CodeState],
-    slots: dict[int, str | None],
+    slots: dict[int, Held],
     now: datetime,
     lead_time: timedelta,
+    native_lead_time: timedelta,
     slot_count: int,
     drift_check_interval: timedelta,
 ) -> DevicePlan:
-    """Compare desired codes with the lock's reported ``slots`` (slot → PIN) at ``now``."""
+    """Compare desired codes with what the lock's ``slots`` hold at ``now``.
+
+    Natively scheduled codes are loaded with their window ``native_lead_time`` ahead and
+    stay ``unset`` until ``starts_at``; others are programmed ``lead_time`` ahead.
+    """
     plan = DevicePlan()
     plan.wake_no_later_than(now + drift_check_interval)
     needs_slot: list[tuple[Decision, CodeState]] = []
 
     for c in codes:
-        wanted = belongs_on_lock(c.starts_at, c.ends_at, c.deleted, now, lead_time)
+        lead = native_lead_time if c.window is not None else lead_time
+        wanted = belongs_on_lock(c.starts_at, c.ends_at, c.deleted, now, lead)
         held = slots.get(c.slot) if c.slot is not None else None
         # Any PIN in a slot we allocated is ours (or an edit of ours made at the lock).
         occupied = held is not None
         set_landing = _op_in_flight_any(c, "set", now)
-        plan.wake_no_later_than(next_transition(c.starts_at, c.ends_at, now, lead_time))
+        plan.wake_no_later_than(next_transition(c.starts_at, c.ends_at, now, lead))
         d = Decision(c.access_code_id, c.revision, c.status, c.slot, c.was_on_device)
+        # A natively scheduled code is not active before its start, even when loaded.
+        before_start = c.window is not None and c.starts_at is not None and now < c.starts_at
 
         if wanted:
             if _op_in_flight_any(c, "remove", now):
@@ -116,18 +145,23 @@ def plan_device(
                 # to go, so wait for it before deciding.
                 d.status, d.keep_op = "setting", True
                 plan.wake_no_later_than(c.op_settles_at)
-            elif held is not None and held == c.code:
-                d.status, d.was_on_device = "set", True
-                d.became_set = c.status != "set"
+            elif held is not None and held.code == c.code and held.window == c.window:
+                d.was_on_device = True
+                if before_start:
+                    d.status, d.scheduled = "unset", True
+                    d.became_scheduled = not c.is_scheduled_on_device
+                else:
+                    d.status, d.scheduled = "set", c.window is not None
+                    d.became_set = c.status != "set"
             elif _op_in_flight(c, "set", now):
-                d.status, d.keep_op = "setting", True
+                d.status, d.keep_op = ("unset" if before_start else "setting"), True
                 plan.wake_no_later_than(c.op_settles_at)
             else:
-                d.status = "setting"
+                d.status = "unset" if before_start else "setting"
                 if c.slot is None:
                     needs_slot.append((d, c))
                 elif c.code is not None:
-                    d.op = Op("set", c.slot, c.code, c.name)
+                    d.op = Op("set", c.slot, c.code, c.name, c.window)
         elif set_landing:
             # A set we sent may still land; remove only once the lock has settled.
             d.status, d.keep_op = ("removing" if c.was_on_device or c.deleted else "unset"), True
@@ -156,5 +190,5 @@ def plan_device(
             d.no_space = True
         elif c.code is not None:
             d.slot = slot
-            d.op = Op("set", slot, c.code, c.name)
+            d.op = Op("set", slot, c.code, c.name, c.window)
     return plan

@@ -19,9 +19,16 @@ from sqlalchemy.orm import Session
 
 from pinwarden.clock import Clock
 from pinwarden.config import Settings
-from pinwarden.devices.driver import DeviceRef, DeviceRejected, DeviceUnavailable, Driver, OpAck
+from pinwarden.devices.driver import (
+    DeviceRef,
+    DeviceRejected,
+    DeviceUnavailable,
+    Driver,
+    OpAck,
+    SlotReport,
+)
 from pinwarden.devices.models import LOCK_MODELS
-from pinwarden.engine.plan import CodeState, Decision, plan_device
+from pinwarden.engine.plan import CodeState, Decision, Held, plan_device
 from pinwarden.store.db import Database
 from pinwarden.store.events import record_event
 from pinwarden.store.tables import AccessCode, ActionAttempt, Device
@@ -39,6 +46,12 @@ class _Snapshot:
     driver: str
     slot_count: int
     codes: list[CodeState]
+
+
+def _window(report: SlotReport) -> tuple[datetime, datetime] | None:
+    if report.starts_at is None or report.ends_at is None:
+        return None
+    return report.starts_at, report.ends_at
 
 
 def backoff(failures: int, base: timedelta, cap: timedelta) -> timedelta:
@@ -84,6 +97,7 @@ class Reconciler:
             device = session.get(Device, device_id)
             if device is None:
                 return None
+            native = LOCK_MODELS[device.model_key].native_scheduling
             rows = session.scalars(
                 select(AccessCode)
                 .where(AccessCode.device_id == device_id)
@@ -104,6 +118,8 @@ class Reconciler:
                     op_revision=r.op_revision,
                     op_settles_at=r.op_settles_at,
                     was_on_device=r.was_on_device,
+                    native=native and r.prefer_native_scheduling,
+                    is_scheduled_on_device=r.is_scheduled_on_device,
                 )
                 for r in rows
             ]
@@ -128,9 +144,10 @@ class Reconciler:
             return
         plan = plan_device(
             snap.codes,
-            {s.slot: s.code for s in reported},
+            {s.slot: Held(s.code, _window(s)) for s in reported},
             now,
             self._settings.programming_lead_time,
+            self._settings.native_preload,
             snap.slot_count,
             self._settings.drift_check_interval,
         )
@@ -143,7 +160,7 @@ class Reconciler:
                 if op.kind == "set":
                     assert op.code is not None
                     results[decision.access_code_id] = await driver.set_code(
-                        snap.ref, op.slot, op.code, op.name
+                        snap.ref, op.slot, op.code, op.name, op.window
                     )
                 else:
                     results[decision.access_code_id] = await driver.remove_code(snap.ref, op.slot)
@@ -270,6 +287,18 @@ class Reconciler:
         assert d.status is not None
         row.status = d.status
         errors = list(row.errors)
+        row.is_scheduled_on_device = d.scheduled
+        if d.became_scheduled:
+            errors = _without_errors(errors, SET_ERRORS)
+            record_event(
+                session,
+                "access_code.scheduled_on_device",
+                now,
+                workspace_id=row.workspace_id,
+                device=device,
+                access_code=row,
+                code=row.code,
+            )
         if d.became_set:
             errors = _without_errors(errors, SET_ERRORS)
             record_event(
@@ -281,7 +310,8 @@ class Reconciler:
                 access_code=row,
                 code=row.code,
             )
-        if d.status == "unset":
+        if d.status == "unset" and d.op is None and not (d.keep_op or d.scheduled):
+            # Not due on the lock yet and nothing in flight: nothing can be failing.
             errors = _without_errors(errors, SET_ERRORS | REMOVE_ERRORS)
         failure: dict[str, Any] | None = None
         if d.no_space:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -145,6 +146,9 @@ class AccessCode(Base):
     op_revision: Mapped[int | None] = mapped_column(Integer, nullable=True)
     op_settles_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     was_on_device: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_scheduled_on_device: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
 
     __table_args__ = (
         Index("ix_access_codes_device_created", "device_id", "created_at", "access_code_id"),
@@ -212,6 +216,8 @@ class SimulatedSlot(Base):
     slot: Mapped[int] = mapped_column(Integer)
     code: Mapped[str] = mapped_column(String(20))
     name: Mapped[str | None] = mapped_column(Text, nullable=True)
+    starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     visible_from: Mapped[datetime] = mapped_column(UTCDateTime)
     gone_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 

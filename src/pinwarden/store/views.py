@@ -35,7 +35,7 @@ def access_code_view(code: AccessCode, device_errors: list[dict[str, Any]]) -> d
         "is_backup_access_code_available": False,
         "is_backup": False,
         "pulled_backup_access_code_id": None,
-        "is_scheduled_on_device": False if kind == "time_bound" else None,
+        "is_scheduled_on_device": code.is_scheduled_on_device if kind == "time_bound" else None,
         "is_waiting_for_code_assignment": False,
         "pending_mutations": [],
     }

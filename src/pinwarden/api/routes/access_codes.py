@@ -23,7 +23,12 @@ from pinwarden.api.wire import Endpoint, Params
 from pinwarden.devices.models import LOCK_MODELS, LockModel
 from pinwarden.domain.codes import NoCodeAvailable, code_violations, generate_code
 from pinwarden.domain.errors import RuleViolation
-from pinwarden.domain.windows import belongs_on_lock, resolve_update_window, validate_window
+from pinwarden.domain.windows import (
+    belongs_on_lock,
+    resolve_update_window,
+    status_before_confirmation,
+    validate_window,
+)
 from pinwarden.store.events import record_event
 from pinwarden.store.tables import AccessCode, ActionAttempt, Device
 from pinwarden.store.views import access_code_view, action_attempt_view
@@ -198,9 +203,16 @@ def _check_duplicate(
             )
 
 
-def _initial_status(code: AccessCode, now: datetime, ctx: RequestContext) -> str:
-    lead = ctx.services.settings.programming_lead_time
-    return "setting" if belongs_on_lock(code.starts_at, code.ends_at, False, now, lead) else "unset"
+def _pending_status(code: AccessCode, model: LockModel, now: datetime, ctx: RequestContext) -> str:
+    """Status right after a create or a change of PIN or window (T1–T3, T10)."""
+    settings = ctx.services.settings
+    native = model.native_scheduling and code.prefer_native_scheduling
+    lead = settings.native_preload if native else settings.programming_lead_time
+    if code.was_on_device and not belongs_on_lock(code.starts_at, code.ends_at, False, now, lead):
+        return "removing"
+    return status_before_confirmation(
+        code.starts_at, code.ends_at, now, settings.programming_lead_time, native
+    )
 
 
 def create(ctx: RequestContext, params: CreateParams) -> dict[str, Any]:
@@ -270,7 +282,7 @@ def create(ctx: RequestContext, params: CreateParams) -> dict[str, Any]:
             revision=1,
             was_on_device=False,
         )
-        code.status = _initial_status(code, now, ctx)
+        code.status = _pending_status(code, model, now, ctx)
         session.add(code)
         record_event(
             session,
@@ -378,7 +390,7 @@ def update(ctx: RequestContext, params: UpdateParams) -> dict[str, Any]:
         if changes:
             row.revision += 1
             if any(c["property"] in ("code", "starts_at", "ends_at") for c in changes):
-                row.status = _reprogram_status(row, now, ctx)
+                row.status = _pending_status(row, model, now, ctx)
             record_event(
                 session,
                 "access_code.changed",
@@ -412,16 +424,6 @@ def update(ctx: RequestContext, params: UpdateParams) -> dict[str, Any]:
 
 def _jsonable(value: Any) -> Any:
     return iso(value) if isinstance(value, datetime) else value
-
-
-def _reprogram_status(row: AccessCode, now: datetime, ctx: RequestContext) -> str:
-    """Status right after a change of PIN or window, before the lock has answered (T10)."""
-    wanted = belongs_on_lock(
-        row.starts_at, row.ends_at, False, now, ctx.services.settings.programming_lead_time
-    )
-    if wanted:
-        return "setting"
-    return "removing" if row.was_on_device else "unset"
 
 
 def _earlier_delete(
