@@ -32,7 +32,7 @@ def state(**kw: object) -> CodeState:
 
 def plan(  # type: ignore[no-untyped-def]
     codes: list[CodeState],
-    slots: dict[int, str | None | Held],
+    slots: dict[int, str | Held | None],
     now: datetime = NOW,
     count: int = 10,
 ):
