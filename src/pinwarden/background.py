@@ -8,8 +8,15 @@ loop ever waits for it. Any thread may :meth:`Signal.wake` a loop; tests use
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import threading
 from collections.abc import Awaitable, Callable
+
+log = logging.getLogger(__name__)
+
+# Never spin: even when something looks due but could not be taken, pause a little.
+MIN_PAUSE_SECONDS = 0.05
 
 
 class Signal:
@@ -29,7 +36,9 @@ class Signal:
             self._idle.clear()
             loop, event = self._loop, self._event
         if loop is not None and event is not None:
-            loop.call_soon_threadsafe(event.set)
+            # The loop may have just stopped; then there is nothing left to wake.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(event.set)
 
     def wait_idle(self, timeout: float = 10.0) -> None:
         """Block until the loop found nothing left to do since the last wake."""
@@ -42,6 +51,12 @@ class Signal:
             self._loop = asyncio.get_running_loop()
             self._event = asyncio.Event()
             return self._event
+
+    def detach(self) -> None:
+        """Forget the event loop (it is stopping)."""
+        with self._lock:
+            self._loop = None
+            self._event = None
 
     def requests(self) -> int:
         """A counter that changes with every wake; compare before and after a pass."""
@@ -63,6 +78,35 @@ class Signal:
         )
         stop_task.cancel()
         wake_task.cancel()
+
+
+async def run_loop(
+    signal: Signal,
+    stop: asyncio.Event,
+    step: Callable[[], Awaitable[float | None]],
+    busy: Callable[[], bool] = lambda: False,
+    name: str = "background loop",
+) -> None:
+    """Call ``step`` until ``stop`` is set. ``step`` returns None when it found work (go
+    again at once) or how many seconds to wait for the next; a wake cuts the wait short.
+    The loop counts as idle when a step found nothing and ``busy()`` is false."""
+    wake_event = signal.attach()
+    try:
+        while not stop.is_set():
+            seen = signal.requests()
+            wake_event.clear()
+            try:
+                pause = await step()
+            except Exception:
+                log.exception("%s pass failed", name)
+                pause = 1.0
+            if pause is None:
+                continue
+            if not busy():
+                signal.mark_idle_if_unchanged(seen)
+            await signal.sleep(wake_event, stop, max(pause, MIN_PAUSE_SECONDS))
+    finally:
+        signal.detach()
 
 
 def run_in_thread(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -239,3 +240,94 @@ def test_secrets_never_reach_the_logs(
     secret_part = webhook.secret.removeprefix("whsec_")
     assert secret_part not in caplog.text
     assert "giving up on delivery" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:abc/hooks",
+        "http://[::1/",
+        "http://169.254.169.254/latest/meta-data",
+        "http://0.0.0.0/x",
+        "http://\ud800.example/",
+    ],
+)
+def test_urls_httpx_cannot_send_to_or_special_addresses_are_refused(
+    server: Harness, url: str
+) -> None:
+    _, key = server.workspace()
+    import httpx
+
+    response = httpx.post(
+        f"{server.endpoint}/webhooks/create",
+        content=json.dumps({"url": url}).encode(),
+        headers={"Authorization": f"Bearer {key}", "content-type": "application/json"},
+    )
+    assert response.status_code == 400 and response.json()["error"]["type"] == "invalid_input"
+
+
+def test_deleting_a_webhook_stops_a_lane_mid_batch(server: Harness) -> None:
+    import threading
+
+    first = threading.Event()
+    release = threading.Event()
+
+    def hold_first(_r: object) -> int:
+        if not first.is_set():
+            first.set()
+            release.wait(5)
+        return 200
+
+    slow = Receiver(respond=hold_first)
+    try:
+        seam = server.seam()
+        webhook = seam.webhooks.create(url=slow.url, event_types=["device.disconnected"])
+        lock = _lock(seam)
+        for _ in range(6):
+            seam.devices.simulate.disconnect(device_id=lock)
+            seam.devices.simulate.connect(device_id=lock)
+        assert first.wait(5)
+        seam.webhooks.delete(webhook_id=webhook.webhook_id)
+        release.set()
+        server.settle()
+        assert len(slow.requests) == 1
+    finally:
+        release.set()
+        slow.close()
+
+
+def test_two_deliverers_keep_order_and_never_send_twice(
+    server: Harness, receiver: Receiver
+) -> None:
+    from pinwarden.background import run_in_thread
+    from pinwarden.service import Service
+    from tests.conftest import make_settings
+
+    # A second process on the same database (here: a second service in this one).
+    other = Service(make_settings(server.service.settings.database_url), server.clock)
+    # Wake it on every commit too, as a NOTIFY would, so both compete for every lane.
+    server.service.db.on_commit(lambda _info: other.deliverer.wake())
+    receiver.respond = lambda _r: (time.sleep(0.01), 200)[1]
+    _thread, stop = run_in_thread("second-deliverer", other.deliverer.run)
+    try:
+        seam = server.seam()
+        seam.webhooks.create(
+            url=receiver.url, event_types=["device.disconnected", "device.connected"]
+        )
+        lock = _lock(seam)
+        for _ in range(15):
+            seam.devices.simulate.disconnect(device_id=lock)
+            seam.devices.simulate.connect(device_id=lock)
+        events = [e.event_id for e in seam.events.list(since="2024-01-01T00:00:00Z")]
+        # Two deliverers cannot see each other's idleness; wait for the receiver instead.
+        deadline = time.monotonic() + 20
+        while len(receiver.requests) < len(events) and time.monotonic() < deadline:
+            server.settle()
+            other.deliverer.wait_idle()
+            time.sleep(0.05)
+        received = [json.loads(b)["event_id"] for b in receiver.bodies()]
+        assert received == events
+        assert len(receiver.requests) == len(events)  # and nothing was sent twice
+    finally:
+        stop.set()
+        other.db.dispose()

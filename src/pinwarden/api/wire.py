@@ -118,13 +118,22 @@ def body_params(request: Request, raw: bytes) -> dict[str, Any]:
     return body
 
 
-def _has_nul(value: Any) -> bool:
+def _unstorable(value: Any) -> bool:
+    """NUL characters and lone surrogates: no database column can hold them."""
     if isinstance(value, str):
-        return "\x00" in value
+        return "\x00" in value or (not value.isascii() and _has_surrogate(value))
     if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+        return any(_unstorable(k) or _unstorable(v) for k, v in value.items())
     if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
+        return any(_unstorable(v) for v in value)
+    return False
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
     return False
 
 
@@ -145,8 +154,8 @@ def _endpoint_view(services: Services, endpoint: Endpoint) -> Callable[[Request]
         workspace_id, is_sandbox = _authenticate(services, request)
         raw = query_params(request, endpoint.params)
         raw.update(body_params(request, body))
-        if _has_nul(raw):
-            raise invalid_input("Parameters cannot contain NUL characters")
+        if _unstorable(raw):
+            raise invalid_input("Parameters cannot contain NUL characters or lone surrogates")
         try:
             params = endpoint.params.model_validate(raw)
         except ValidationError as exc:

@@ -13,7 +13,7 @@ import uuid
 
 from sqlalchemy import case, func, or_, select, update
 
-from pinwarden.background import Signal
+from pinwarden.background import Signal, run_loop
 from pinwarden.clock import Clock
 from pinwarden.config import Settings
 from pinwarden.engine.reconciler import Reconciler
@@ -24,8 +24,6 @@ log = logging.getLogger(__name__)
 
 # Even with nothing due, look at the queue this often (other processes may add work).
 IDLE_POLL_SECONDS = 5.0
-# Never spin: even when something looks due but could not be claimed, pause a little.
-MIN_PAUSE_SECONDS = 0.05
 
 
 class Worker:
@@ -105,19 +103,10 @@ class Worker:
         wait = self._clock.real_seconds_until(next_due)
         return IDLE_POLL_SECONDS if wait is None else min(wait, IDLE_POLL_SECONDS)
 
+    async def _step(self) -> float | None:
+        handled = await self.run_once()
+        return None if handled else self._seconds_to_next_due()
+
     async def run(self, stop: asyncio.Event) -> None:
         """Loop until ``stop`` is set."""
-        wake_event = self.signal.attach()
-        while not stop.is_set():
-            seen = self.signal.requests()
-            wake_event.clear()
-            try:
-                handled = await self.run_once()
-                pause = 0.0 if handled else self._seconds_to_next_due()
-            except Exception:
-                log.exception("worker pass failed")
-                handled, pause = 0, 1.0
-            if handled:
-                continue
-            self.signal.mark_idle_if_unchanged(seen)
-            await self.signal.sleep(wake_event, stop, max(pause, MIN_PAUSE_SECONDS))
+        await run_loop(self.signal, stop, self._step, name="worker")

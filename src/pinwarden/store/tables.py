@@ -235,6 +235,10 @@ class Webhook(Base):
     event_types: Mapped[list[str]] = mapped_column(JSON)
     secret: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The lane lease: one deliverer process at a time sends this webhook's deliveries,
+    # in order; another may take over once ``lane_until`` passes.
+    lane_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lane_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class WebhookDelivery(Base):
@@ -256,7 +260,6 @@ class WebhookDelivery(Base):
     status: Mapped[str] = mapped_column(String(10))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
 from typing import Any
-from urllib.parse import urlsplit
 
+import httpx
 from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -54,14 +55,24 @@ def _view(webhook: Webhook) -> dict[str, Any]:
 
 
 def _check_url(url: str) -> str:
-    parts = urlsplit(url)
-    if (
-        parts.scheme not in ("http", "https")
-        or not parts.hostname
-        or len(url) > 2048
-        or any(c.isspace() for c in url)
-    ):
-        raise invalid_input("url must be an absolute http(s) URL", "url")
+    """An absolute http(s) URL that httpx can send to, not aimed at link-local, multicast or
+    unspecified addresses (cloud metadata endpoints live there)."""
+    problem = invalid_input("url must be an absolute http(s) URL", "url")
+    if len(url) > 2048 or any(c.isspace() for c in url):
+        raise problem
+    try:
+        parsed = httpx.URL(url)
+        port = parsed.port
+    except (httpx.InvalidURL, ValueError, UnicodeError) as exc:
+        raise problem from exc
+    if parsed.scheme not in ("http", "https") or not parsed.host or (port is not None and port < 1):
+        raise problem
+    try:
+        address = ipaddress.ip_address(parsed.host.strip("[]"))
+    except ValueError:
+        return url
+    if address.is_link_local or address.is_multicast or address.is_unspecified:
+        raise invalid_input("url must not point at a link-local or special address", "url")
     return url
 
 
