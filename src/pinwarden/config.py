@@ -27,6 +27,8 @@ class Settings:
     native_preload: timedelta = timedelta(hours=72)
     # How long the simulated locks take to apply a set/remove.
     sandbox_latency: timedelta = timedelta(seconds=1)
+    # Setting or removing that takes longer than this raises a delay warning (R142).
+    delay_warning_after: timedelta = timedelta(minutes=5)
     # A converged device is still re-read this often to notice drift.
     drift_check_interval: timedelta = timedelta(hours=1)
     # Retry back-off after a failed device call: base * 2^n, capped.
@@ -57,6 +59,7 @@ class Settings:
             ),
             native_preload=timedelta(hours=_env_float("PINWARDEN_NATIVE_PRELOAD_HOURS", 72)),
             sandbox_latency=timedelta(seconds=_env_float("PINWARDEN_SANDBOX_LATENCY_SECONDS", 1)),
+            delay_warning_after=timedelta(minutes=_env_float("PINWARDEN_DELAY_WARNING_MINUTES", 5)),
             drift_check_interval=timedelta(minutes=_env_float("PINWARDEN_DRIFT_CHECK_MINUTES", 60)),
             webhook_timeout=timedelta(seconds=_env_float("PINWARDEN_WEBHOOK_TIMEOUT_SECONDS", 10)),
             delivery_lease=timedelta(seconds=_env_float("PINWARDEN_DELIVERY_LEASE_SECONDS", 60)),

@@ -337,3 +337,62 @@ def test_moving_a_loaded_window_reloads_it(engine: Engine) -> None:
     row = engine.code(cid)
     assert row is not None and (row.status, row.is_scheduled_on_device) == ("unset", True)
     assert engine.events(cid).count("access_code.scheduled_on_device") == 2
+
+
+def _warnings(engine: Engine, cid: str) -> list[str]:
+    row = engine.code(cid)
+    assert row is not None
+    return [w["warning_code"] for w in row.warnings]
+
+
+def test_slow_setting_warns_once_per_episode_and_clears_on_success(engine: Engine) -> None:
+    lock = engine.device("august_lock")
+    engine.set_online(lock.device_id, False)
+    code = engine.create(lock.device_id, code="4821")
+    cid = code["access_code_id"]
+    engine.drain()
+    engine.advance(4 * MINUTE + 59 * SECOND)
+    assert _warnings(engine, cid) == []
+    engine.advance(SECOND)
+    assert _warnings(engine, cid) == ["delay_in_setting_on_device"]
+    for _ in range(6):
+        engine.advance(10 * MINUTE)
+    assert engine.events(cid).count("access_code.delay_in_setting_on_device") == 1
+    engine.set_online(lock.device_id, True)
+    engine.drain()
+    engine.advance(SECOND)
+    row = engine.code(cid)
+    assert row is not None and row.status == "set" and row.warnings == []
+
+
+def test_time_bound_code_is_late_only_after_its_start(engine: Engine) -> None:
+    lock = engine.device("smartthings_lock")
+    engine.set_online(lock.device_id, False)
+    now = engine.clock.now()
+    code = engine.create(
+        lock.device_id, code="4821", starts_at=now + 30 * MINUTE, ends_at=now + 5 * HOUR
+    )
+    cid = code["access_code_id"]
+    engine.drain()
+    engine.advance(34 * MINUTE)  # programming began at once (inside the lead time)
+    assert _warnings(engine, cid) == []
+    engine.advance(MINUTE + SECOND)
+    assert _warnings(engine, cid) == ["delay_in_setting_on_device"]
+
+
+def test_slow_removal_warns(engine: Engine) -> None:
+    lock = engine.device("august_lock")
+    code = engine.create(lock.device_id, code="4821")
+    cid = code["access_code_id"]
+    engine.drain()
+    engine.advance(SECOND)
+    engine.set_online(lock.device_id, False)
+    engine.delete(cid)
+    engine.drain()
+    engine.advance(5 * MINUTE + SECOND)
+    assert _warnings(engine, cid) == ["delay_in_removing_from_device"]
+    assert "access_code.delay_in_removing_from_device" in engine.events(cid)
+    engine.set_online(lock.device_id, True)
+    engine.drain()
+    engine.advance(SECOND)
+    assert engine.code(cid) is None and engine.lock_pins(lock.device_id) == []

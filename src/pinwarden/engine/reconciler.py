@@ -77,6 +77,7 @@ def _without_errors(errors: list[dict[str, Any]], codes: set[str]) -> list[dict[
     return [e for e in errors if e.get("error_code") not in codes]
 
 
+DELAY_WARNINGS = {"delay_in_setting_on_device", "delay_in_removing_from_device"}
 SET_ERRORS = {"failed_to_set_on_device", "no_space_for_access_code_on_device"}
 REMOVE_ERRORS = {"failed_to_remove_from_device"}
 
@@ -181,10 +182,15 @@ class Reconciler:
                     "device_offline", f"Device is offline: {message}", now, is_device_error=True
                 ),
             )
-            retry = now + backoff(
+            wake_at = now + backoff(
                 device.failure_count, self._settings.retry_base, self._settings.retry_cap
             )
-            self._release(device, claimed_seq, retry, now)
+            # Codes waiting on an unreachable lock are exactly the ones that run late.
+            for row in session.scalars(select(AccessCode).where(AccessCode.device_id == device_id)):
+                due = self._record_delay(session, device, row, now)
+                if due is not None:
+                    wake_at = min(wake_at, due)
+            self._release(device, claimed_seq, wake_at, now)
 
     def _release(self, device: Device, claimed_seq: int, wake_at: datetime, now: datetime) -> None:
         # An API write during the reconcile bumped wake_seq: go round again at once.
@@ -243,7 +249,7 @@ class Reconciler:
         result: OpResult | None,
         now: datetime,
     ) -> datetime | None:
-        """Record one decision; returns when its operation should settle, if one was sent."""
+        """Record one decision; returns when the device should next be looked at for it."""
         settle: datetime | None = None
         # Lock-side facts hold whatever the API did meanwhile.
         row.slot = d.slot
@@ -273,7 +279,48 @@ class Reconciler:
             session.delete(row)
             return settle
         self._record_status(session, device, row, d, result, now)
-        return settle
+        delay_due = self._record_delay(session, device, row, now)
+        return min((t for t in (settle, delay_due) if t is not None), default=None)
+
+    def _record_delay(
+        self, session: Session, device: Device, row: AccessCode, now: datetime
+    ) -> datetime | None:
+        """Warn once per episode when setting or removing takes unusually long (R142).
+
+        Returns when the warning would be due, so the device is looked at then.
+        """
+        if row.status not in ("setting", "removing"):
+            row.pending_since = None
+            row.warnings = [w for w in row.warnings if w.get("warning_code") not in DELAY_WARNINGS]
+            return None
+        if row.pending_since is None:
+            row.pending_since = now
+        since = row.pending_since
+        if row.status == "setting" and row.starts_at is not None:
+            since = max(since, row.starts_at)  # a code is only late once it should work
+        due = since + self._settings.delay_warning_after
+        code = f"delay_in_{row.status}_{'on' if row.status == 'setting' else 'from'}_device"
+        if now < due:
+            return due
+        if not any(w.get("warning_code") == code for w in row.warnings):
+            verb = "Setting the code on" if row.status == "setting" else "Removing the code from"
+            row.warnings = [
+                *row.warnings,
+                {
+                    "warning_code": code,
+                    "message": f"{verb} the device is taking longer than expected",
+                    "created_at": iso(now),
+                },
+            ]
+            record_event(
+                session,
+                f"access_code.{code}",
+                now,
+                workspace_id=row.workspace_id,
+                device=device,
+                access_code=row,
+            )
+        return None
 
     def _record_status(
         self,

@@ -146,6 +146,8 @@ class AccessCode(Base):
     op_revision: Mapped[int | None] = mapped_column(Integer, nullable=True)
     op_settles_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     was_on_device: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Start of the current setting/removing episode, for delay warnings (R142).
+    pending_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     is_scheduled_on_device: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()
     )

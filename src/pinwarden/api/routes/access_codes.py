@@ -391,6 +391,7 @@ def update(ctx: RequestContext, params: UpdateParams) -> dict[str, Any]:
             row.revision += 1
             if any(c["property"] in ("code", "starts_at", "ends_at") for c in changes):
                 row.status = _pending_status(row, model, now, ctx)
+                row.pending_since = None
             record_event(
                 session,
                 "access_code.changed",
@@ -485,7 +486,7 @@ def delete(ctx: RequestContext, params: DeleteParams) -> dict[str, Any]:
             session.delete(row)
             attempt.status, attempt.result = "success", {}
         else:
-            row.status = "removing"
+            row.status, row.pending_since = "removing", None
             request_reconcile(session, device.device_id, now)
         session.flush()
         result = {"action_attempt": action_attempt_view(attempt)}

@@ -1,8 +1,8 @@
-"""webhooks and native scheduling
+"""webhooks, native scheduling, delays
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-24 03:27:11.107568
+Create Date: 2026-11-24 03:35:37.104314
 
 """
 
@@ -102,6 +102,11 @@ def upgrade() -> None:
     with op.batch_alter_table("access_codes", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column(
+                "pending_since", pinwarden.store.tables.UTCDateTime(timezone=True), nullable=True
+            )
+        )
+        batch_op.add_column(
+            sa.Column(
                 "is_scheduled_on_device", sa.Boolean(), server_default=sa.false(), nullable=False
             )
         )
@@ -126,6 +131,7 @@ def downgrade() -> None:
 
     with op.batch_alter_table("access_codes", schema=None) as batch_op:
         batch_op.drop_column("is_scheduled_on_device")
+        batch_op.drop_column("pending_since")
 
     with op.batch_alter_table("webhook_attempts", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_webhook_attempts_delivery_id"))
