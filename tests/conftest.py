@@ -3,6 +3,7 @@ and a real pinwarden HTTP server on a fake clock, driven through the official SD
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import threading
@@ -121,9 +122,24 @@ class Harness:
         self.settle()
 
 
+class _Errors(logging.Handler):
+    """Collects ERROR records, so background failures cannot pass unnoticed."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 @pytest.fixture
 def server(database_url: str) -> Iterator[Harness]:
-    """pinwarden over real HTTP on 127.0.0.1, with the worker running on a fake clock."""
+    """pinwarden over real HTTP on 127.0.0.1, with the worker running on a fake clock.
+
+    The test fails if the service logged an error (a background pass that crashed)."""
+    errors = _Errors()
+    logging.getLogger("pinwarden").addHandler(errors)
     clock = FakeClock(START)
     service = Service(make_settings(database_url), clock)
     config = uvicorn.Config(service.app, host="127.0.0.1", port=0, log_level="warning")
@@ -137,6 +153,10 @@ def server(database_url: str) -> Iterator[Harness]:
         deadline.wait(0.02)
     assert http.started, "server did not start"
     port = http.servers[0].sockets[0].getsockname()[1]
-    yield Harness(service, clock, f"http://127.0.0.1:{port}")
-    http.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield Harness(service, clock, f"http://127.0.0.1:{port}")
+    finally:
+        http.should_exit = True
+        thread.join(timeout=10)
+        logging.getLogger("pinwarden").removeHandler(errors)
+    assert [r.getMessage() for r in errors.records] == []

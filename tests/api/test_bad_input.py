@@ -17,7 +17,11 @@ from tests.conftest import Harness
 # Paths and methods extracted from Seam's OpenAPI subset (shared/contract).
 CONTRACT = Path(__file__).resolve().parents[1] / "data" / "contract_methods.json"
 # pinwarden's own routes, documented in the README as extensions.
-EXTENSIONS = {"/webhooks/deliveries/list", "/webhooks/deliveries/replay"}
+EXTENSIONS = {
+    "/webhooks/deliveries/list",
+    "/webhooks/deliveries/replay",
+    "/devices/simulate/faults",
+}
 WRONG_VALUES: list[Any] = [
     None,
     12345,

@@ -75,7 +75,7 @@ class Engine:
         with self.service.db.read() as s:
             d = s.get(Device, device_id)
             assert d is not None
-            return DeviceRef(d.device_id, d.model_key, d.sim_latency_ms)
+            return DeviceRef(d.device_id, d.model_key)
 
     def events(self, access_code_id: str | None = None) -> list[str]:
         with self.service.db.read() as s:

@@ -396,3 +396,26 @@ def test_slow_removal_warns(engine: Engine) -> None:
     engine.drain()
     engine.advance(SECOND)
     assert engine.code(cid) is None and engine.lock_pins(lock.device_id) == []
+
+
+def test_a_lock_that_forgets_codes_is_not_hammered(engine: Engine) -> None:
+    lock = engine.device("yale_lock")
+    with engine.service.db.write() as s:
+        device = s.get(Device, lock.device_id)
+        assert device is not None
+        device.sim_faults = {"drop_after_ack": True}
+    driver = engine.service.reconciler._drivers["simulated"]
+    original = driver.set_code
+    sets: list[object] = []
+
+    async def counting(*args: Any, **kwargs: Any) -> OpAck:
+        sets.append(engine.clock.now())
+        return await original(*args, **kwargs)
+
+    driver.set_code = counting  # type: ignore[method-assign]
+    engine.create(lock.device_id, code="4821")
+    engine.drain()
+    for _ in range(3600):
+        engine.advance(SECOND)
+    # Every settled-but-missing set counts as a failure: capped exponential back-off.
+    assert 5 <= len(sets) <= 14

@@ -13,7 +13,6 @@ class DeviceRef:
 
     device_id: str
     model_key: str
-    sim_latency_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -36,7 +35,15 @@ class OpAck:
 
 
 class DeviceUnavailable(Exception):
-    """The lock (or its hub) cannot be reached right now; try again later."""
+    """The lock (or its hub) cannot be reached right now; try again later.
+
+    ``error_code`` is the device error it shows as (spec §5.1: ``device_offline``,
+    ``hub_disconnected``, …).
+    """
+
+    def __init__(self, message: str, error_code: str = "device_offline") -> None:
+        super().__init__(message)
+        self.error_code = error_code
 
 
 class DeviceRejected(Exception):

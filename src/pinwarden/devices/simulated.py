@@ -2,11 +2,15 @@
 
 Operations take the lock ``latency`` (clock time) to apply: a set becomes visible in
 reads at ``now + latency``, a removal disappears then. An offline lock refuses calls.
+Sandbox fault injection (``devices.sim_faults``) makes a lock slow, fail a fraction of
+operations, drop codes it acknowledged, or hide PINs when read.
 """
 
 from __future__ import annotations
 
+import random
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
@@ -20,26 +24,43 @@ from pinwarden.store.tables import Device, SimulatedSlot
 class SimulatedDriver:
     """Driver for the sandbox lock models in :mod:`pinwarden.devices.models`."""
 
-    def __init__(self, db: Database, clock: Clock, default_latency: timedelta) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        default_latency: timedelta,
+        rng: random.Random | None = None,
+    ) -> None:
         self._db = db
         self._clock = clock
         self._default_latency = default_latency
+        self._rng = rng or random.Random()
 
-    def _latency(self, device: DeviceRef) -> timedelta:
-        if device.sim_latency_ms is None:
-            return self._default_latency
-        return timedelta(milliseconds=device.sim_latency_ms)
-
-    @staticmethod
-    def _require_online(session: Session, device: DeviceRef) -> None:
-        online = session.scalar(select(Device.online).where(Device.device_id == device.device_id))
-        if not online:
+    def _reachable(self, session: Session, device: DeviceRef) -> dict[str, Any]:
+        """The lock's fault settings; raises as an offline or flaky lock would."""
+        row = session.execute(
+            select(Device.online, Device.sim_faults).where(Device.device_id == device.device_id)
+        ).first()
+        if row is None or not row.online:
             raise DeviceUnavailable("the lock is offline")
+        faults: dict[str, Any] = row.sim_faults or {}
+        if faults.get("hub_disconnected"):
+            raise DeviceUnavailable("the lock's hub is disconnected", "hub_disconnected")
+        if self._rng.random() < float(faults.get("failure_rate", 0.0)):
+            raise DeviceUnavailable("the lock did not answer (simulated failure)")
+        return faults
+
+    def _settles_at(self, faults: dict[str, Any]) -> datetime:
+        latency_ms = faults.get("latency_ms")
+        latency = (
+            self._default_latency if latency_ms is None else timedelta(milliseconds=latency_ms)
+        )
+        return self._clock.now() + latency
 
     async def read_slots(self, device: DeviceRef) -> list[SlotReport]:
         now = self._clock.now()
         with self._db.read() as session:
-            self._require_online(session, device)
+            faults = self._reachable(session, device)
             rows = session.scalars(
                 select(SimulatedSlot)
                 .where(
@@ -50,8 +71,11 @@ class SimulatedDriver:
                 .order_by(SimulatedSlot.slot, SimulatedSlot.visible_from)
             ).all()
         # The newest applied write to a slot is what the keypad holds.
+        hide = bool(faults.get("mask_pins"))
         latest = {
-            row.slot: SlotReport(row.slot, row.code, row.name, row.starts_at, row.ends_at)
+            row.slot: SlotReport(
+                row.slot, None if hide else row.code, row.name, row.starts_at, row.ends_at
+            )
             for row in rows
         }
         return list(latest.values())
@@ -81,10 +105,12 @@ class SimulatedDriver:
         name: str | None,
         window: tuple[datetime, datetime] | None = None,
     ) -> OpAck:
-        at = self._clock.now() + self._latency(device)
         starts_at, ends_at = window if window is not None else (None, None)
         with self._db.write() as session:
-            self._require_online(session, device)
+            faults = self._reachable(session, device)
+            at = self._settles_at(faults)
+            if faults.get("drop_after_ack"):
+                return OpAck(settles_at=at)  # acknowledged, then forgotten
             self._end_slot(session, device.device_id, slot, at)
             session.add(
                 SimulatedSlot(
@@ -100,8 +126,7 @@ class SimulatedDriver:
         return OpAck(settles_at=at)
 
     async def remove_code(self, device: DeviceRef, slot: int) -> OpAck:
-        at = self._clock.now() + self._latency(device)
         with self._db.write() as session:
-            self._require_online(session, device)
+            at = self._settles_at(self._reachable(session, device))
             self._end_slot(session, device.device_id, slot, at)
         return OpAck(settles_at=at)

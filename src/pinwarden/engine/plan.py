@@ -34,6 +34,7 @@ class CodeState:
     op_revision: int | None
     op_settles_at: datetime | None
     was_on_device: bool
+    slot_code: str | None = None
     # Loaded onto the lock with its window, ahead of time (R128–R129).
     native: bool = False
     is_scheduled_on_device: bool = False
@@ -81,6 +82,8 @@ class Decision:
     became_scheduled: bool = False
     removed_from_device: bool = False
     no_space: bool = False
+    # An operation the lock acknowledged has settled without taking effect.
+    unconfirmed: bool = False
 
 
 @dataclass
@@ -101,6 +104,23 @@ def _op_in_flight(code: CodeState, kind: OpKind, now: datetime) -> bool:
         and code.op_revision == code.revision
         and code.op_settles_at is not None
         and now < code.op_settles_at
+    )
+
+
+def _holds(held: Held | None, code: CodeState) -> bool:
+    """Whether the slot holds ``code`` as wanted. A lock that hides PINs is trusted to hold
+    the PIN it last acknowledged for that slot."""
+    if held is None or held.window != code.window:
+        return False
+    return held.code == code.code or (held.code is None and code.slot_code == code.code)
+
+
+def _settled_without_effect(code: CodeState, kind: OpKind, now: datetime) -> bool:
+    return (
+        code.op_kind == kind
+        and code.op_revision == code.revision
+        and code.op_settles_at is not None
+        and now >= code.op_settles_at
     )
 
 
@@ -145,7 +165,7 @@ def plan_device(
                 # to go, so wait for it before deciding.
                 d.status, d.keep_op = "setting", True
                 plan.wake_no_later_than(c.op_settles_at)
-            elif held is not None and held.code == c.code and held.window == c.window:
+            elif _holds(held, c):
                 d.was_on_device = True
                 if before_start:
                     d.status, d.scheduled = "unset", True
@@ -158,6 +178,7 @@ def plan_device(
                 plan.wake_no_later_than(c.op_settles_at)
             else:
                 d.status = "unset" if before_start else "setting"
+                d.unconfirmed = _settled_without_effect(c, "set", now)
                 if c.slot is None:
                     needs_slot.append((d, c))
                 elif c.code is not None:
@@ -172,6 +193,7 @@ def plan_device(
                 d.keep_op = True
                 plan.wake_no_later_than(c.op_settles_at)
             else:
+                d.unconfirmed = _settled_without_effect(c, "remove", now)
                 d.op = Op("remove", c.slot)
         elif is_finished(c.ends_at, c.deleted, now):
             d.status, d.slot = None, None

@@ -77,6 +77,7 @@ def _without_errors(errors: list[dict[str, Any]], codes: set[str]) -> list[dict[
     return [e for e in errors if e.get("error_code") not in codes]
 
 
+UNREACHABLE_ERRORS = {"device_offline", "hub_disconnected"}
 DELAY_WARNINGS = {"delay_in_setting_on_device", "delay_in_removing_from_device"}
 SET_ERRORS = {"failed_to_set_on_device", "no_space_for_access_code_on_device"}
 REMOVE_ERRORS = {"failed_to_remove_from_device"}
@@ -119,13 +120,14 @@ class Reconciler:
                     op_revision=r.op_revision,
                     op_settles_at=r.op_settles_at,
                     was_on_device=r.was_on_device,
+                    slot_code=r.slot_code,
                     native=native and r.prefer_native_scheduling,
                     is_scheduled_on_device=r.is_scheduled_on_device,
                 )
                 for r in rows
             ]
             return _Snapshot(
-                DeviceRef(device.device_id, device.model_key, device.sim_latency_ms),
+                DeviceRef(device.device_id, device.model_key),
                 device.driver,
                 LOCK_MODELS[device.model_key].max_active_codes_supported,
                 codes,
@@ -141,7 +143,7 @@ class Reconciler:
         try:
             reported = await driver.read_slots(snap.ref)
         except DeviceUnavailable as exc:
-            self._record_unreachable(device_id, claimed_seq, str(exc))
+            self._record_unreachable(device_id, claimed_seq, exc)
             return
         plan = plan_device(
             snap.codes,
@@ -169,7 +171,7 @@ class Reconciler:
                 results[decision.access_code_id] = exc
         self._apply(device_id, claimed_seq, plan.decisions, results, plan.wake_at, now)
 
-    def _record_unreachable(self, device_id: str, claimed_seq: int, message: str) -> None:
+    def _record_unreachable(self, device_id: str, claimed_seq: int, exc: DeviceUnavailable) -> None:
         now = self._clock.now()
         with self._db.write() as session:
             device = session.get(Device, device_id, with_for_update=True)
@@ -177,10 +179,8 @@ class Reconciler:
                 return
             device.failure_count += 1
             device.errors, _ = _with_error(
-                list(device.errors),
-                _error(
-                    "device_offline", f"Device is offline: {message}", now, is_device_error=True
-                ),
+                _without_errors(list(device.errors), UNREACHABLE_ERRORS - {exc.error_code}),
+                _error(exc.error_code, f"Device is unreachable: {exc}", now, is_device_error=True),
             )
             wake_at = now + backoff(
                 device.failure_count, self._settings.retry_base, self._settings.retry_cap
@@ -211,7 +211,7 @@ class Reconciler:
             device = session.get(Device, device_id, with_for_update=True)
             if device is None:
                 return
-            device.errors = _without_errors(list(device.errors), {"device_offline"})
+            device.errors = _without_errors(list(device.errors), UNREACHABLE_ERRORS)
             rows = {
                 row.access_code_id: row
                 for row in session.scalars(
@@ -221,6 +221,7 @@ class Reconciler:
             failed = False
             for decision in decisions:
                 result = results.get(decision.access_code_id)
+                failed |= decision.unconfirmed
                 failed |= isinstance(result, DeviceUnavailable | DeviceRejected)
                 row = rows.get(decision.access_code_id)
                 if row is None:
@@ -229,11 +230,12 @@ class Reconciler:
                 if settle is not None and (wake_at is None or settle < wake_at):
                     wake_at = settle
             if failed:
+                # Whatever else is pending, a failing lock is not asked again before the
+                # back-off: operations per lock stay bounded however it fails.
                 device.failure_count += 1
-                retry = now + backoff(
+                wake_at = now + backoff(
                     device.failure_count, self._settings.retry_base, self._settings.retry_cap
                 )
-                wake_at = retry if wake_at is None else min(wake_at, retry)
             else:
                 device.failure_count = 0
             self._release(
@@ -254,12 +256,16 @@ class Reconciler:
         # Lock-side facts hold whatever the API did meanwhile.
         row.slot = d.slot
         row.was_on_device = d.was_on_device
+        if d.slot is None:
+            row.slot_code = None
         if isinstance(result, OpAck) and d.op is not None:
             row.op_kind, row.op_revision, row.op_settles_at = (
                 d.op.kind,
                 d.revision,
                 result.settles_at,
             )
+            if d.op.kind == "set":
+                row.slot_code = d.op.code
             settle = result.settles_at
         elif not d.keep_op:
             row.op_kind = row.op_revision = row.op_settles_at = None

@@ -98,8 +98,9 @@ class Device(Base):
     locked: Mapped[bool] = mapped_column(Boolean, default=True)
     errors: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    # Simulated-driver knob; real drivers ignore it.
-    sim_latency_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Sandbox fault injection for the simulated driver (latency_ms, failure_rate,
+    # drop_after_ack, mask_pins); real drivers ignore it.
+    sim_faults: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # Work-queue columns (ARCHITECTURE decision 2).
     next_reconcile_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -146,6 +147,8 @@ class AccessCode(Base):
     op_revision: Mapped[int | None] = mapped_column(Integer, nullable=True)
     op_settles_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     was_on_device: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The PIN last acknowledged into ``slot``: what the slot holds when the lock hides PINs.
+    slot_code: Mapped[str | None] = mapped_column(String(20), nullable=True)
     # Start of the current setting/removing episode, for delay warnings (R142).
     pending_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     is_scheduled_on_device: Mapped[bool] = mapped_column(

@@ -290,6 +290,7 @@ class Deliverer:
         )
         stmt = (
             select(func.min(due_at))
+            .select_from(WebhookDelivery)
             .join(Webhook, Webhook.webhook_id == WebhookDelivery.webhook_id)
             .where(WebhookDelivery.status == "pending")
         )

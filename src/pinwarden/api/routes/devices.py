@@ -237,6 +237,75 @@ def simulate_disconnect(ctx: RequestContext, params: DeviceParams) -> dict[str, 
     return _set_online(ctx, params.device_id, False)
 
 
+def _set_hub(ctx: RequestContext, device_id: str, connected: bool) -> dict[str, Any]:
+    now = ctx.services.clock.now()
+    with ctx.services.db.write() as session:
+        device = _sandbox_device(ctx, session, device_id)
+        if not LOCK_MODELS[device.model_key].has_hub:
+            raise invalid_input("This lock has no hub to connect or disconnect", "device_id")
+        faults = dict(device.sim_faults or {})
+        if bool(faults.get("hub_disconnected")) == (not connected):
+            return {}
+        faults["hub_disconnected"] = not connected
+        device.sim_faults = faults
+        if connected:
+            record_event(
+                session, "device.connected", now, workspace_id=ctx.workspace_id, device=device
+            )
+        else:
+            record_event(
+                session,
+                "device.disconnected",
+                now,
+                workspace_id=ctx.workspace_id,
+                device=device,
+                error_code="hub_disconnected",
+            )
+        request_reconcile(session, device.device_id, now)
+    ctx.services.wake_worker()
+    return {}
+
+
+def simulate_connect_to_hub(ctx: RequestContext, params: DeviceParams) -> dict[str, Any]:
+    """POST /devices/simulate/connect_to_hub: the lock's hub is back (R119)."""
+    return _set_hub(ctx, params.device_id, True)
+
+
+def simulate_disconnect_from_hub(ctx: RequestContext, params: DeviceParams) -> dict[str, Any]:
+    """POST /devices/simulate/disconnect_from_hub: the lock is cut off behind its hub."""
+    return _set_hub(ctx, params.device_id, False)
+
+
+class FaultParams(Params):
+    device_id: Id
+    latency_ms: int | None = Field(default=None, ge=0, le=600_000)
+    failure_rate: float | None = Field(default=None, ge=0, le=1)
+    drop_after_ack: bool | None = None
+    mask_pins: bool | None = None
+
+
+def simulate_faults(ctx: RequestContext, params: FaultParams) -> dict[str, Any]:
+    """pinwarden extension: make a sandbox lock slow, flaky, forgetful or PIN-hiding.
+
+    Only the settings sent change; ``null`` restores the default."""
+    now = ctx.services.clock.now()
+    with ctx.services.db.write() as session:
+        device = _sandbox_device(ctx, session, params.device_id)
+        faults = dict(device.sim_faults or {})
+        for name in ("latency_ms", "failure_rate", "drop_after_ack", "mask_pins"):
+            if params.given(name):
+                value = getattr(params, name)
+                if value is None:
+                    faults.pop(name, None)
+                else:
+                    faults[name] = value
+        device.sim_faults = faults
+        request_reconcile(session, device.device_id, now)
+        view = {k: v for k, v in faults.items() if k != "hub_disconnected"}
+    ctx.services.wake_worker()
+    return {"device_faults": {"device_id": params.device_id, **view}}
+
+
 def simulate_remove(ctx: RequestContext, params: DeviceParams) -> dict[str, Any]:
     """POST /devices/simulate/remove: the lock leaves the account, with its codes."""
     now = ctx.services.clock.now()
@@ -256,4 +325,12 @@ ENDPOINTS = [
     Endpoint("/devices/simulate/connect", ("POST",), DeviceParams, simulate_connect),
     Endpoint("/devices/simulate/disconnect", ("POST",), DeviceParams, simulate_disconnect),
     Endpoint("/devices/simulate/remove", ("POST",), DeviceParams, simulate_remove),
+    Endpoint("/devices/simulate/connect_to_hub", ("POST",), DeviceParams, simulate_connect_to_hub),
+    Endpoint(
+        "/devices/simulate/disconnect_from_hub",
+        ("POST",),
+        DeviceParams,
+        simulate_disconnect_from_hub,
+    ),
+    Endpoint("/devices/simulate/faults", ("POST",), FaultParams, simulate_faults),
 ]

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 02:47:18.745602
+Create Date: 2026-11-24 03:38:34.245457
 
 """
 
@@ -109,6 +109,24 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "webhooks",
+        sa.Column("webhook_id", sa.String(length=36), nullable=False),
+        sa.Column("workspace_id", sa.String(length=36), nullable=False),
+        sa.Column("url", sa.Text(), nullable=False),
+        sa.Column("event_types", sa.JSON(), nullable=False),
+        sa.Column("secret", sa.String(length=80), nullable=False),
+        sa.Column("created_at", pinwarden.store.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("lane_owner", sa.String(length=64), nullable=True),
+        sa.Column("lane_until", pinwarden.store.tables.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["workspace_id"], ["workspaces.workspace_id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("webhook_id"),
+    )
+    with op.batch_alter_table("webhooks", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_webhooks_workspace_id"), ["workspace_id"], unique=False
+        )
+
+    op.create_table(
         "devices",
         sa.Column("device_id", sa.String(length=36), nullable=False),
         sa.Column("workspace_id", sa.String(length=36), nullable=False),
@@ -122,7 +140,7 @@ def upgrade() -> None:
         sa.Column("locked", sa.Boolean(), nullable=False),
         sa.Column("errors", sa.JSON(), nullable=False),
         sa.Column("created_at", pinwarden.store.tables.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("sim_latency_ms", sa.Integer(), nullable=True),
+        sa.Column("sim_faults", sa.JSON(), nullable=False),
         sa.Column(
             "next_reconcile_at", pinwarden.store.tables.UTCDateTime(timezone=True), nullable=True
         ),
@@ -144,6 +162,39 @@ def upgrade() -> None:
             "ix_devices_workspace_created",
             ["workspace_id", "created_at", "device_id"],
             unique=False,
+        )
+
+    op.create_table(
+        "webhook_deliveries",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("webhook_id", sa.String(length=36), nullable=False),
+        sa.Column(
+            "event_seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("status", sa.String(length=10), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column(
+            "next_attempt_at", pinwarden.store.tables.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column("created_at", pinwarden.store.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["event_seq"], ["events.seq"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["webhook_id"], ["webhooks.webhook_id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_webhook_deliveries_due", ["status", "next_attempt_at"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_webhook_deliveries_event_seq"), ["event_seq"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_webhook_deliveries_webhook_id"), ["webhook_id"], unique=False
         )
 
     op.create_table(
@@ -173,6 +224,13 @@ def upgrade() -> None:
             "op_settles_at", pinwarden.store.tables.UTCDateTime(timezone=True), nullable=True
         ),
         sa.Column("was_on_device", sa.Boolean(), nullable=False),
+        sa.Column("slot_code", sa.String(length=20), nullable=True),
+        sa.Column(
+            "pending_since", pinwarden.store.tables.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column(
+            "is_scheduled_on_device", sa.Boolean(), server_default=sa.false(), nullable=False
+        ),
         sa.ForeignKeyConstraint(["device_id"], ["devices.device_id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["workspace_id"], ["workspaces.workspace_id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("access_code_id"),
@@ -204,6 +262,8 @@ def upgrade() -> None:
         sa.Column("slot", sa.Integer(), nullable=False),
         sa.Column("code", sa.String(length=20), nullable=False),
         sa.Column("name", sa.Text(), nullable=True),
+        sa.Column("starts_at", pinwarden.store.tables.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("ends_at", pinwarden.store.tables.UTCDateTime(timezone=True), nullable=True),
         sa.Column(
             "visible_from", pinwarden.store.tables.UTCDateTime(timezone=True), nullable=False
         ),
@@ -216,12 +276,41 @@ def upgrade() -> None:
             batch_op.f("ix_simulated_slots_device_id"), ["device_id"], unique=False
         )
 
+    op.create_table(
+        "webhook_attempts",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column(
+            "delivery_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "attempted_at", pinwarden.store.tables.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column("status_code", sa.Integer(), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("duration_ms", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(["delivery_id"], ["webhook_deliveries.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("webhook_attempts", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_webhook_attempts_delivery_id"), ["delivery_id"], unique=False
+        )
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     """Downgrade schema."""
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("webhook_attempts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_webhook_attempts_delivery_id"))
+
+    op.drop_table("webhook_attempts")
     with op.batch_alter_table("simulated_slots", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_simulated_slots_device_id"))
 
@@ -232,11 +321,21 @@ def downgrade() -> None:
         batch_op.drop_index("ix_access_codes_device_created")
 
     op.drop_table("access_codes")
+    with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_webhook_deliveries_webhook_id"))
+        batch_op.drop_index(batch_op.f("ix_webhook_deliveries_event_seq"))
+        batch_op.drop_index("ix_webhook_deliveries_due")
+
+    op.drop_table("webhook_deliveries")
     with op.batch_alter_table("devices", schema=None) as batch_op:
         batch_op.drop_index("ix_devices_workspace_created")
         batch_op.drop_index("ix_devices_next_reconcile_at")
 
     op.drop_table("devices")
+    with op.batch_alter_table("webhooks", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_webhooks_workspace_id"))
+
+    op.drop_table("webhooks")
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.drop_index("ix_events_workspace_created")
 
