@@ -61,6 +61,7 @@ class Settings:
             sandbox_latency=timedelta(seconds=_env_float("PINWARDEN_SANDBOX_LATENCY_SECONDS", 1)),
             delay_warning_after=timedelta(minutes=_env_float("PINWARDEN_DELAY_WARNING_MINUTES", 5)),
             drift_check_interval=timedelta(minutes=_env_float("PINWARDEN_DRIFT_CHECK_MINUTES", 60)),
+            lease_duration=timedelta(seconds=_env_float("PINWARDEN_LEASE_SECONDS", 120)),
             webhook_timeout=timedelta(seconds=_env_float("PINWARDEN_WEBHOOK_TIMEOUT_SECONDS", 10)),
             delivery_lease=timedelta(seconds=_env_float("PINWARDEN_DELIVERY_LEASE_SECONDS", 60)),
             event_retention=timedelta(days=_env_float("PINWARDEN_EVENT_RETENTION_DAYS", 90)),

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from pinwarden.clock import Clock
@@ -154,6 +154,7 @@ class Reconciler:
             snap.slot_count,
             self._settings.drift_check_interval,
         )
+        self._reserve_slots(snap, plan.decisions)
         results: dict[str, OpResult] = {}
         for decision in plan.decisions:
             op = decision.op
@@ -170,6 +171,29 @@ class Reconciler:
             except (DeviceUnavailable, DeviceRejected) as exc:
                 results[decision.access_code_id] = exc
         self._apply(device_id, claimed_seq, plan.decisions, results, plan.wake_at, now)
+
+    def _reserve_slots(self, snap: _Snapshot, decisions: list[Decision]) -> None:
+        """Write newly allocated slots down *before* programming them.
+
+        If the process dies between the lock accepting a code and the outcome being
+        recorded, the code still knows its slot after a restart, so it is found there
+        instead of being programmed into a second slot.
+        """
+        had_slot = {c.access_code_id for c in snap.codes if c.slot is not None}
+        fresh = {
+            d.access_code_id: d.op.slot
+            for d in decisions
+            if d.op is not None and d.op.kind == "set" and d.access_code_id not in had_slot
+        }
+        if not fresh:
+            return
+        with self._db.write() as session:
+            for access_code_id, slot in fresh.items():
+                session.execute(
+                    update(AccessCode)
+                    .where(AccessCode.access_code_id == access_code_id)
+                    .values(slot=slot)
+                )
 
     def _record_unreachable(self, device_id: str, claimed_seq: int, exc: DeviceUnavailable) -> None:
         now = self._clock.now()
