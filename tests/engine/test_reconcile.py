@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from pinwarden.devices.driver import DeviceRef, OpAck
+from pinwarden.devices.driver import DeviceRef
 from pinwarden.store.tables import Device
 from tests.engine.conftest import Engine
 
@@ -177,17 +177,15 @@ def test_api_write_during_a_reconcile_is_not_lost(engine: Engine) -> None:
     lock = engine.device("august_lock")
     code = engine.create(lock.device_id, code="4821")
     driver = engine.service.reconciler._drivers["simulated"]
-    original = driver.set_code
+    original = driver.apply
 
-    async def set_code_then_update(
-        device: DeviceRef, slot: int, pin: str, name: str | None, window: Any = None
-    ) -> OpAck:
-        ack = await original(device, slot, pin, name, window)
-        if pin == "4821":
+    async def apply_then_update(device: DeviceRef, ops: Any) -> Any:
+        outcomes = await original(device, ops)
+        if any(op.code == "4821" for op in ops):
             engine.update(code["access_code_id"], code="9517")
-        return ack
+        return outcomes
 
-    driver.set_code = set_code_then_update  # type: ignore[method-assign]
+    driver.apply = apply_then_update  # type: ignore[method-assign]
     engine.drain()
     engine.advance(SECOND)
     engine.advance(SECOND)
@@ -221,18 +219,16 @@ def test_delete_while_the_set_is_being_sent_leaves_the_lock_empty(engine: Engine
     lock = engine.device("august_lock")
     code = engine.create(lock.device_id, code="4826")
     driver = engine.service.reconciler._drivers["simulated"]
-    original = driver.set_code
+    original = driver.apply
 
-    async def set_then_delete(
-        device: DeviceRef, slot: int, pin: str, name: str | None, window: Any = None
-    ) -> OpAck:
-        ack = await original(device, slot, pin, name, window)
+    async def apply_then_delete(device: DeviceRef, ops: Any) -> Any:
+        outcomes = await original(device, ops)
         engine.delete(code["access_code_id"])
-        return ack
+        return outcomes
 
-    driver.set_code = set_then_delete  # type: ignore[method-assign]
+    driver.apply = apply_then_delete  # type: ignore[method-assign]
     engine.drain()
-    driver.set_code = original  # type: ignore[method-assign]
+    driver.apply = original  # type: ignore[method-assign]
     for _ in range(3):
         engine.advance(SECOND)
     assert engine.lock_pins(lock.device_id) == []
@@ -405,14 +401,14 @@ def test_a_lock_that_forgets_codes_is_not_hammered(engine: Engine) -> None:
         assert device is not None
         device.sim_faults = {"drop_after_ack": True}
     driver = engine.service.reconciler._drivers["simulated"]
-    original = driver.set_code
+    original = driver.apply
     sets: list[object] = []
 
-    async def counting(*args: Any, **kwargs: Any) -> OpAck:
-        sets.append(engine.clock.now())
-        return await original(*args, **kwargs)
+    async def counting(device: DeviceRef, ops: Any) -> Any:
+        sets.extend(op for op in ops if op.kind == "set")
+        return await original(device, ops)
 
-    driver.set_code = counting  # type: ignore[method-assign]
+    driver.apply = counting  # type: ignore[method-assign]
     engine.create(lock.device_id, code="4821")
     engine.drain()
     for _ in range(3600):

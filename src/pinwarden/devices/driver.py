@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
 
 @dataclass(frozen=True)
@@ -50,20 +51,29 @@ class DeviceRejected(Exception):
     """The lock refused the operation; retrying the same thing will not help."""
 
 
+@dataclass(frozen=True)
+class SlotOp:
+    """One change to one slot: program a PIN (optionally with a native window) or clear it."""
+
+    kind: Literal["set", "remove"]
+    slot: int
+    code: str | None = None
+    name: str | None = None
+    window: tuple[datetime, datetime] | None = None
+
+
+OpOutcome = OpAck | DeviceUnavailable | DeviceRejected
+
+
 class Driver(Protocol):
-    """A small async interface: read the slots, set a code into a slot, clear a slot."""
+    """A small async interface: read a lock's slots, and apply changes to them."""
 
-    async def read_slots(self, device: DeviceRef) -> list[SlotReport]: ...
-
-    async def set_code(
-        self,
-        device: DeviceRef,
-        slot: int,
-        code: str,
-        name: str | None,
-        window: tuple[datetime, datetime] | None = None,
-    ) -> OpAck:
-        """Program ``code`` into ``slot``; with ``window`` the lock enforces it natively."""
+    async def read_slots(self, device: DeviceRef) -> list[SlotReport]:
+        """What every occupied slot holds now; raises :class:`DeviceUnavailable`."""
         ...
 
-    async def remove_code(self, device: DeviceRef, slot: int) -> OpAck: ...
+    async def apply(self, device: DeviceRef, ops: Sequence[SlotOp]) -> list[OpOutcome]:
+        """Send ``ops`` to the lock in order; one outcome per op, failures returned, not
+        raised. Drivers for locks that take one command at a time simply loop; others
+        may batch."""
+        ...

@@ -9,6 +9,7 @@ operations, drop codes it acknowledged, or hide PINs when read.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,7 +17,14 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from pinwarden.clock import Clock
-from pinwarden.devices.driver import DeviceRef, DeviceUnavailable, OpAck, SlotReport
+from pinwarden.devices.driver import (
+    DeviceRef,
+    DeviceUnavailable,
+    OpAck,
+    OpOutcome,
+    SlotOp,
+    SlotReport,
+)
 from pinwarden.store.db import Database
 from pinwarden.store.tables import Device, SimulatedSlot
 
@@ -37,7 +45,7 @@ class SimulatedDriver:
         self._rng = rng or random.Random()
 
     def _reachable(self, session: Session, device: DeviceRef) -> dict[str, Any]:
-        """The lock's fault settings; raises as an offline or flaky lock would."""
+        """The lock's fault settings; raises as an offline lock (or hub) would."""
         row = session.execute(
             select(Device.online, Device.sim_faults).where(Device.device_id == device.device_id)
         ).first()
@@ -46,9 +54,12 @@ class SimulatedDriver:
         faults: dict[str, Any] = row.sim_faults or {}
         if faults.get("hub_disconnected"):
             raise DeviceUnavailable("the lock's hub is disconnected", "hub_disconnected")
-        if self._rng.random() < float(faults.get("failure_rate", 0.0)):
-            raise DeviceUnavailable("the lock did not answer (simulated failure)")
         return faults
+
+    def _flaky(self, faults: dict[str, Any]) -> DeviceUnavailable | None:
+        if self._rng.random() < float(faults.get("failure_rate", 0.0)):
+            return DeviceUnavailable("the lock did not answer (simulated failure)")
+        return None
 
     def _settles_at(self, faults: dict[str, Any]) -> datetime:
         latency_ms = faults.get("latency_ms")
@@ -61,6 +72,9 @@ class SimulatedDriver:
         now = self._clock.now()
         with self._db.read() as session:
             faults = self._reachable(session, device)
+            failure = self._flaky(faults)
+            if failure is not None:
+                raise failure
             rows = session.scalars(
                 select(SimulatedSlot)
                 .where(
@@ -80,7 +94,49 @@ class SimulatedDriver:
         }
         return list(latest.values())
 
-    def _end_slot(self, session: Session, device_id: str, slot: int, at: datetime) -> None:
+    async def apply(self, device: DeviceRef, ops: Sequence[SlotOp]) -> list[OpOutcome]:
+        """All of a pass's operations in one transaction of the lock's memory."""
+        with self._db.write() as session:
+            try:
+                faults = self._reachable(session, device)
+            except DeviceUnavailable as exc:
+                return [exc for _ in ops]
+            session.execute(
+                delete(SimulatedSlot).where(
+                    SimulatedSlot.device_id == device.device_id,
+                    SimulatedSlot.gone_at <= self._clock.now(),
+                )
+            )
+            outcomes: list[OpOutcome] = []
+            for op in ops:
+                failure = self._flaky(faults)
+                if failure is not None:
+                    outcomes.append(failure)
+                    continue
+                at = self._settles_at(faults)
+                outcomes.append(OpAck(settles_at=at))
+                if op.kind == "set" and faults.get("drop_after_ack"):
+                    continue  # acknowledged, then forgotten
+                self._end_slot(session, device.device_id, op.slot, at)
+                if op.kind == "set":
+                    assert op.code is not None
+                    starts_at, ends_at = op.window if op.window is not None else (None, None)
+                    session.add(
+                        SimulatedSlot(
+                            device_id=device.device_id,
+                            slot=op.slot,
+                            code=op.code,
+                            name=op.name,
+                            starts_at=starts_at,
+                            ends_at=ends_at,
+                            visible_from=at,
+                        )
+                    )
+        return outcomes
+
+    @staticmethod
+    def _end_slot(session: Session, device_id: str, slot: int, at: datetime) -> None:
+        """Whatever the slot holds is gone from ``at`` on."""
         session.execute(
             update(SimulatedSlot)
             .where(
@@ -90,43 +146,3 @@ class SimulatedDriver:
             )
             .values(gone_at=at)
         )
-        session.execute(
-            delete(SimulatedSlot).where(
-                SimulatedSlot.device_id == device_id,
-                SimulatedSlot.gone_at <= self._clock.now(),
-            )
-        )
-
-    async def set_code(
-        self,
-        device: DeviceRef,
-        slot: int,
-        code: str,
-        name: str | None,
-        window: tuple[datetime, datetime] | None = None,
-    ) -> OpAck:
-        starts_at, ends_at = window if window is not None else (None, None)
-        with self._db.write() as session:
-            faults = self._reachable(session, device)
-            at = self._settles_at(faults)
-            if faults.get("drop_after_ack"):
-                return OpAck(settles_at=at)  # acknowledged, then forgotten
-            self._end_slot(session, device.device_id, slot, at)
-            session.add(
-                SimulatedSlot(
-                    device_id=device.device_id,
-                    slot=slot,
-                    code=code,
-                    name=name,
-                    starts_at=starts_at,
-                    ends_at=ends_at,
-                    visible_from=at,
-                )
-            )
-        return OpAck(settles_at=at)
-
-    async def remove_code(self, device: DeviceRef, slot: int) -> OpAck:
-        with self._db.write() as session:
-            at = self._settles_at(self._reachable(session, device))
-            self._end_slot(session, device.device_id, slot, at)
-        return OpAck(settles_at=at)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
+from pinwarden.devices.driver import SlotOp as Op
 from pinwarden.domain.windows import belongs_on_lock, is_finished, next_transition
 
 OpKind = Literal["set", "remove"]
@@ -52,17 +53,6 @@ class Held:
     """What one slot of the lock reports."""
 
     code: str | None
-    window: tuple[datetime, datetime] | None = None
-
-
-@dataclass(frozen=True)
-class Op:
-    """One call to send to the lock."""
-
-    kind: OpKind
-    slot: int
-    code: str | None = None
-    name: str | None = None
     window: tuple[datetime, datetime] | None = None
 
 

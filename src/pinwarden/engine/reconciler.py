@@ -25,6 +25,7 @@ from pinwarden.devices.driver import (
     DeviceUnavailable,
     Driver,
     OpAck,
+    OpOutcome,
     SlotReport,
 )
 from pinwarden.devices.models import LOCK_MODELS
@@ -37,7 +38,6 @@ from pinwarden.timeutil import iso
 
 log = logging.getLogger(__name__)
 
-OpResult = OpAck | DeviceUnavailable | DeviceRejected
 
 
 @dataclass(frozen=True)
@@ -155,21 +155,12 @@ class Reconciler:
             self._settings.drift_check_interval,
         )
         self._reserve_slots(snap, plan.decisions)
-        results: dict[str, OpResult] = {}
-        for decision in plan.decisions:
-            op = decision.op
-            if op is None:
-                continue
-            try:
-                if op.kind == "set":
-                    assert op.code is not None
-                    results[decision.access_code_id] = await driver.set_code(
-                        snap.ref, op.slot, op.code, op.name, op.window
-                    )
-                else:
-                    results[decision.access_code_id] = await driver.remove_code(snap.ref, op.slot)
-            except (DeviceUnavailable, DeviceRejected) as exc:
-                results[decision.access_code_id] = exc
+        sent = [(d.access_code_id, d.op) for d in plan.decisions if d.op is not None]
+        outcomes = await driver.apply(snap.ref, [op for _, op in sent]) if sent else []
+        results: dict[str, OpOutcome] = {
+            access_code_id: outcome
+            for (access_code_id, _op), outcome in zip(sent, outcomes, strict=True)
+        }
         self._apply(device_id, claimed_seq, plan.decisions, results, plan.wake_at, now)
 
     def _reserve_slots(self, snap: _Snapshot, decisions: list[Decision]) -> None:
@@ -227,7 +218,7 @@ class Reconciler:
         device_id: str,
         claimed_seq: int,
         decisions: list[Decision],
-        results: dict[str, OpResult],
+        results: dict[str, OpOutcome],
         wake_at: datetime | None,
         now: datetime,
     ) -> None:
@@ -242,6 +233,14 @@ class Reconciler:
                     select(AccessCode).where(AccessCode.device_id == device_id)
                 ).all()
             }
+            attempts: dict[str, list[ActionAttempt]] = {}
+            for attempt in session.scalars(
+                select(ActionAttempt).where(
+                    ActionAttempt.access_code_id.in_(list(rows)),
+                    ActionAttempt.status == "pending",
+                )
+            ):
+                attempts.setdefault(attempt.access_code_id or "", []).append(attempt)
             failed = False
             for decision in decisions:
                 result = results.get(decision.access_code_id)
@@ -250,7 +249,15 @@ class Reconciler:
                 row = rows.get(decision.access_code_id)
                 if row is None:
                     continue
-                settle = self._apply_code(session, device, row, decision, result, now)
+                settle = self._apply_code(
+                    session,
+                    device,
+                    row,
+                    decision,
+                    result,
+                    now,
+                    attempts.get(row.access_code_id, []),
+                )
                 if settle is not None and (wake_at is None or settle < wake_at):
                     wake_at = settle
             if failed:
@@ -272,8 +279,9 @@ class Reconciler:
         device: Device,
         row: AccessCode,
         d: Decision,
-        result: OpResult | None,
+        result: OpOutcome | None,
         now: datetime,
+        attempts: list[ActionAttempt],
     ) -> datetime | None:
         """Record one decision; returns when the device should next be looked at for it."""
         settle: datetime | None = None
@@ -305,10 +313,12 @@ class Reconciler:
                     device=device,
                     access_code=row,
                 )
-            self._resolve_attempts(session, row, now, gone=True)
+            self._resolve_attempts(row, attempts, gone=True)
             session.delete(row)
             return settle
         self._record_status(session, device, row, d, result, now)
+        if row.status in ("set", "unset"):
+            self._resolve_attempts(row, attempts, gone=False)
         delay_due = self._record_delay(session, device, row, now)
         return min((t for t in (settle, delay_due) if t is not None), default=None)
 
@@ -358,7 +368,7 @@ class Reconciler:
         device: Device,
         row: AccessCode,
         d: Decision,
-        result: OpResult | None,
+        result: OpOutcome | None,
         now: datetime,
     ) -> None:
         assert d.status is not None
@@ -422,18 +432,10 @@ class Reconciler:
                     access_code=row,
                 )
         row.errors = errors
-        if d.status in ("set", "unset"):
-            self._resolve_attempts(session, row, now, gone=False)
 
     @staticmethod
-    def _resolve_attempts(session: Session, row: AccessCode, now: datetime, gone: bool) -> None:
+    def _resolve_attempts(row: AccessCode, pending: list[ActionAttempt], gone: bool) -> None:
         """Pending attempts finish once the lock reflects their request (R191)."""
-        pending = session.scalars(
-            select(ActionAttempt).where(
-                ActionAttempt.access_code_id == row.access_code_id,
-                ActionAttempt.status == "pending",
-            )
-        ).all()
         for attempt in pending:
             if attempt.action_type == "DELETE_ACCESS_CODE":
                 if gone:

@@ -22,31 +22,43 @@ def subscribed(event_types: list[str], event_type: str) -> bool:
     return "*" in event_types or event_type in event_types
 
 
+_WEBHOOKS = "pinwarden.webhooks_by_workspace"
+
+
+def _webhooks(session: Session, workspace_id: str) -> list[Webhook]:
+    """The workspace's webhooks, read once per transaction (events come in bursts)."""
+    cache: dict[str, list[Webhook]] = session.info.setdefault(_WEBHOOKS, {})
+    if workspace_id not in cache:
+        cache[workspace_id] = list(
+            session.scalars(select(Webhook).where(Webhook.workspace_id == workspace_id))
+        )
+    return cache[workspace_id]
+
+
 def queue_deliveries(
     session: Session, event: Event, now: datetime, webhooks: list[Webhook] | None = None
 ) -> int:
     """Owe ``event`` to every subscribed webhook of its workspace (or to ``webhooks``)."""
     if webhooks is None:
-        webhooks = list(
-            session.scalars(select(Webhook).where(Webhook.workspace_id == event.workspace_id))
-        )
-    queued = 0
-    for webhook in webhooks:
-        if subscribed(webhook.event_types, event.event_type):
-            session.add(
-                WebhookDelivery(
-                    webhook_id=webhook.webhook_id,
-                    event_seq=event.seq,
-                    status="pending",
-                    attempts=0,
-                    next_attempt_at=now,
-                    created_at=now,
-                )
+        webhooks = _webhooks(session, event.workspace_id)
+    targets = [w for w in webhooks if subscribed(w.event_types, event.event_type)]
+    if not targets:
+        return 0
+    if event.seq is None:
+        session.flush()  # the delivery rows point at the event's sequence number
+    for webhook in targets:
+        session.add(
+            WebhookDelivery(
+                webhook_id=webhook.webhook_id,
+                event_seq=event.seq,
+                status="pending",
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
             )
-            queued += 1
-    if queued:
-        session.info[DELIVERIES_QUEUED] = True
-    return queued
+        )
+    session.info[DELIVERIES_QUEUED] = True
+    return len(targets)
 
 
 def record_event(
@@ -88,6 +100,5 @@ def record_event(
         payload=payload,
     )
     session.add(row)
-    session.flush()
     queue_deliveries(session, row, now)
     return row
