@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from seam import Seam
 
-PINWARDEN = [sys.executable, "-m", "pinwarden"]
+from tests.processes import PINWARDEN, free_port
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
@@ -70,14 +68,8 @@ def test_workspace_and_api_key_commands(tmp_path: Path) -> None:
     assert missing.returncode == 1
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_serve_sandbox_prints_a_key_the_sdk_can_use(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [*PINWARDEN, "serve", "--sandbox", "--port", str(port)],
         env=_env(tmp_path),

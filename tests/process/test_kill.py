@@ -12,12 +12,8 @@ clock): the short sleep below is the downtime during which windows open and clos
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -28,37 +24,7 @@ from sqlalchemy import select
 
 from pinwarden.store.db import Database
 from pinwarden.store.tables import AccessCode, Device, SimulatedSlot
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _serve(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "pinwarden", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def _wait(check: Any, seconds: float = 60.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not reached in time")
-
-
-def _up(http: httpx.Client) -> bool:
-    try:
-        return http.get("/workspaces/get").status_code == 200
-    except httpx.HTTPError:
-        return False
+from tests.processes import answers, free_port, sandbox_key, serve, wait_until
 
 
 def test_kill_mid_reconcile_then_restart_converges_without_loss(database_url: str) -> None:
@@ -71,23 +37,15 @@ def test_kill_mid_reconcile_then_restart_converges_without_loss(database_url: st
         # The dead process's leases lapse quickly, so the restart can take over.
         PINWARDEN_LEASE_SECONDS="2",
     )
-    made = subprocess.run(
-        [sys.executable, "-m", "pinwarden", "sandbox", "create", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    key = json.loads(made.stdout)["api_key"]
-    port = _free_port()
-    server = _serve(env, port)
+    key = sandbox_key(env)
+    port = free_port()
+    server = serve(env, port)
     http = httpx.Client(
         base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"}, timeout=30
     )
     db = Database(database_url)
     try:
-        _wait(lambda: _up(http))
+        wait_until(lambda: answers(http))
         locks = [
             d["device_id"]
             for d in http.get("/devices/list").json()["devices"]
@@ -113,15 +71,15 @@ def test_kill_mid_reconcile_then_restart_converges_without_loss(database_url: st
         server.send_signal(signal.SIGKILL)  # operations are in flight right now
         server.wait(timeout=10)
         time.sleep(7)  # windows open and close while nobody is running
-        server = _serve(env, port)
-        _wait(lambda: _up(http))
+        server = serve(env, port)
+        wait_until(lambda: answers(http))
 
         def converged() -> bool:
             with db.read() as s:
                 rows = s.scalars(select(AccessCode)).all()
                 return all(r.status == "set" for r in rows) and len(rows) == 80
 
-        _wait(converged)
+        wait_until(converged)
 
         with db.read() as s:
             live = {r.access_code_id: r for r in s.scalars(select(AccessCode)).all()}
@@ -154,8 +112,8 @@ def test_kill_mid_reconcile_then_restart_converges_without_loss(database_url: st
             slots_before = len(s.scalars(select(SimulatedSlot)).all())
         server.send_signal(signal.SIGKILL)
         server.wait(timeout=10)
-        server = _serve(env, port)
-        _wait(lambda: _up(http))
+        server = serve(env, port)
+        wait_until(lambda: answers(http))
         time.sleep(1.0)
         with db.read() as s:
             after = {d.device_id: d.next_reconcile_at for d in s.scalars(select(Device))}

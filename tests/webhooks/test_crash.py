@@ -5,40 +5,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
 
 import httpx
 
+from tests.processes import answers, free_port, sandbox_key, serve, wait_until
 from tests.webhooks.receiver import Receiver
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _start(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "pinwarden", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def _wait_until(check: object, seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 def test_kill_mid_delivery_then_restart_delivers_everything(
@@ -50,15 +23,7 @@ def test_kill_mid_delivery_then_restart_delivers_everything(
         PINWARDEN_SANDBOX_LATENCY_SECONDS="0",
         PINWARDEN_DELIVERY_LEASE_SECONDS="1",
     )
-    made = subprocess.run(
-        [sys.executable, "-m", "pinwarden", "sandbox", "create", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    key = json.loads(made.stdout)["api_key"]
+    key = sandbox_key(env)
     holding = threading.Event()
     release = threading.Event()
 
@@ -69,30 +34,30 @@ def test_kill_mid_delivery_then_restart_delivers_everything(
         return 200
 
     receiver = Receiver(respond=first_hangs)
-    port = _free_port()
-    server = _start(env, port)
+    port = free_port()
+    server = serve(env, port)
     http = httpx.Client(
         base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"}
     )
     try:
-        _wait_until(lambda: _answers(http))
+        wait_until(lambda: answers(http))
         http.post("/webhooks/create", json={"url": receiver.url}).raise_for_status()
         lock = http.get("/devices/list").json()["devices"][0]["device_id"]
         for _ in range(3):
             http.post("/access_codes/create", json={"device_id": lock}).raise_for_status()
-        _wait_until(holding.is_set)
+        wait_until(holding.is_set)
 
         def all_set() -> bool:
             codes = http.get("/access_codes/list", params={"device_id": lock}).json()
             return {c["status"] for c in codes["access_codes"]} == {"set"}
 
         # Every event exists before the kill; the receiver still holds the first delivery.
-        _wait_until(all_set)
+        wait_until(all_set)
         server.send_signal(signal.SIGKILL)
         server.wait(timeout=10)
         release.set()
-        server = _start(env, port)
-        _wait_until(lambda: _answers(http))
+        server = serve(env, port)
+        wait_until(lambda: answers(http))
         events = http.get("/events/list", params={"since": "2000-01-01T00:00:00Z"}).json()["events"]
         expected = {e["event_id"] for e in events}
         assert len(expected) >= 3
@@ -101,7 +66,7 @@ def test_kill_mid_delivery_then_restart_delivers_everything(
             got = {json.loads(b)["event_id"] for b in receiver.bodies()}
             return expected <= got
 
-        _wait_until(all_delivered)
+        wait_until(all_delivered)
         webhook_id = http.get("/webhooks/list").json()["webhooks"][0]["webhook_id"]
 
         def settled() -> bool:
@@ -114,7 +79,7 @@ def test_kill_mid_delivery_then_restart_delivers_everything(
                 e["event_id"] for e in now["events"]
             }
 
-        _wait_until(settled)
+        wait_until(settled)
         every = http.get("/events/list", params={"since": "2000-01-01T00:00:00Z"}).json()
         delivered = {json.loads(b)["event_id"] for b in receiver.bodies()}
         assert {e["event_id"] for e in every["events"]} <= delivered
@@ -123,10 +88,3 @@ def test_kill_mid_delivery_then_restart_delivers_everything(
         server.kill()
         server.wait(timeout=10)
         receiver.close()
-
-
-def _answers(http: httpx.Client) -> bool:
-    try:
-        return http.get("/workspaces/get").status_code == 200
-    except httpx.HTTPError:
-        return False

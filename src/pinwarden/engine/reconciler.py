@@ -39,7 +39,6 @@ from pinwarden.timeutil import iso
 log = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class _Snapshot:
     ref: DeviceRef

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from pydantic import Field
@@ -202,27 +201,32 @@ def _sandbox_device(ctx: RequestContext, session: Session, device_id: str) -> De
     return device
 
 
+def _connectivity_changed(
+    session: Session, ctx: RequestContext, device: Device, connected: bool, error_code: str
+) -> None:
+    """Record ``device.connected`` / ``device.disconnected`` and have the lock looked at."""
+    now = ctx.services.clock.now()
+    if connected:
+        record_event(session, "device.connected", now, workspace_id=ctx.workspace_id, device=device)
+    else:
+        record_event(
+            session,
+            "device.disconnected",
+            now,
+            workspace_id=ctx.workspace_id,
+            device=device,
+            error_code=error_code,
+        )
+    request_reconcile(session, device.device_id, now)
+
+
 def _set_online(ctx: RequestContext, device_id: str, online: bool) -> dict[str, Any]:
-    now: datetime = ctx.services.clock.now()
     with ctx.services.db.write() as session:
         device = _sandbox_device(ctx, session, device_id)
         if device.online == online:
             return {}
         device.online = online
-        if online:
-            record_event(
-                session, "device.connected", now, workspace_id=ctx.workspace_id, device=device
-            )
-        else:
-            record_event(
-                session,
-                "device.disconnected",
-                now,
-                workspace_id=ctx.workspace_id,
-                device=device,
-                error_code="device_disconnected",
-            )
-        request_reconcile(session, device.device_id, now)
+        _connectivity_changed(session, ctx, device, online, "device_disconnected")
     ctx.services.wake_worker()
     return {}
 
@@ -238,7 +242,6 @@ def simulate_disconnect(ctx: RequestContext, params: DeviceParams) -> dict[str, 
 
 
 def _set_hub(ctx: RequestContext, device_id: str, connected: bool) -> dict[str, Any]:
-    now = ctx.services.clock.now()
     with ctx.services.db.write() as session:
         device = _sandbox_device(ctx, session, device_id)
         if not LOCK_MODELS[device.model_key].has_hub:
@@ -248,20 +251,7 @@ def _set_hub(ctx: RequestContext, device_id: str, connected: bool) -> dict[str, 
             return {}
         faults["hub_disconnected"] = not connected
         device.sim_faults = faults
-        if connected:
-            record_event(
-                session, "device.connected", now, workspace_id=ctx.workspace_id, device=device
-            )
-        else:
-            record_event(
-                session,
-                "device.disconnected",
-                now,
-                workspace_id=ctx.workspace_id,
-                device=device,
-                error_code="hub_disconnected",
-            )
-        request_reconcile(session, device.device_id, now)
+        _connectivity_changed(session, ctx, device, connected, "hub_disconnected")
     ctx.services.wake_worker()
     return {}
 

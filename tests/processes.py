@@ -1,0 +1,62 @@
+"""Helpers for tests that run ``pinwarden`` as a real process (on the wall clock)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import httpx
+
+PINWARDEN = [sys.executable, "-m", "pinwarden"]
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def sandbox_key(env: dict[str, str]) -> str:
+    """Create a sandbox workspace with the CLI; its API key."""
+    made = subprocess.run(
+        [*PINWARDEN, "sandbox", "create", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return str(json.loads(made.stdout)["api_key"])
+
+
+def serve(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    """Start ``pinwarden serve`` in the background."""
+    return subprocess.Popen(
+        [*PINWARDEN, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def wait_until(check: Callable[[], object], seconds: float = 60.0) -> None:
+    """Poll ``check`` until it is truthy; fail after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+def answers(http: httpx.Client) -> bool:
+    """Whether the server is up and accepts the client's key."""
+    try:
+        return http.get("/workspaces/get").status_code == 200
+    except httpx.HTTPError:
+        return False
