@@ -15,7 +15,7 @@ from pinwarden.api.context import RequestContext
 from pinwarden.api.routes import access_codes
 from pinwarden.clock import FakeClock
 from pinwarden.service import Service
-from pinwarden.store.tables import AccessCode, Device, Event, SimulatedSlot
+from pinwarden.store.tables import AccessCode, Device, Event
 from tests.conftest import START, make_settings
 
 
@@ -90,12 +90,6 @@ class Engine:
             assert d is not None
             d.online = online
             d.next_reconcile_at = self.clock.now()
-
-    def slot_rows(self, device_id: str) -> int:
-        with self.service.db.read() as s:
-            return len(
-                s.scalars(select(SimulatedSlot).where(SimulatedSlot.device_id == device_id)).all()
-            )
 
 
 @pytest.fixture

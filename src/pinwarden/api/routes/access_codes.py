@@ -106,18 +106,14 @@ class GenerateParams(Params):
     device_id: Id
 
 
-def _device_views_errors(session: Session, device_ids: set[str]) -> dict[str, list[dict[str, Any]]]:
+def _device_errors(session: Session, device_ids: set[str]) -> dict[str, list[dict[str, Any]]]:
+    """Each device's errors, to copy onto its access codes (R140)."""
     if not device_ids:
         return {}
     rows = session.execute(
         select(Device.device_id, Device.errors).where(Device.device_id.in_(device_ids))
     ).all()
     return {r.device_id: list(r.errors) for r in rows}
-
-
-def _view(session: Session, code: AccessCode) -> dict[str, Any]:
-    errors = _device_views_errors(session, {code.device_id})
-    return access_code_view(code, errors.get(code.device_id, []))
 
 
 def _external_modification_flag(params: CreateParams | UpdateParams) -> bool | None:
@@ -519,7 +515,8 @@ def get(ctx: RequestContext, params: GetParams) -> dict[str, Any]:
             if found is None:
                 raise not_found("access_code", device_id=params.device_id, code=params.code)
             row = found
-        return {"access_code": _view(session, row)}
+        errors = _device_errors(session, {row.device_id}).get(row.device_id, [])
+        return {"access_code": access_code_view(row, errors)}
 
 
 def list_codes(ctx: RequestContext, params: ListParams) -> dict[str, Any]:
@@ -566,7 +563,7 @@ def list_codes(ctx: RequestContext, params: ListParams) -> dict[str, Any]:
             params.page_cursor,
             ctx.url,
         )
-        device_errors = _device_views_errors(session, {r.device_id for r in rows})
+        device_errors = _device_errors(session, {r.device_id for r in rows})
         codes = [access_code_view(r, device_errors.get(r.device_id, [])) for r in rows]
     return {"access_codes": codes, "pagination": pagination}
 
