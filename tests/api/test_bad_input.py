@@ -21,6 +21,7 @@ EXTENSIONS = {
     "/webhooks/deliveries/list",
     "/webhooks/deliveries/replay",
     "/devices/simulate/faults",
+    "/access_codes/simulate/change_at_lock",
 }
 WRONG_VALUES: list[Any] = [
     None,

@@ -146,3 +146,33 @@ class SimulatedDriver:
             )
             .values(gone_at=at)
         )
+
+
+def edit_at_keypad(
+    session: Session, device_id: str, slot: int, code: str | None, now: datetime
+) -> None:
+    """Someone at the lock changes the PIN in ``slot`` (or deletes it, ``code`` None),
+    effective at once and without telling pinwarden."""
+    current = session.scalars(
+        select(SimulatedSlot)
+        .where(
+            SimulatedSlot.device_id == device_id,
+            SimulatedSlot.slot == slot,
+            SimulatedSlot.visible_from <= now,
+            or_(SimulatedSlot.gone_at.is_(None), SimulatedSlot.gone_at > now),
+        )
+        .order_by(SimulatedSlot.visible_from.desc())
+    ).first()
+    SimulatedDriver._end_slot(session, device_id, slot, now)
+    if code is not None:
+        session.add(
+            SimulatedSlot(
+                device_id=device_id,
+                slot=slot,
+                code=code,
+                name=current.name if current is not None else None,
+                starts_at=current.starts_at if current is not None else None,
+                ends_at=current.ends_at if current is not None else None,
+                visible_from=now,
+            )
+        )

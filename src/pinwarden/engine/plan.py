@@ -36,6 +36,7 @@ class CodeState:
     op_settles_at: datetime | None
     was_on_device: bool
     slot_code: str | None = None
+    is_external_modification_allowed: bool = False
     # Loaded onto the lock with its window, ahead of time (R128–R129).
     native: bool = False
     is_scheduled_on_device: bool = False
@@ -74,6 +75,10 @@ class Decision:
     no_space: bool = False
     # An operation the lock acknowledged has settled without taking effect.
     unconfirmed: bool = False
+    # Someone changed ("modified") or deleted ("removed") the code at the lock (R145).
+    external_change: str | None = None
+    # The PIN found at the lock, kept because external modification is allowed (R147).
+    adopted_code: str | None = None
 
 
 @dataclass
@@ -103,6 +108,13 @@ def _holds(held: Held | None, code: CodeState) -> bool:
     if held is None or held.window != code.window:
         return False
     return held.code == code.code or (held.code is None and code.slot_code == code.code)
+
+
+def _changed_at_lock(code: CodeState) -> bool:
+    """The code was confirmed on the lock, nothing of ours is in flight, and yet the slot
+    no longer holds it (the caller has checked that)."""
+    confirmed = code.status == "set" or code.is_scheduled_on_device
+    return confirmed and code.slot is not None and code.op_kind is None and code.was_on_device
 
 
 def _settled_without_effect(code: CodeState, kind: OpKind, now: datetime) -> bool:
@@ -166,7 +178,16 @@ def plan_device(
             elif _op_in_flight(c, "set", now):
                 d.status, d.keep_op = ("unset" if before_start else "setting"), True
                 plan.wake_no_later_than(c.op_settles_at)
+            elif _changed_at_lock(c) and c.is_external_modification_allowed:
+                # Honour the lock: keep a PIN edited there, forget a code deleted there.
+                d.external_change = "removed" if held is None else "modified"
+                if held is None or held.code is None:
+                    d.status, d.slot = None, None
+                else:
+                    d.status, d.adopted_code = c.status, held.code
             else:
+                if _changed_at_lock(c):
+                    d.external_change = "removed" if held is None else "modified"
                 d.status = "unset" if before_start else "setting"
                 d.unconfirmed = _settled_without_effect(c, "set", now)
                 if c.slot is None:

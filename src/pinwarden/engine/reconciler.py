@@ -78,7 +78,8 @@ def _without_errors(errors: list[dict[str, Any]], codes: set[str]) -> list[dict[
 
 UNREACHABLE_ERRORS = {"device_offline", "hub_disconnected"}
 DELAY_WARNINGS = {"delay_in_setting_on_device", "delay_in_removing_from_device"}
-SET_ERRORS = {"failed_to_set_on_device", "no_space_for_access_code_on_device"}
+EXTERNAL = "code_modified_external_to_seam"
+SET_ERRORS = {"failed_to_set_on_device", "no_space_for_access_code_on_device", EXTERNAL}
 REMOVE_ERRORS = {"failed_to_remove_from_device"}
 
 
@@ -120,6 +121,7 @@ class Reconciler:
                     op_settles_at=r.op_settles_at,
                     was_on_device=r.was_on_device,
                     slot_code=r.slot_code,
+                    is_external_modification_allowed=r.is_external_modification_allowed,
                     native=native and r.prefer_native_scheduling,
                     is_scheduled_on_device=r.is_scheduled_on_device,
                 )
@@ -303,6 +305,8 @@ class Reconciler:
         if row.revision != d.revision:
             return settle
         if d.status is None:
+            if d.external_change is not None:
+                self._record_external_change(session, device, row, d, now)
             if d.removed_from_device:
                 record_event(
                     session,
@@ -361,6 +365,34 @@ class Reconciler:
             )
         return None
 
+    @staticmethod
+    def _record_external_change(
+        session: Session, device: Device, row: AccessCode, d: Decision, now: datetime
+    ) -> None:
+        """A code changed or deleted at the lock (R145–R147): an error while pinwarden puts
+        it back, a warning when such changes are allowed and honoured."""
+        kind = "deleted" if d.external_change == "removed" else "modified"
+        record_event(
+            session,
+            f"access_code.{kind}_external_to_seam",
+            now,
+            workspace_id=row.workspace_id,
+            device=device,
+            access_code=row,
+        )
+        message = f"The code was {kind} at the lock, outside pinwarden"
+        if row.is_external_modification_allowed:
+            if d.adopted_code is not None:
+                row.code = row.slot_code = d.adopted_code
+            row.warnings = [
+                *(w for w in row.warnings if w.get("warning_code") != EXTERNAL),
+                {"warning_code": EXTERNAL, "message": message, "created_at": iso(now)},
+            ]
+        else:
+            row.errors, _ = _with_error(
+                list(row.errors), _error(EXTERNAL, message, now, is_access_code_error=True)
+            )
+
     def _record_status(
         self,
         session: Session,
@@ -372,6 +404,8 @@ class Reconciler:
     ) -> None:
         assert d.status is not None
         row.status = d.status
+        if d.external_change is not None:
+            self._record_external_change(session, device, row, d, now)
         errors = list(row.errors)
         row.is_scheduled_on_device = d.scheduled
         if d.became_scheduled:

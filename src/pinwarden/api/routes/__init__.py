@@ -7,6 +7,7 @@ from pinwarden.api.routes import (
     action_attempts,
     devices,
     events,
+    simulate,
     webhooks,
     workspaces,
 )
@@ -20,6 +21,7 @@ def all_endpoints() -> list[Endpoint]:
         *action_attempts.ENDPOINTS,
         *devices.ENDPOINTS,
         *events.ENDPOINTS,
+        *simulate.ENDPOINTS,
         *webhooks.ENDPOINTS,
         *workspaces.ENDPOINTS,
     ]
