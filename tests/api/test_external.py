@@ -102,3 +102,37 @@ def test_change_at_lock_is_sandbox_only_and_needs_a_code_on_the_lock(server: Har
     server.advance(SECOND)
     with pytest.raises(SeamHttpApiError):
         _change(seam, code.access_code_id)  # neither a code nor remove
+
+
+def test_keypad_entry_unlocks_with_a_set_code_and_denies_others(server: Harness) -> None:
+    seam = server.seam()
+    lock, cid = _set_code(server, seam, allowed=False)
+    attempt = seam.locks.simulate.keypad_code_entry(device_id=lock, code="4821")
+    assert (attempt.action_type, attempt.status) == ("SIMULATE_KEYPAD_CODE_ENTRY", "success")
+    unlocked = seam.events.get(event_type="lock.unlocked")
+    assert (unlocked.access_code_id, unlocked.method) == (cid, "keycode")
+    assert seam.devices.get(device_id=lock).properties.locked is False
+    seam.locks.simulate.keypad_code_entry(device_id=lock, code="1357")
+    assert seam.events.get(device_id=lock).event_type == "lock.access_denied"
+    seam.locks.simulate.manual_lock_via_keypad(device_id=lock)
+    assert seam.events.get(device_id=lock).event_type == "lock.locked"
+    assert seam.devices.get(device_id=lock).properties.locked is True
+
+
+def test_a_preloaded_code_opens_only_inside_its_window(server: Harness) -> None:
+    seam = server.seam()
+    lock = str(seam.devices.list(device_type="yale_lock")[0].device_id)
+    code = seam.access_codes.create(
+        device_id=lock,
+        code="5930",
+        starts_at="2025-01-01T16:00:00Z",
+        ends_at="2025-01-02T16:00:00Z",
+    )
+    server.advance(SECOND)
+    assert seam.access_codes.get(access_code_id=code.access_code_id).is_scheduled_on_device
+    seam.locks.simulate.keypad_code_entry(device_id=lock, code="5930")
+    assert seam.events.get(device_id=lock).event_type == "lock.access_denied"
+    server.clock.set(server.clock.now().replace(year=2025, month=1, day=1, hour=16, minute=0))
+    server.settle()
+    seam.locks.simulate.keypad_code_entry(device_id=lock, code="5930")
+    assert seam.events.get(device_id=lock).event_type == "lock.unlocked"

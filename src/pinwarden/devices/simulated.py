@@ -176,3 +176,19 @@ def edit_at_keypad(
                 visible_from=now,
             )
         )
+
+
+def keypad_accepts(session: Session, device_id: str, code: str, now: datetime) -> int | None:
+    """The slot whose PIN opens the lock right now (inside its native window, if any)."""
+    rows = session.scalars(
+        select(SimulatedSlot).where(
+            SimulatedSlot.device_id == device_id,
+            SimulatedSlot.code == code,
+            SimulatedSlot.visible_from <= now,
+            or_(SimulatedSlot.gone_at.is_(None), SimulatedSlot.gone_at > now),
+        )
+    ).all()
+    for row in rows:
+        if row.starts_at is None or row.ends_at is None or row.starts_at <= now < row.ends_at:
+            return row.slot
+    return None

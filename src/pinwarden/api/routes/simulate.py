@@ -1,15 +1,31 @@
-"""pinwarden's sandbox-only simulations of what people do at a lock."""
+"""Sandbox simulations of what people do at a lock: keypad entry (R120), and pinwarden's
+own change-at-the-lock simulation."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from pinwarden.api.context import RequestContext
 from pinwarden.api.errors import invalid_input
-from pinwarden.api.lookup import access_code_in_workspace, device_in_workspace
+from pinwarden.api.lookup import access_code_in_workspace, device_in_workspace, new_action_attempt
 from pinwarden.api.params import Id, Pin
 from pinwarden.api.wire import Endpoint, Params
-from pinwarden.devices.simulated import edit_at_keypad
+from pinwarden.devices.simulated import edit_at_keypad, keypad_accepts
+from pinwarden.store.events import record_event
+from pinwarden.store.tables import AccessCode, Device
+from pinwarden.store.views import action_attempt_view
+
+
+def _simulated_lock(ctx: RequestContext, session: Session, device_id: str) -> Device:
+    if not ctx.is_sandbox:
+        raise invalid_input("Simulations are only available in sandbox workspaces")
+    device = device_in_workspace(session, ctx.workspace_id, device_id, for_update=True)
+    if device.driver != "simulated":
+        raise invalid_input("Only simulated locks can be simulated", "device_id")
+    return device
 
 
 class ChangeAtLockParams(Params):
@@ -21,23 +37,104 @@ class ChangeAtLockParams(Params):
 def change_at_lock(ctx: RequestContext, params: ChangeAtLockParams) -> dict[str, Any]:
     """pinwarden extension: edit (``code``) or delete (``remove``) a code at the keypad of a
     sandbox lock, behind pinwarden's back; the next drift check notices (R145)."""
-    if not ctx.is_sandbox:
-        raise invalid_input("Simulations are only available in sandbox workspaces")
     if (params.code is None) == (not params.remove):
         raise invalid_input("Provide either a new code or remove: true", "code")
     now = ctx.services.clock.now()
     with ctx.services.db.write() as session:
         row = access_code_in_workspace(session, ctx.workspace_id, params.access_code_id)
-        device = device_in_workspace(session, ctx.workspace_id, row.device_id, for_update=True)
-        if device.driver != "simulated":
-            raise invalid_input("Only simulated locks can be simulated", "access_code_id")
+        device = _simulated_lock(ctx, session, row.device_id)
         if row.slot is None or not row.was_on_device:
             raise invalid_input("The code is not on the lock", "access_code_id")
         edit_at_keypad(session, device.device_id, row.slot, params.code, now)
     return {}
 
 
+class KeypadParams(Params):
+    device_id: Id
+    code: Pin
+
+
+class ManualLockParams(Params):
+    device_id: Id
+
+
+def keypad_code_entry(ctx: RequestContext, params: KeypadParams) -> dict[str, Any]:
+    """POST /locks/simulate/keypad_code_entry: a PIN the lock holds (in its window) unlocks
+    it with ``lock.unlocked``; any other PIN gives ``lock.access_denied`` (R120)."""
+    now = ctx.services.clock.now()
+    with ctx.services.db.write() as session:
+        device = _simulated_lock(ctx, session, params.device_id)
+        slot = keypad_accepts(session, device.device_id, params.code, now)
+        if slot is None:
+            record_event(
+                session, "lock.access_denied", now, workspace_id=ctx.workspace_id, device=device
+            )
+        else:
+            managed = session.scalar(
+                select(AccessCode.access_code_id).where(
+                    AccessCode.device_id == device.device_id,
+                    AccessCode.slot == slot,
+                    AccessCode.code == params.code,
+                )
+            )
+            device.locked = False
+            extra: dict[str, Any] = {
+                "method": "keycode",
+                "access_code_is_managed": managed is not None,
+            }
+            if managed is not None:
+                extra["access_code_id"] = managed
+            record_event(
+                session, "lock.unlocked", now, workspace_id=ctx.workspace_id, device=device, **extra
+            )
+        attempt = new_action_attempt(
+            session,
+            ctx.workspace_id,
+            "SIMULATE_KEYPAD_CODE_ENTRY",
+            now,
+            device_id=device.device_id,
+            status="success",
+            result={},
+        )
+        session.flush()
+        return {"action_attempt": action_attempt_view(attempt)}
+
+
+def manual_lock_via_keypad(ctx: RequestContext, params: ManualLockParams) -> dict[str, Any]:
+    """POST /locks/simulate/manual_lock_via_keypad: the lock is locked at the keypad."""
+    now = ctx.services.clock.now()
+    with ctx.services.db.write() as session:
+        device = _simulated_lock(ctx, session, params.device_id)
+        device.locked = True
+        record_event(
+            session,
+            "lock.locked",
+            now,
+            workspace_id=ctx.workspace_id,
+            device=device,
+            method="keycode",
+        )
+        attempt = new_action_attempt(
+            session,
+            ctx.workspace_id,
+            "SIMULATE_MANUAL_LOCK_VIA_KEYPAD",
+            now,
+            device_id=device.device_id,
+            status="success",
+            result={},
+        )
+        session.flush()
+        return {"action_attempt": action_attempt_view(attempt)}
+
+
 ENDPOINTS = [
+    Endpoint("/locks/simulate/keypad_code_entry", ("POST",), KeypadParams, keypad_code_entry),
+    Endpoint(
+        "/locks/simulate/manual_lock_via_keypad",
+        ("POST",),
+        ManualLockParams,
+        manual_lock_via_keypad,
+    ),
     Endpoint(
         "/access_codes/simulate/change_at_lock", ("POST",), ChangeAtLockParams, change_at_lock
     ),
