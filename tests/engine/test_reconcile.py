@@ -415,3 +415,52 @@ def test_a_lock_that_forgets_codes_is_not_hammered(engine: Engine) -> None:
         engine.advance(SECOND)
     # Every settled-but-missing set counts as a failure: capped exponential back-off.
     assert 5 <= len(sets) <= 14
+
+
+def test_a_pin_already_held_in_an_unmanaged_slot_is_not_programmed(engine: Engine) -> None:
+    from pinwarden.store.tables import SimulatedSlot
+
+    lock = engine.device("yale_lock")
+    with engine.service.db.write() as s:  # someone set 4821 at the keypad, in slot 7
+        s.add(
+            SimulatedSlot(
+                device_id=lock.device_id, slot=7, code="4821", visible_from=engine.clock.now()
+            )
+        )
+    code = engine.create(lock.device_id, code="4821")
+    cid = code["access_code_id"]
+    engine.drain()
+    engine.advance(SECOND)
+    row = engine.code(cid)
+    assert row is not None and row.status == "setting"
+    assert [e["error_code"] for e in row.errors] == ["duplicate_code_on_device"]
+    assert engine.lock_pins(lock.device_id) == ["4821"]  # only the unmanaged one
+    with engine.service.db.write() as s:  # the clash is cleared at the lock
+        for slot in s.scalars(select(SimulatedSlot).where(SimulatedSlot.slot == 7)):
+            s.delete(slot)
+    engine.advance(HOUR)  # the drift check sees it
+    engine.advance(SECOND)
+    row = engine.code(cid)
+    assert row is not None and (row.status, row.errors) == ("set", [])
+
+
+def test_same_pin_for_the_next_stay_waits_for_the_previous_one_to_leave(engine: Engine) -> None:
+    lock = engine.device("smartthings_lock")
+    now = engine.clock.now()
+    first = engine.create(lock.device_id, code="4821", starts_at=now, ends_at=now + 2 * HOUR)
+    second = engine.create(
+        lock.device_id, code="4821", starts_at=now + 2 * HOUR, ends_at=now + 4 * HOUR
+    )
+    engine.drain()
+    engine.advance(SECOND)
+    engine.clock.set(now + HOUR)  # the second's programming time: the first still holds it
+    engine.drain()
+    row = engine.code(second["access_code_id"])
+    assert row is not None and row.status == "setting" and row.errors == []
+    engine.clock.set(now + 2 * HOUR)
+    engine.drain()
+    for _ in range(3):
+        engine.advance(SECOND)
+    assert engine.code(first["access_code_id"]) is None
+    assert engine.code(second["access_code_id"]).status == "set"  # type: ignore[union-attr]
+    assert engine.lock_pins(lock.device_id) == ["4821"]

@@ -97,7 +97,10 @@ def test_deleted_code_waits_for_a_set_still_landing_before_dropping() -> None:
 
 
 def test_slots_of_other_codes_and_unknown_pins_are_never_reused() -> None:
-    codes = [state(access_code_id="a", slot=1, status="set"), state(access_code_id="b")]
+    codes = [
+        state(access_code_id="a", slot=1, status="set"),
+        state(access_code_id="b", code="5678"),
+    ]
     d = plan(codes, {1: "1234", 2: "5555"}).decisions[1]
     assert d.op is not None and d.op.slot == 3
 
@@ -170,3 +173,11 @@ def test_a_pin_without_its_window_is_reloaded_with_it() -> None:
     code = native(slot=1)
     d = plan([code], {1: "1234"}, now=code.starts_at - timedelta(hours=1)).decisions[0]  # type: ignore[operator]
     assert d.op is not None and d.op.window is not None and d.status == "unset"
+
+
+def test_a_pin_held_elsewhere_is_never_programmed_twice() -> None:
+    unmanaged = plan([state()], {3: "1234"}).decisions[0]
+    assert unmanaged.op is None and unmanaged.duplicate
+    ours = [state(access_code_id="a", slot=1, status="set"), state(access_code_id="b")]
+    waiting = plan(ours, {1: "1234"}).decisions[1]
+    assert waiting.op is None and not waiting.duplicate and waiting.status == "setting"

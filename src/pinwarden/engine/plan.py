@@ -79,6 +79,8 @@ class Decision:
     external_change: str | None = None
     # The PIN found at the lock, kept because external modification is allowed (R147).
     adopted_code: str | None = None
+    # The PIN is already in a slot pinwarden does not manage; programming it would clash.
+    duplicate: bool = False
 
 
 @dataclass
@@ -148,6 +150,7 @@ def plan_device(
     plan = DevicePlan()
     plan.wake_no_later_than(now + drift_check_interval)
     needs_slot: list[tuple[Decision, CodeState]] = []
+    owned = {c.slot for c in codes if c.slot is not None}
 
     for c in codes:
         lead = native_lead_time if c.window is not None else lead_time
@@ -190,7 +193,13 @@ def plan_device(
                     d.external_change = "removed" if held is None else "modified"
                 d.status = "unset" if before_start else "setting"
                 d.unconfirmed = _settled_without_effect(c, "set", now)
-                if c.slot is None:
+                clashes = [n for n, h in slots.items() if n != c.slot and h.code == c.code]
+                if clashes:
+                    # Never program a PIN the lock already holds elsewhere. Our own earlier
+                    # code with that PIN is on its way out (its end wakes us); anything else
+                    # is reported and waits for a change (R150).
+                    d.duplicate = any(n not in owned for n in clashes)
+                elif c.slot is None:
                     needs_slot.append((d, c))
                 elif c.code is not None:
                     d.op = Op("set", c.slot, c.code, c.name, c.window)

@@ -79,7 +79,12 @@ def _without_errors(errors: list[dict[str, Any]], codes: set[str]) -> list[dict[
 UNREACHABLE_ERRORS = {"device_offline", "hub_disconnected"}
 DELAY_WARNINGS = {"delay_in_setting_on_device", "delay_in_removing_from_device"}
 EXTERNAL = "code_modified_external_to_seam"
-SET_ERRORS = {"failed_to_set_on_device", "no_space_for_access_code_on_device", EXTERNAL}
+SET_ERRORS = {
+    "failed_to_set_on_device",
+    "no_space_for_access_code_on_device",
+    "duplicate_code_on_device",
+    EXTERNAL,
+}
 REMOVE_ERRORS = {"failed_to_remove_from_device"}
 
 
@@ -433,6 +438,18 @@ class Reconciler:
         if d.status == "unset" and d.op is None and not (d.keep_op or d.scheduled):
             # Not due on the lock yet and nothing in flight: nothing can be failing.
             errors = _without_errors(errors, SET_ERRORS | REMOVE_ERRORS)
+        if d.duplicate:
+            errors, _ = _with_error(
+                errors,
+                _error(
+                    "duplicate_code_on_device",
+                    "The lock already holds this PIN in a slot pinwarden does not manage",
+                    now,
+                    is_access_code_error=True,
+                ),
+            )
+        else:
+            errors = _without_errors(errors, {"duplicate_code_on_device"})
         failure: dict[str, Any] | None = None
         if d.no_space:
             failure = _error(
