@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from pinwarden.api.errors import not_found
+from pinwarden.api.errors import invalid_input, not_found
 from pinwarden.store.tables import AccessCode, ActionAttempt, Device
 
 
@@ -19,6 +19,18 @@ def device_in_workspace(
     device = session.get(Device, device_id, with_for_update=for_update)
     if device is None or device.workspace_id != workspace_id:
         raise not_found("device", device_id=device_id)
+    return device
+
+
+def simulated_device(
+    session: Session, workspace_id: str, is_sandbox: bool, device_id: str
+) -> Device:
+    """A simulated lock of a sandbox workspace, locked for update; simulations need one."""
+    if not is_sandbox:
+        raise invalid_input("Simulations are only available in sandbox workspaces")
+    device = device_in_workspace(session, workspace_id, device_id, for_update=True)
+    if device.driver != "simulated":
+        raise invalid_input("Only simulated locks can be simulated", "device_id")
     return device
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from pinwarden.api.context import RequestContext
 from pinwarden.api.errors import invalid_input, not_found
-from pinwarden.api.lookup import device_in_workspace, request_reconcile
+from pinwarden.api.lookup import device_in_workspace, request_reconcile, simulated_device
 from pinwarden.api.pagination import paginate
 from pinwarden.api.params import Id, Limit, ShortText, Timestamp
 from pinwarden.api.wire import Endpoint, Params
@@ -192,15 +192,6 @@ def update(ctx: RequestContext, params: UpdateParams) -> dict[str, Any]:
     return {}
 
 
-def _sandbox_device(ctx: RequestContext, session: Session, device_id: str) -> Device:
-    if not ctx.is_sandbox:
-        raise invalid_input("Simulations are only available in sandbox workspaces")
-    device = device_in_workspace(session, ctx.workspace_id, device_id, for_update=True)
-    if device.driver != "simulated":
-        raise invalid_input("Only simulated devices can be simulated", "device_id")
-    return device
-
-
 def _connectivity_changed(
     session: Session, ctx: RequestContext, device: Device, connected: bool, error_code: str
 ) -> None:
@@ -222,7 +213,7 @@ def _connectivity_changed(
 
 def _set_online(ctx: RequestContext, device_id: str, online: bool) -> dict[str, Any]:
     with ctx.services.db.write() as session:
-        device = _sandbox_device(ctx, session, device_id)
+        device = simulated_device(session, ctx.workspace_id, ctx.is_sandbox, device_id)
         if device.online == online:
             return {}
         device.online = online
@@ -243,7 +234,7 @@ def simulate_disconnect(ctx: RequestContext, params: DeviceParams) -> dict[str, 
 
 def _set_hub(ctx: RequestContext, device_id: str, connected: bool) -> dict[str, Any]:
     with ctx.services.db.write() as session:
-        device = _sandbox_device(ctx, session, device_id)
+        device = simulated_device(session, ctx.workspace_id, ctx.is_sandbox, device_id)
         if not LOCK_MODELS[device.model_key].has_hub:
             raise invalid_input("This lock has no hub to connect or disconnect", "device_id")
         faults = dict(device.sim_faults or {})
@@ -280,7 +271,7 @@ def simulate_faults(ctx: RequestContext, params: FaultParams) -> dict[str, Any]:
     Only the settings sent change; ``null`` restores the default."""
     now = ctx.services.clock.now()
     with ctx.services.db.write() as session:
-        device = _sandbox_device(ctx, session, params.device_id)
+        device = simulated_device(session, ctx.workspace_id, ctx.is_sandbox, params.device_id)
         faults = dict(device.sim_faults or {})
         for name in ("latency_ms", "failure_rate", "drop_after_ack", "mask_pins"):
             if params.given(name):
@@ -300,7 +291,7 @@ def simulate_remove(ctx: RequestContext, params: DeviceParams) -> dict[str, Any]
     """POST /devices/simulate/remove: the lock leaves the account, with its codes."""
     now = ctx.services.clock.now()
     with ctx.services.db.write() as session:
-        device = _sandbox_device(ctx, session, params.device_id)
+        device = simulated_device(session, ctx.workspace_id, ctx.is_sandbox, params.device_id)
         record_event(session, "device.removed", now, workspace_id=ctx.workspace_id, device=device)
         session.delete(device)
     return {}

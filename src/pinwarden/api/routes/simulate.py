@@ -6,26 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from pinwarden.api.context import RequestContext
 from pinwarden.api.errors import invalid_input
-from pinwarden.api.lookup import access_code_in_workspace, device_in_workspace, new_action_attempt
+from pinwarden.api.lookup import access_code_in_workspace, new_action_attempt, simulated_device
 from pinwarden.api.params import Id, Pin
 from pinwarden.api.wire import Endpoint, Params
 from pinwarden.devices.simulated import edit_at_keypad, keypad_accepts
 from pinwarden.store.events import record_event
-from pinwarden.store.tables import AccessCode, Device
+from pinwarden.store.tables import AccessCode
 from pinwarden.store.views import action_attempt_view
-
-
-def _simulated_lock(ctx: RequestContext, session: Session, device_id: str) -> Device:
-    if not ctx.is_sandbox:
-        raise invalid_input("Simulations are only available in sandbox workspaces")
-    device = device_in_workspace(session, ctx.workspace_id, device_id, for_update=True)
-    if device.driver != "simulated":
-        raise invalid_input("Only simulated locks can be simulated", "device_id")
-    return device
 
 
 class ChangeAtLockParams(Params):
@@ -42,7 +32,7 @@ def change_at_lock(ctx: RequestContext, params: ChangeAtLockParams) -> dict[str,
     now = ctx.services.clock.now()
     with ctx.services.db.write() as session:
         row = access_code_in_workspace(session, ctx.workspace_id, params.access_code_id)
-        device = _simulated_lock(ctx, session, row.device_id)
+        device = simulated_device(session, ctx.workspace_id, ctx.is_sandbox, row.device_id)
         if row.slot is None or not row.was_on_device:
             raise invalid_input("The code is not on the lock", "access_code_id")
         edit_at_keypad(session, device.device_id, row.slot, params.code, now)
@@ -63,7 +53,7 @@ def keypad_code_entry(ctx: RequestContext, params: KeypadParams) -> dict[str, An
     it with ``lock.unlocked``; any other PIN gives ``lock.access_denied`` (R120)."""
     now = ctx.services.clock.now()
     with ctx.services.db.write() as session:
-        device = _simulated_lock(ctx, session, params.device_id)
+        device = simulated_device(session, ctx.workspace_id, ctx.is_sandbox, params.device_id)
         slot = keypad_accepts(session, device.device_id, params.code, now)
         if slot is None:
             record_event(
@@ -104,7 +94,7 @@ def manual_lock_via_keypad(ctx: RequestContext, params: ManualLockParams) -> dic
     """POST /locks/simulate/manual_lock_via_keypad: the lock is locked at the keypad."""
     now = ctx.services.clock.now()
     with ctx.services.db.write() as session:
-        device = _simulated_lock(ctx, session, params.device_id)
+        device = simulated_device(session, ctx.workspace_id, ctx.is_sandbox, params.device_id)
         device.locked = True
         record_event(
             session,
