@@ -48,15 +48,18 @@ class Service:
 
     @asynccontextmanager
     async def _lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
-        stops = []
+        loops = []
         if self.settings.run_worker:
-            stops.append(run_in_thread("pinwarden-worker", self.worker.run)[1])
-            stops.append(run_in_thread("pinwarden-deliverer", self.deliverer.run)[1])
+            loops.append(run_in_thread("pinwarden-worker", self.worker.run))
+            loops.append(run_in_thread("pinwarden-deliverer", self.deliverer.run))
         try:
             yield
         finally:
-            for stop in stops:
+            for _thread, stop in loops:
                 stop.set()
+            # Let each loop finish its transaction before the connections go away.
+            for thread, _stop in loops:
+                thread.join(timeout=30)
             self.db.dispose()
 
     def create_workspace(self, name: str, sandbox: bool) -> tuple[str, str]:

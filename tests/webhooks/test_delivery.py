@@ -308,7 +308,7 @@ def test_two_deliverers_keep_order_and_never_send_twice(
     # Wake it on every commit too, as a NOTIFY would, so both compete for every lane.
     server.service.db.on_commit(lambda _info: other.deliverer.wake())
     receiver.respond = lambda _r: (time.sleep(0.01), 200)[1]
-    _thread, stop = run_in_thread("second-deliverer", other.deliverer.run)
+    thread, stop = run_in_thread("second-deliverer", other.deliverer.run)
     try:
         seam = server.seam()
         seam.webhooks.create(
@@ -330,4 +330,5 @@ def test_two_deliverers_keep_order_and_never_send_twice(
         assert len(receiver.requests) == len(events)  # and nothing was sent twice
     finally:
         stop.set()
+        thread.join(timeout=30)
         other.db.dispose()
