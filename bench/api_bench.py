@@ -15,10 +15,8 @@ import json
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -26,42 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(workdir: Path) -> tuple[subprocess.Popen[str], str, str]:
-    env = dict(os.environ)
-    env["PINWARDEN_DATABASE_URL"] = f"sqlite:///{workdir / 'bench.db'}"
-    env["PINWARDEN_SANDBOX_LATENCY_SECONDS"] = "1"
-    made = subprocess.run(
-        [sys.executable, "-m", "pinwarden", "sandbox", "create", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    key = json.loads(made.stdout)["api_key"]
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pinwarden", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            httpx.get(f"{base}/workspaces/get", headers={"Authorization": f"Bearer {key}"})
-            break
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    return proc, base, key
+from server import start_server
 
 
 def run_load(

@@ -13,10 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -25,12 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from server import start_server
 
 
 def main() -> None:
@@ -58,33 +50,9 @@ def main() -> None:
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
 
     with tempfile.TemporaryDirectory() as tmp:
-        env = dict(os.environ)
-        env["PINWARDEN_DATABASE_URL"] = f"sqlite:///{Path(tmp) / 'bench.db'}"
-        made = subprocess.run(
-            [sys.executable, "-m", "pinwarden", "sandbox", "create", "--json"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        key = json.loads(made.stdout)["api_key"]
-        port = free_port()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "pinwarden", "serve", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        server, base, key = start_server(Path(tmp))
         try:
-            http = httpx.Client(
-                base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"}
-            )
-            for _ in range(200):
-                try:
-                    http.get("/workspaces/get")
-                    break
-                except httpx.HTTPError:
-                    time.sleep(0.05)
+            http = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"})
             url = f"http://127.0.0.1:{receiver.server_address[1]}/"
             http.post("/webhooks/create", json={"url": url}).raise_for_status()
             device = http.get("/devices/list").json()["devices"][0]["device_id"]

@@ -1,0 +1,44 @@
+"""Start ``pinwarden serve`` on a fresh SQLite file for a benchmark, as a user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+
+def start_server(workdir: Path) -> tuple[subprocess.Popen[bytes], str, str]:
+    """A running server with a sandbox workspace: ``(process, base_url, api_key)``."""
+    env = dict(os.environ)
+    env["PINWARDEN_DATABASE_URL"] = f"sqlite:///{workdir / 'bench.db'}"
+    made = subprocess.run(
+        [sys.executable, "-m", "pinwarden", "sandbox", "create", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    key = json.loads(made.stdout)["api_key"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pinwarden", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            httpx.get(f"{base}/workspaces/get", headers={"Authorization": f"Bearer {key}"})
+            break
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    return proc, base, key
