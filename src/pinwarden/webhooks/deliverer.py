@@ -90,15 +90,12 @@ class Deliverer:
         db: Database,
         clock: Clock,
         settings: Settings,
-        wall_clock: Clock | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
         # Receivers check svix-timestamp against their own clock, so it is always real time.
-        self._wall_clock = wall_clock or SystemClock()
+        self._wall_clock = SystemClock()
         self._settings = settings
-        self._transport = transport
         self.owner = f"deliverer-{uuid.uuid4().hex[:12]}"
         self.signal = Signal()
         self._lanes: dict[str, asyncio.Task[None]] = {}
@@ -333,7 +330,6 @@ class Deliverer:
         async with httpx.AsyncClient(
             follow_redirects=False,
             limits=limits,
-            transport=self._transport,
             trust_env=False,  # no proxies or .netrc credentials from the environment
         ) as client:
             try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from pinwarden.api.context import RequestContext
 from pinwarden.api.errors import invalid_input
@@ -14,7 +15,7 @@ from pinwarden.api.params import Id, Pin
 from pinwarden.api.wire import Endpoint, Params
 from pinwarden.devices.simulated import edit_at_keypad, keypad_accepts
 from pinwarden.store.events import record_event
-from pinwarden.store.tables import AccessCode
+from pinwarden.store.tables import AccessCode, Device
 from pinwarden.store.views import action_attempt_view
 
 
@@ -48,6 +49,23 @@ class ManualLockParams(Params):
     device_id: Id
 
 
+def _finished(
+    session: Session, ctx: RequestContext, device: Device, action_type: str
+) -> dict[str, Any]:
+    """A simulation is over as soon as it is recorded: its action attempt succeeds at once."""
+    attempt = new_action_attempt(
+        session,
+        ctx.workspace_id,
+        action_type,
+        ctx.services.clock.now(),
+        device_id=device.device_id,
+        status="success",
+        result={},
+    )
+    session.flush()
+    return {"action_attempt": action_attempt_view(attempt)}
+
+
 def keypad_code_entry(ctx: RequestContext, params: KeypadParams) -> dict[str, Any]:
     """POST /locks/simulate/keypad_code_entry: a PIN the lock holds (in its window) unlocks
     it with ``lock.unlocked``; any other PIN gives ``lock.access_denied`` (R120)."""
@@ -77,17 +95,7 @@ def keypad_code_entry(ctx: RequestContext, params: KeypadParams) -> dict[str, An
             record_event(
                 session, "lock.unlocked", now, workspace_id=ctx.workspace_id, device=device, **extra
             )
-        attempt = new_action_attempt(
-            session,
-            ctx.workspace_id,
-            "SIMULATE_KEYPAD_CODE_ENTRY",
-            now,
-            device_id=device.device_id,
-            status="success",
-            result={},
-        )
-        session.flush()
-        return {"action_attempt": action_attempt_view(attempt)}
+        return _finished(session, ctx, device, "SIMULATE_KEYPAD_CODE_ENTRY")
 
 
 def manual_lock_via_keypad(ctx: RequestContext, params: ManualLockParams) -> dict[str, Any]:
@@ -104,17 +112,7 @@ def manual_lock_via_keypad(ctx: RequestContext, params: ManualLockParams) -> dic
             device=device,
             method="keycode",
         )
-        attempt = new_action_attempt(
-            session,
-            ctx.workspace_id,
-            "SIMULATE_MANUAL_LOCK_VIA_KEYPAD",
-            now,
-            device_id=device.device_id,
-            status="success",
-            result={},
-        )
-        session.flush()
-        return {"action_attempt": action_attempt_view(attempt)}
+        return _finished(session, ctx, device, "SIMULATE_MANUAL_LOCK_VIA_KEYPAD")
 
 
 ENDPOINTS = [
