@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from pinwarden.api.errors import invalid_input, not_found
-from pinwarden.store.tables import AccessCode, ActionAttempt, Device
+from pinwarden.store.tables import AccessCode, ActionAttempt, Device, UnmanagedAccessCode
 
 
 def device_in_workspace(
@@ -49,6 +49,38 @@ def access_code_in_workspace(
             data["device_id"] = device_id
         raise not_found("access_code", **data)
     return code
+
+
+def unmanaged_in_workspace(
+    session: Session, workspace_id: str, access_code_id: str
+) -> UnmanagedAccessCode:
+    """The unmanaged access code, or 404 ``access_code_not_found``.
+
+    Read afresh, so that after the caller locked the device it sees what the reconciler
+    last recorded.
+    """
+    code = session.scalar(
+        select(UnmanagedAccessCode)
+        .where(UnmanagedAccessCode.access_code_id == access_code_id)
+        .execution_options(populate_existing=True)
+    )
+    if code is None or code.workspace_id != workspace_id:
+        raise not_found("access_code", access_code_id=access_code_id)
+    return code
+
+
+def earlier_delete(
+    session: Session, workspace_id: str, access_code_id: str
+) -> ActionAttempt | None:
+    """The delete request already made for this code, if any: a replayed delete answers it
+    again (R53)."""
+    return session.scalar(
+        select(ActionAttempt).where(
+            ActionAttempt.workspace_id == workspace_id,
+            ActionAttempt.access_code_id == access_code_id,
+            ActionAttempt.action_type == "DELETE_ACCESS_CODE",
+        )
+    )
 
 
 def request_reconcile(session: Session, device_id: str, now: datetime) -> None:

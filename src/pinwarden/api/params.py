@@ -42,6 +42,9 @@ Timestamp = Annotated[datetime, AfterValidator(_instant)]
 Pin = Annotated[str, StringConstraints(pattern=r"^[0-9]+$", min_length=4, max_length=9)]
 """A PIN as the create/update routes accept it: ASCII digits only (R172)."""
 
+SimulatedPin = Annotated[str, StringConstraints(pattern=r"^[0-9]+$", min_length=4, max_length=8)]
+"""A PIN typed in at a sandbox keypad (simulate/create_unmanaged_access_code, R113)."""
+
 Text = Annotated[str, StringConstraints(max_length=500)]
 """Free text such as access-code names."""
 

@@ -26,10 +26,21 @@ class LockModel:
     unlock_events_carry_code_id: bool = True
     has_hub: bool = False
     default_name: str = "Lock"
+    # PINs found on the lock are listed as unmanaged codes (not on Kwikset, R108).
+    lists_unmanaged_codes: bool = True
+    # Unmanaged codes can be adopted (not igloohome, Kwikset, SmartThings: R110, R173).
+    can_convert_unmanaged_codes: bool = True
+    # The PIN lengths are whatever the owner reports (report_device_constraints, R107).
+    accepts_reported_constraints: bool = False
 
     @property
     def code_rules(self) -> CodeRules:
-        return CodeRules(self.supported_code_lengths, frozenset(self.constraints))
+        return self.rules_for(None)
+
+    def rules_for(self, reported_lengths: list[int] | None) -> CodeRules:
+        """The PIN rules of one lock of this model, with any lengths reported for it."""
+        lengths = tuple(reported_lengths) if reported_lengths else self.supported_code_lengths
+        return CodeRules(lengths, frozenset(self.constraints))
 
 
 LOCK_MODELS: dict[str, LockModel] = {
@@ -64,6 +75,8 @@ LOCK_MODELS: dict[str, LockModel] = {
             constraints=("name_length",),
             name_length=(2, 14),
             default_name="Garage Door",
+            lists_unmanaged_codes=False,
+            can_convert_unmanaged_codes=False,
         ),
         LockModel(
             key="yale_assure_lock_2",
@@ -95,6 +108,8 @@ LOCK_MODELS: dict[str, LockModel] = {
             unlock_events_carry_code_id=False,
             has_hub=True,
             default_name="Storage Room",
+            can_convert_unmanaged_codes=False,
+            accepts_reported_constraints=True,
         ),
         LockModel(
             key="igloohome_deadbolt_2s",
@@ -108,6 +123,7 @@ LOCK_MODELS: dict[str, LockModel] = {
             unlock_events_carry_code_id=False,
             has_hub=True,
             default_name="Gate",
+            can_convert_unmanaged_codes=False,
         ),
         LockModel(
             key="tedee_go",

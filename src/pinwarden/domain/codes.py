@@ -119,3 +119,18 @@ def generate_code(
         if remaining:
             return rng.choice(remaining)
     raise NoCodeAvailable(f"no {length}-digit code satisfies the device's constraints")
+
+
+def shared_rules(rules: Collection[CodeRules]) -> CodeRules | None:
+    """Rules a PIN must meet to be valid on every device at once (R74): the lengths they
+    all support and every constraint any of them has; None when no length is common."""
+    lengths: set[int] | None = None
+    constraints: frozenset[str] = frozenset()
+    for r in rules:
+        if r.supported_code_lengths:
+            mine = set(r.supported_code_lengths)
+            lengths = mine if lengths is None else lengths & mine
+        constraints |= r.constraints
+    if lengths is not None and not lengths:
+        return None
+    return CodeRules(tuple(sorted(lengths or ())), constraints)

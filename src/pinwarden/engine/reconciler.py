@@ -29,6 +29,7 @@ from pinwarden.devices.driver import (
     SlotReport,
 )
 from pinwarden.devices.models import LOCK_MODELS
+from pinwarden.engine import unmanaged
 from pinwarden.engine.plan import CodeState, Decision, Held, plan_device
 from pinwarden.store.db import Database
 from pinwarden.store.events import record_event
@@ -45,6 +46,8 @@ class _Snapshot:
     driver: str
     slot_count: int
     codes: list[CodeState]
+    # Unmanaged codes to take off the lock (unmanaged/delete), by id → slot.
+    unmanaged_removals: dict[str, int]
 
 
 def _window(report: SlotReport) -> tuple[datetime, datetime] | None:
@@ -118,7 +121,8 @@ class Reconciler:
                     name=r.name,
                     starts_at=r.starts_at,
                     ends_at=r.ends_at,
-                    deleted=r.deleted_at is not None,
+                    # A used one-time code goes the way of a deleted one (T20).
+                    deleted=r.deleted_at is not None or r.used_at is not None,
                     status=r.status,
                     slot=r.slot,
                     op_kind=r.op_kind,
@@ -137,6 +141,7 @@ class Reconciler:
                 device.driver,
                 LOCK_MODELS[device.model_key].max_active_codes_supported,
                 codes,
+                unmanaged.removals(session, device_id),
             )
 
     async def reconcile(self, device_id: str, claimed_seq: int) -> None:
@@ -162,12 +167,13 @@ class Reconciler:
         )
         self._reserve_slots(snap, plan.decisions)
         sent = [(d.access_code_id, d.op) for d in plan.decisions if d.op is not None]
+        sent += unmanaged.removal_ops(snap.unmanaged_removals, reported)
         outcomes = await driver.apply(snap.ref, [op for _, op in sent]) if sent else []
         results: dict[str, OpOutcome] = {
             access_code_id: outcome
             for (access_code_id, _op), outcome in zip(sent, outcomes, strict=True)
         }
-        self._apply(device_id, claimed_seq, plan.decisions, results, plan.wake_at, now)
+        self._apply(snap, claimed_seq, plan.decisions, reported, results, plan.wake_at, now)
 
     def _reserve_slots(self, snap: _Snapshot, decisions: list[Decision]) -> None:
         """Write newly allocated slots down *before* programming them.
@@ -221,13 +227,15 @@ class Reconciler:
 
     def _apply(
         self,
-        device_id: str,
+        snap: _Snapshot,
         claimed_seq: int,
         decisions: list[Decision],
+        reported: list[SlotReport],
         results: dict[str, OpOutcome],
         wake_at: datetime | None,
         now: datetime,
     ) -> None:
+        device_id = snap.ref.device_id
         with self._db.write() as session:
             device = session.get(Device, device_id, with_for_update=True)
             if device is None:
@@ -247,7 +255,7 @@ class Reconciler:
                 )
             ):
                 attempts.setdefault(attempt.access_code_id or "", []).append(attempt)
-            failed = False
+            failed = unmanaged.failed(results, snap.unmanaged_removals)
             for decision in decisions:
                 result = results.get(decision.access_code_id)
                 failed |= decision.unconfirmed
@@ -266,6 +274,18 @@ class Reconciler:
                 )
                 if settle is not None and (wake_at is None or settle < wake_at):
                     wake_at = settle
+            unmanaged.sync_unmanaged(
+                session,
+                device,
+                reported,
+                {r.slot for r in rows.values() if r.slot is not None},
+                now,
+                in_step=device.wake_seq == claimed_seq,
+            )
+            for uid in snap.unmanaged_removals:
+                ack = results.get(uid)
+                if isinstance(ack, OpAck) and (wake_at is None or ack.settles_at < wake_at):
+                    wake_at = ack.settles_at
             if failed:
                 # Whatever else is pending, a failing lock is not asked again before the
                 # back-off: operations per lock stay bounded however it fails.

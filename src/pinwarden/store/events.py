@@ -9,7 +9,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pinwarden.store.tables import AccessCode, Device, Event, Webhook, WebhookDelivery
+from pinwarden.store.tables import (
+    AccessCode,
+    Device,
+    Event,
+    UnmanagedAccessCode,
+    Webhook,
+    WebhookDelivery,
+)
 from pinwarden.timeutil import iso
 
 # Set in ``session.info`` when a transaction queued webhook deliveries, so that the
@@ -68,7 +75,7 @@ def record_event(
     *,
     workspace_id: str,
     device: Device | None = None,
-    access_code: AccessCode | None = None,
+    access_code: AccessCode | UnmanagedAccessCode | None = None,
     occurred_at: datetime | None = None,
     **extra: Any,
 ) -> Event:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     false,
 )
 from sqlalchemy.engine import Dialect
@@ -109,6 +110,8 @@ class Device(Base):
     # already running knows to go round again instead of sleeping.
     wake_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     failure_count: Mapped[int] = mapped_column(Integer, default=0)
+    # PIN lengths reported through report_device_constraints (R107); None = the model's.
+    reported_code_lengths: Mapped[list[int] | None] = mapped_column(JSON, nullable=True)
 
     __table_args__ = (
         Index("ix_devices_workspace_created", "workspace_id", "created_at", "device_id"),
@@ -154,10 +157,44 @@ class AccessCode(Base):
     is_scheduled_on_device: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()
     )
+    # When a one-time-use code first opened the lock; it is taken off the lock then.
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     __table_args__ = (
         Index("ix_access_codes_device_created", "device_id", "created_at", "access_code_id"),
         Index("ix_access_codes_workspace_created", "workspace_id", "created_at", "access_code_id"),
+    )
+
+
+class UnmanagedAccessCode(Base):
+    """A PIN found on a lock that pinwarden did not put there (R187), by the slot holding it.
+
+    The reconciler keeps these rows in step with what the lock reports; pinwarden never
+    programs over them.
+    """
+
+    __tablename__ = "unmanaged_access_codes"
+
+    access_code_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("workspaces.workspace_id", ondelete="CASCADE")
+    )
+    device_id: Mapped[str] = mapped_column(ID, ForeignKey("devices.device_id", ondelete="CASCADE"))
+    slot: Mapped[int] = mapped_column(Integer)
+    # None when the lock hides PINs.
+    code: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    name: Mapped[str | None] = mapped_column(Text, nullable=True)
+    starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Set by unmanaged/delete: the reconciler clears the slot, then drops the row.
+    delete_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("device_id", "slot", name="uq_unmanaged_access_codes_device_slot"),
+        Index(
+            "ix_unmanaged_access_codes_device_created", "device_id", "created_at", "access_code_id"
+        ),
     )
 
 

@@ -6,7 +6,13 @@ from typing import Any
 
 from pinwarden.devices.models import LOCK_MODELS, LockModel
 from pinwarden.domain.windows import code_type
-from pinwarden.store.tables import AccessCode, ActionAttempt, Device, Workspace
+from pinwarden.store.tables import (
+    AccessCode,
+    ActionAttempt,
+    Device,
+    UnmanagedAccessCode,
+    Workspace,
+)
 from pinwarden.timeutil import iso
 
 
@@ -38,6 +44,27 @@ def access_code_view(code: AccessCode, device_errors: list[dict[str, Any]]) -> d
         "is_scheduled_on_device": code.is_scheduled_on_device if kind == "time_bound" else None,
         "is_waiting_for_code_assignment": False,
         "pending_mutations": [],
+    }
+
+
+def unmanaged_access_code_view(code: UnmanagedAccessCode, model: LockModel) -> dict[str, Any]:
+    """OAS ``unmanaged_access_code``: a PIN on a lock of ``model`` that pinwarden does not
+    manage."""
+    return {
+        "access_code_id": code.access_code_id,
+        "device_id": code.device_id,
+        "workspace_id": code.workspace_id,
+        "name": code.name,
+        "code": code.code,
+        "type": code_type(code.starts_at, code.ends_at),
+        "status": "set",
+        "starts_at": iso(code.starts_at),
+        "ends_at": iso(code.ends_at),
+        "created_at": iso(code.created_at),
+        "errors": [],
+        "warnings": [],
+        "is_managed": False,
+        "cannot_be_managed": not model.can_convert_unmanaged_codes,
     }
 
 
@@ -88,7 +115,9 @@ def device_view(device: Device) -> dict[str, Any]:
         "battery_level": 0.9,
         "battery": {"level": 0.9, "status": "good"},
         "has_direct_power": False,
-        "supported_code_lengths": list(model.supported_code_lengths),
+        "supported_code_lengths": list(
+            model.rules_for(device.reported_code_lengths).supported_code_lengths
+        ),
         "code_constraints": constraints,
         "max_active_codes_supported": model.max_active_codes_supported,
         "supports_backup_access_code_pool": model.supports_backup_access_code_pool,

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from pinwarden.api.checks import (
+    check_duplicate,
+    check_name,
+    check_pin,
+    external_modification_flag,
+    live_codes,
+)
 from pinwarden.api.context import RequestContext
 from pinwarden.api.errors import SeamError, invalid_input, not_found
 from pinwarden.api.lookup import (
     access_code_in_workspace,
     device_in_workspace,
+    earlier_delete,
     new_action_attempt,
     request_reconcile,
 )
@@ -21,7 +30,7 @@ from pinwarden.api.pagination import paginate
 from pinwarden.api.params import Id, Limit, Pin, ShortText, Text, Timestamp
 from pinwarden.api.wire import Endpoint, Params
 from pinwarden.devices.models import LOCK_MODELS, LockModel
-from pinwarden.domain.codes import NoCodeAvailable, code_violations, generate_code
+from pinwarden.domain.codes import CodeRules, NoCodeAvailable, generate_code
 from pinwarden.domain.errors import RuleViolation
 from pinwarden.domain.windows import (
     belongs_on_lock,
@@ -30,7 +39,7 @@ from pinwarden.domain.windows import (
     validate_window,
 )
 from pinwarden.store.events import record_event
-from pinwarden.store.tables import AccessCode, ActionAttempt, Device
+from pinwarden.store.tables import AccessCode, ActionAttempt, Device, UnmanagedAccessCode
 from pinwarden.store.views import access_code_view, action_attempt_view
 from pinwarden.timeutil import iso
 
@@ -116,16 +125,6 @@ def _device_errors(session: Session, device_ids: set[str]) -> dict[str, list[dic
     return {r.device_id: list(r.errors) for r in rows}
 
 
-def _external_modification_flag(params: CreateParams | UpdateParams) -> bool | None:
-    a, b = params.allow_external_modification, params.is_external_modification_allowed
-    if a is not None and b is not None and a != b:
-        raise invalid_input(
-            "allow_external_modification and is_external_modification_allowed disagree",
-            "allow_external_modification",
-        )
-    return a if a is not None else b
-
-
 def _refuse_unsupported(params: CreateParams | UpdateParams) -> None:
     """Features that belong to later work are refused clearly rather than ignored."""
     if params.is_offline_access_code or params.use_offline_access_code:
@@ -133,70 +132,11 @@ def _refuse_unsupported(params: CreateParams | UpdateParams) -> None:
             "Offline access codes are not supported by this pinwarden version",
             "is_offline_access_code",
         )
-    if params.is_one_time_use:
-        raise invalid_input(
-            "is_one_time_use applies to offline access codes only", "is_one_time_use"
-        )
     if params.use_backup_access_code_pool:
         raise invalid_input(
             "The backup access code pool is not supported by this pinwarden version",
             "use_backup_access_code_pool",
         )
-
-
-def _check_pin(model: LockModel, code: str) -> None:
-    problems = code_violations(code, model.code_rules)
-    if problems:
-        raise invalid_input(
-            "Code does not meet the device's requirements: " + "; ".join(problems), "code"
-        )
-
-
-def _check_name(model: LockModel, name: str | None) -> None:
-    if model.name_length is not None and name is not None and len(name) < model.name_length[0]:
-        raise invalid_input(
-            f"name must be at least {model.name_length[0]} characters on this device (name_length)",
-            "name",
-        )
-
-
-def _overlaps(
-    a: tuple[datetime | None, datetime | None], b: tuple[datetime | None, datetime | None]
-) -> bool:
-    a_start, a_end = a
-    b_start, b_end = b
-    return (a_start is None or b_end is None or a_start < b_end) and (
-        b_start is None or a_end is None or b_start < a_end
-    )
-
-
-def _live_codes(session: Session, device_id: str, exclude: str | None = None) -> list[AccessCode]:
-    stmt = select(AccessCode).where(
-        AccessCode.device_id == device_id, AccessCode.deleted_at.is_(None)
-    )
-    if exclude is not None:
-        stmt = stmt.where(AccessCode.access_code_id != exclude)
-    return list(session.scalars(stmt).all())
-
-
-def _check_duplicate(
-    live: list[AccessCode],
-    code: str,
-    window: tuple[datetime | None, datetime | None],
-) -> None:
-    """Same PIN on the device with an overlapping window → 409 (R66, R149).
-
-    pinwarden extension: the same PIN may be reused when the windows do not overlap.
-    """
-    for other in live:
-        if other.code == code and _overlaps(window, (other.starts_at, other.ends_at)):
-            raise SeamError(
-                409,
-                "duplicate_access_code",
-                "An access code with this code already exists on the device for an "
-                "overlapping time",
-                data={"device_id": other.device_id, "access_code_id": other.access_code_id},
-            )
 
 
 def _pending_status(code: AccessCode, model: LockModel, now: datetime, ctx: RequestContext) -> str:
@@ -211,32 +151,124 @@ def _pending_status(code: AccessCode, model: LockModel, now: datetime, ctx: Requ
     )
 
 
+@dataclass(frozen=True)
+class NewCode:
+    """What a create request asks for, whatever the device (create and create_multiple)."""
+
+    name: str | None
+    starts_at: datetime | None
+    ends_at: datetime | None
+    external: bool
+    prefer_native_scheduling: bool
+    is_one_time_use: bool
+    common_code_key: str | None = None
+
+
+def check_new_code(device: Device, spec: NewCode, now: datetime) -> None:
+    """The device-specific checks on a new code's window and name (R57–R65)."""
+    model = LOCK_MODELS[device.model_key]
+    validate_window(
+        spec.starts_at,
+        spec.ends_at,
+        now,
+        start_must_be_future="start_date_in_future" in model.constraints,
+    )
+    check_name(model, spec.name)
+
+
+def add_code(
+    ctx: RequestContext,
+    session: Session,
+    device: Device,
+    pin: str,
+    spec: NewCode,
+    now: datetime,
+) -> tuple[AccessCode, ActionAttempt]:
+    """Store a new managed code with its ``created`` event and pending attempt (R69–R71);
+    the caller has checked ``pin`` and holds the device's lock."""
+    code = AccessCode(
+        access_code_id=str(uuid.uuid4()),
+        workspace_id=ctx.workspace_id,
+        device_id=device.device_id,
+        name=spec.name,
+        code=pin,
+        common_code_key=spec.common_code_key,
+        starts_at=spec.starts_at,
+        ends_at=spec.ends_at,
+        created_at=now,
+        is_external_modification_allowed=spec.external,
+        prefer_native_scheduling=spec.prefer_native_scheduling,
+        is_one_time_use=spec.is_one_time_use,
+        is_offline_access_code=False,
+        errors=[],
+        warnings=[],
+        revision=1,
+        was_on_device=False,
+    )
+    code.status = _pending_status(code, LOCK_MODELS[device.model_key], now, ctx)
+    session.add(code)
+    record_event(
+        session,
+        "access_code.created",
+        now,
+        workspace_id=ctx.workspace_id,
+        device=device,
+        access_code=code,
+    )
+    attempt = new_action_attempt(
+        session,
+        ctx.workspace_id,
+        "CREATE_ACCESS_CODE",
+        now,
+        device_id=device.device_id,
+        access_code_id=code.access_code_id,
+        revision=1,
+    )
+    request_reconcile(session, device.device_id, now)
+    return code, attempt
+
+
+def device_rules(device: Device) -> CodeRules:
+    """The PIN rules of ``device``, with any lengths reported for it (R107)."""
+    return LOCK_MODELS[device.model_key].rules_for(device.reported_code_lengths)
+
+
+def _group_pin(session: Session, workspace_id: str, common_code_key: str) -> str | None:
+    return session.scalar(
+        select(AccessCode.code)
+        .where(
+            AccessCode.workspace_id == workspace_id,
+            AccessCode.common_code_key == common_code_key,
+        )
+        .limit(1)
+    )
+
+
 def create(ctx: RequestContext, params: CreateParams) -> dict[str, Any]:
     """POST /access_codes/create."""
     _refuse_unsupported(params)
-    external = _external_modification_flag(params)
+    spec = NewCode(
+        name=params.name,
+        starts_at=params.starts_at,
+        ends_at=params.ends_at,
+        external=bool(
+            external_modification_flag(
+                params.allow_external_modification, params.is_external_modification_allowed
+            )
+        ),
+        prefer_native_scheduling=params.prefer_native_scheduling is not False,
+        is_one_time_use=bool(params.is_one_time_use),
+        common_code_key=params.common_code_key,
+    )
     now = ctx.services.clock.now()
     with ctx.services.db.write() as session:
         device = device_in_workspace(session, ctx.workspace_id, params.device_id, for_update=True)
-        model = LOCK_MODELS[device.model_key]
-        validate_window(
-            params.starts_at,
-            params.ends_at,
-            now,
-            start_must_be_future="start_date_in_future" in model.constraints,
-        )
-        _check_name(model, params.name)
-        live = _live_codes(session, device.device_id)
+        check_new_code(device, spec, now)
+        rules = device_rules(device)
+        live = live_codes(session, device.device_id)
         pin = params.code
         if params.common_code_key is not None:
-            group_pin = session.scalar(
-                select(AccessCode.code)
-                .where(
-                    AccessCode.workspace_id == ctx.workspace_id,
-                    AccessCode.common_code_key == params.common_code_key,
-                )
-                .limit(1)
-            )
+            group_pin = _group_pin(session, ctx.workspace_id, params.common_code_key)
             if group_pin is not None:
                 if pin is not None and pin != group_pin:
                     raise invalid_input(
@@ -248,7 +280,7 @@ def create(ctx: RequestContext, params: CreateParams) -> dict[str, Any]:
         if pin is None:
             try:
                 pin = generate_code(
-                    model.code_rules,
+                    rules,
                     ctx.services.rng,
                     params.preferred_code_length,
                     avoid={c.code for c in live if c.code},
@@ -256,48 +288,9 @@ def create(ctx: RequestContext, params: CreateParams) -> dict[str, Any]:
             except NoCodeAvailable as exc:
                 raise invalid_input(str(exc), "code") from exc
         else:
-            _check_pin(model, pin)
-        window = (params.starts_at, params.ends_at)
-        _check_duplicate(live, pin, window)
-        code = AccessCode(
-            access_code_id=str(uuid.uuid4()),
-            workspace_id=ctx.workspace_id,
-            device_id=device.device_id,
-            name=params.name,
-            code=pin,
-            common_code_key=params.common_code_key,
-            starts_at=params.starts_at,
-            ends_at=params.ends_at,
-            created_at=now,
-            is_external_modification_allowed=bool(external),
-            prefer_native_scheduling=params.prefer_native_scheduling is not False,
-            is_one_time_use=False,
-            is_offline_access_code=False,
-            errors=[],
-            warnings=[],
-            revision=1,
-            was_on_device=False,
-        )
-        code.status = _pending_status(code, model, now, ctx)
-        session.add(code)
-        record_event(
-            session,
-            "access_code.created",
-            now,
-            workspace_id=ctx.workspace_id,
-            device=device,
-            access_code=code,
-        )
-        attempt = new_action_attempt(
-            session,
-            ctx.workspace_id,
-            "CREATE_ACCESS_CODE",
-            now,
-            device_id=device.device_id,
-            access_code_id=code.access_code_id,
-            revision=1,
-        )
-        request_reconcile(session, device.device_id, now)
+            check_pin(rules, pin)
+        check_duplicate(live, pin, (spec.starts_at, spec.ends_at))
+        code, attempt = add_code(ctx, session, device, pin, spec, now)
         session.flush()
         result = {
             "access_code": access_code_view(code, list(device.errors)),
@@ -318,15 +311,128 @@ def _changed(row: AccessCode, **values: Any) -> list[dict[str, Any]]:
     return changes
 
 
-def update(ctx: RequestContext, params: UpdateParams) -> dict[str, Any]:
-    """PUT/PATCH/POST /access_codes/update, including ongoing ↔ time-bound conversion (S0)."""
-    _refuse_unsupported(params)
-    if params.is_managed is False:
-        raise invalid_input(
-            "Releasing a code to unmanaged is not supported by this pinwarden version",
-            "is_managed",
+def update_row(
+    ctx: RequestContext, session: Session, row: AccessCode, device: Device, params: UpdateParams
+) -> bool:
+    """Apply an update to ``row`` (the caller holds the device's lock); returns whether
+    anything changed. Shared by update and update_multiple."""
+    now = ctx.services.clock.now()
+    if row.deleted_at is not None or row.used_at is not None:
+        raise invalid_input("The access code is being removed and cannot be updated")
+    external = external_modification_flag(
+        params.allow_external_modification, params.is_external_modification_allowed
+    )
+    model = LOCK_MODELS[device.model_key]
+    supplied = {k: getattr(params, k) for k in ("starts_at", "ends_at") if params.given(k)}
+    starts, ends = resolve_update_window(row.starts_at, row.ends_at, supplied, params.type)
+    window_changed = (starts, ends) != (row.starts_at, row.ends_at)
+    if window_changed:
+        # A start already reached may stay; only a newly requested start must obey
+        # the device's start_date_in_future rule.
+        validate_window(
+            starts,
+            ends,
+            now,
+            "start_date_in_future" in model.constraints and starts != row.starts_at,
         )
-    external = _external_modification_flag(params)
+    pin = row.code
+    if params.given("code") and params.code is not None and params.code != row.code:
+        if row.common_code_key is not None:
+            raise invalid_input(
+                "This access code shares its code with others (common_code_key); "
+                "its code cannot be changed alone",
+                "code",
+            )
+        check_pin(device_rules(device), params.code)
+        pin = params.code
+    if params.given("name"):
+        check_name(model, params.name)
+    if pin is not None and (pin != row.code or window_changed):
+        check_duplicate(
+            live_codes(session, device.device_id, exclude=row.access_code_id),
+            pin,
+            (starts, ends),
+        )
+    changes = _changed(
+        row,
+        name=params.name if params.given("name") else row.name,
+        code=pin,
+        starts_at=starts,
+        ends_at=ends,
+        is_external_modification_allowed=(
+            external if external is not None else row.is_external_modification_allowed
+        ),
+        prefer_native_scheduling=(
+            params.prefer_native_scheduling
+            if params.prefer_native_scheduling is not None
+            else row.prefer_native_scheduling
+        ),
+        is_one_time_use=(
+            params.is_one_time_use if params.is_one_time_use is not None else row.is_one_time_use
+        ),
+    )
+    if not changes:
+        return False
+    row.revision += 1
+    if any(c["property"] in ("code", "starts_at", "ends_at") for c in changes):
+        row.status = _pending_status(row, model, now, ctx)
+        row.pending_since = None
+    record_event(
+        session,
+        "access_code.changed",
+        now,
+        workspace_id=ctx.workspace_id,
+        device=device,
+        access_code=row,
+        changed_properties=[
+            {**c, "from": _jsonable(c["from"]), "to": _jsonable(c["to"])} for c in changes
+        ],
+    )
+    request_reconcile(session, device.device_id, now)
+    return True
+
+
+def _release(ctx: RequestContext, session: Session, row: AccessCode, device: Device) -> None:
+    """``update`` with ``is_managed: false`` (R85): pinwarden lets go of a code that is on
+    the lock; it stays there and is listed as unmanaged from now on."""
+    if row.deleted_at is not None or row.used_at is not None:
+        raise invalid_input("The access code is being removed and cannot be released")
+    if row.status != "set" or row.slot is None or row.op_kind is not None:
+        raise invalid_input(
+            "Only a code that is set on the device can be released to unmanaged", "is_managed"
+        )
+    now = ctx.services.clock.now()
+    window = (row.starts_at, row.ends_at) if row.is_scheduled_on_device else (None, None)
+    released = UnmanagedAccessCode(
+        access_code_id=row.access_code_id,
+        workspace_id=row.workspace_id,
+        device_id=row.device_id,
+        slot=row.slot,
+        code=row.code,
+        name=row.name,
+        starts_at=window[0],
+        ends_at=window[1],
+        created_at=now,
+    )
+    session.delete(row)
+    session.flush()
+    session.add(released)
+    record_event(
+        session,
+        "access_code.unmanaged.created",
+        now,
+        workspace_id=row.workspace_id,
+        device=device,
+        access_code=released,
+        code=released.code,
+    )
+    request_reconcile(session, device.device_id, now)
+
+
+def update(ctx: RequestContext, params: UpdateParams) -> dict[str, Any]:
+    """PUT/PATCH/POST /access_codes/update, including ongoing ↔ time-bound conversion (S0)
+    and release to unmanaged (R85)."""
+    _refuse_unsupported(params)
     now = ctx.services.clock.now()
     with ctx.services.db.write() as session:
         row = access_code_in_workspace(
@@ -335,71 +441,13 @@ def update(ctx: RequestContext, params: UpdateParams) -> dict[str, Any]:
         device = device_in_workspace(session, ctx.workspace_id, row.device_id, for_update=True)
         # The device lock serializes us with the reconciler; re-read what it may have written.
         session.refresh(row)
-        if row.deleted_at is not None:
-            raise invalid_input("The access code is being deleted and cannot be updated")
-        model = LOCK_MODELS[device.model_key]
-        supplied = {k: getattr(params, k) for k in ("starts_at", "ends_at") if params.given(k)}
-        starts, ends = resolve_update_window(row.starts_at, row.ends_at, supplied, params.type)
-        window_changed = (starts, ends) != (row.starts_at, row.ends_at)
-        if window_changed:
-            # A start already reached may stay; only a newly requested start must obey
-            # the device's start_date_in_future rule.
-            validate_window(
-                starts,
-                ends,
-                now,
-                "start_date_in_future" in model.constraints and starts != row.starts_at,
-            )
-        pin = row.code
-        if params.given("code") and params.code is not None and params.code != row.code:
-            if row.common_code_key is not None:
-                raise invalid_input(
-                    "This access code shares its code with others (common_code_key); "
-                    "its code cannot be changed alone",
-                    "code",
-                )
-            _check_pin(model, params.code)
-            pin = params.code
-        if params.given("name"):
-            _check_name(model, params.name)
-        if pin is not None and (pin != row.code or window_changed):
-            _check_duplicate(
-                _live_codes(session, device.device_id, exclude=row.access_code_id),
-                pin,
-                (starts, ends),
-            )
-        changes = _changed(
-            row,
-            name=params.name if params.given("name") else row.name,
-            code=pin,
-            starts_at=starts,
-            ends_at=ends,
-            is_external_modification_allowed=(
-                external if external is not None else row.is_external_modification_allowed
-            ),
-            prefer_native_scheduling=(
-                params.prefer_native_scheduling
-                if params.prefer_native_scheduling is not None
-                else row.prefer_native_scheduling
-            ),
-        )
-        if changes:
-            row.revision += 1
-            if any(c["property"] in ("code", "starts_at", "ends_at") for c in changes):
-                row.status = _pending_status(row, model, now, ctx)
-                row.pending_since = None
-            record_event(
-                session,
-                "access_code.changed",
-                now,
-                workspace_id=ctx.workspace_id,
-                device=device,
-                access_code=row,
-                changed_properties=[
-                    {**c, "from": _jsonable(c["from"]), "to": _jsonable(c["to"])} for c in changes
-                ],
-            )
-            request_reconcile(session, device.device_id, now)
+        result: dict[str, Any] | None
+        if params.is_managed is False:
+            _release(ctx, session, row, device)
+            changed, result = True, {}
+        else:
+            changed = update_row(ctx, session, row, device, params)
+            result = None if changed else {"access_code": access_code_view(row, [])}
         # Nothing to change (e.g. a replayed PUT): the attempt is done already.
         attempt = new_action_attempt(
             session,
@@ -407,32 +455,20 @@ def update(ctx: RequestContext, params: UpdateParams) -> dict[str, Any]:
             "UPDATE_ACCESS_CODE",
             now,
             device_id=device.device_id,
-            access_code_id=row.access_code_id,
+            access_code_id=params.access_code_id,
             revision=row.revision,
-            status="pending" if changes else "success",
-            result=None if changes else {"access_code": access_code_view(row, [])},
+            status="pending" if result is None else "success",
+            result=result,
         )
         session.flush()
-        result = {"action_attempt": action_attempt_view(attempt)}
-    if changes:
+        response = {"action_attempt": action_attempt_view(attempt)}
+    if changed:
         ctx.services.wake_worker()
-    return result
+    return response
 
 
 def _jsonable(value: Any) -> Any:
     return iso(value) if isinstance(value, datetime) else value
-
-
-def _earlier_delete(
-    session: Session, workspace_id: str, access_code_id: str
-) -> ActionAttempt | None:
-    return session.scalar(
-        select(ActionAttempt).where(
-            ActionAttempt.workspace_id == workspace_id,
-            ActionAttempt.access_code_id == access_code_id,
-            ActionAttempt.action_type == "DELETE_ACCESS_CODE",
-        )
-    )
 
 
 def delete(ctx: RequestContext, params: DeleteParams) -> dict[str, Any]:
@@ -444,14 +480,14 @@ def delete(ctx: RequestContext, params: DeleteParams) -> dict[str, Any]:
                 session, ctx.workspace_id, params.access_code_id, params.device_id
             )
         except SeamError:
-            earlier = _earlier_delete(session, ctx.workspace_id, params.access_code_id)
+            earlier = earlier_delete(session, ctx.workspace_id, params.access_code_id)
             if earlier is None:
                 raise
             return {"action_attempt": action_attempt_view(earlier)}
         device = device_in_workspace(session, ctx.workspace_id, row.device_id, for_update=True)
         session.refresh(row)
         if row.deleted_at is not None:
-            earlier = _earlier_delete(session, ctx.workspace_id, row.access_code_id)
+            earlier = earlier_delete(session, ctx.workspace_id, row.access_code_id)
             if earlier is not None:
                 return {"action_attempt": action_attempt_view(earlier)}
         row.deleted_at = now
@@ -572,12 +608,12 @@ def generate(ctx: RequestContext, params: GenerateParams) -> dict[str, Any]:
     """GET/POST /access_codes/generate_code: a valid PIN, nothing stored (R101)."""
     with ctx.services.db.read() as session:
         device = device_in_workspace(session, ctx.workspace_id, params.device_id)
-        model = LOCK_MODELS[device.model_key]
-        live = {c.code for c in _live_codes(session, device.device_id) if c.code}
-    if model.code_rules.cannot_specify_pin_code:
+        rules = device_rules(device)
+        live = {c.code for c in live_codes(session, device.device_id) if c.code}
+    if rules.cannot_specify_pin_code:
         raise invalid_input("This device assigns its own PINs", "device_id")
     try:
-        pin = generate_code(model.code_rules, ctx.services.rng, avoid=live)
+        pin = generate_code(rules, ctx.services.rng, avoid=live)
     except NoCodeAvailable as exc:
         raise RuleViolation(str(exc), "device_id") from exc
     return {"generated_code": {"device_id": device.device_id, "code": pin}}

@@ -10,12 +10,17 @@ from sqlalchemy.orm import Session
 
 from pinwarden.api.context import RequestContext
 from pinwarden.api.errors import invalid_input
-from pinwarden.api.lookup import access_code_in_workspace, new_action_attempt, simulated_device
+from pinwarden.api.lookup import (
+    access_code_in_workspace,
+    new_action_attempt,
+    request_reconcile,
+    simulated_device,
+)
 from pinwarden.api.params import Id, Pin
 from pinwarden.api.wire import Endpoint, Params
 from pinwarden.devices.simulated import edit_at_keypad, keypad_accepts
 from pinwarden.store.events import record_event
-from pinwarden.store.tables import AccessCode, Device
+from pinwarden.store.tables import AccessCode, Device, UnmanagedAccessCode
 from pinwarden.store.views import action_attempt_view
 
 
@@ -79,10 +84,16 @@ def keypad_code_entry(ctx: RequestContext, params: KeypadParams) -> dict[str, An
             )
         else:
             managed = session.scalar(
-                select(AccessCode.access_code_id).where(
+                select(AccessCode).where(
                     AccessCode.device_id == device.device_id,
                     AccessCode.slot == slot,
                     AccessCode.code == params.code,
+                )
+            )
+            foreign = session.scalar(
+                select(UnmanagedAccessCode.access_code_id).where(
+                    UnmanagedAccessCode.device_id == device.device_id,
+                    UnmanagedAccessCode.slot == slot,
                 )
             )
             device.locked = False
@@ -91,11 +102,20 @@ def keypad_code_entry(ctx: RequestContext, params: KeypadParams) -> dict[str, An
                 "access_code_is_managed": managed is not None,
             }
             if managed is not None:
-                extra["access_code_id"] = managed
+                extra["access_code_id"] = managed.access_code_id
+                if managed.is_one_time_use and managed.used_at is None:
+                    # Used once: pinwarden takes it off the lock now (T20).
+                    managed.used_at = now
+                    managed.revision += 1
+                    request_reconcile(session, device.device_id, now)
+            elif foreign is not None:
+                extra["access_code_id"] = foreign
             record_event(
                 session, "lock.unlocked", now, workspace_id=ctx.workspace_id, device=device, **extra
             )
-        return _finished(session, ctx, device, "SIMULATE_KEYPAD_CODE_ENTRY")
+        result = _finished(session, ctx, device, "SIMULATE_KEYPAD_CODE_ENTRY")
+    ctx.services.wake_worker()
+    return result
 
 
 def manual_lock_via_keypad(ctx: RequestContext, params: ManualLockParams) -> dict[str, Any]:

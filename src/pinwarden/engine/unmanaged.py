@@ -1,0 +1,126 @@
+"""Keeping the record of PINs pinwarden did not put on a lock (unmanaged codes, R187).
+
+Every slot the lock reports that no managed code owns is an unmanaged code. The reconciler
+calls :func:`sync_unmanaged` in the same transaction that records its pass, so the list
+always matches the last read of the lock, and a requested removal finishes there too.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pinwarden.devices.driver import (
+    DeviceRejected,
+    DeviceUnavailable,
+    OpOutcome,
+    SlotOp,
+    SlotReport,
+)
+from pinwarden.devices.models import LOCK_MODELS
+from pinwarden.store.events import record_event
+from pinwarden.store.tables import ActionAttempt, Device, UnmanagedAccessCode
+
+
+def removals(session: Session, device_id: str) -> dict[str, int]:
+    """Unmanaged codes whose removal was requested (``unmanaged/delete``), by id → slot."""
+    rows = session.execute(
+        select(UnmanagedAccessCode.access_code_id, UnmanagedAccessCode.slot).where(
+            UnmanagedAccessCode.device_id == device_id,
+            UnmanagedAccessCode.delete_requested_at.is_not(None),
+        )
+    ).all()
+    return {r.access_code_id: r.slot for r in rows}
+
+
+def removal_ops(pending: Mapping[str, int], reported: list[SlotReport]) -> list[tuple[str, SlotOp]]:
+    """A remove operation for each pending removal whose slot the lock still holds."""
+    held = {s.slot for s in reported}
+    return [(uid, SlotOp("remove", slot)) for uid, slot in pending.items() if slot in held]
+
+
+def failed(results: Mapping[str, OpOutcome], pending: Mapping[str, int]) -> bool:
+    """Whether the lock refused or missed any removal sent for an unmanaged code."""
+    return any(isinstance(results.get(uid), DeviceUnavailable | DeviceRejected) for uid in pending)
+
+
+def sync_unmanaged(
+    session: Session,
+    device: Device,
+    reported: list[SlotReport],
+    owned: set[int],
+    now: datetime,
+    *,
+    in_step: bool,
+) -> None:
+    """Bring the device's unmanaged codes in line with ``reported`` slots not in ``owned``.
+
+    ``in_step`` is false when an API write landed during the pass: the read may predate it
+    (a simulated unmanaged code, a conversion), so only updates are recorded, and
+    appearances and disappearances wait for the next pass.
+    """
+    model = LOCK_MODELS[device.model_key]
+    foreign = {s.slot: s for s in reported if s.slot not in owned}
+    known = {
+        u.slot: u
+        for u in session.scalars(
+            select(UnmanagedAccessCode).where(UnmanagedAccessCode.device_id == device.device_id)
+        )
+    }
+    for slot, row in known.items():
+        report = foreign.get(slot)
+        if report is not None:
+            row.code, row.name = report.code, report.name or row.name
+            row.starts_at, row.ends_at = report.starts_at, report.ends_at
+        elif in_step:
+            _gone(session, device, row, now)
+    if not (in_step and model.lists_unmanaged_codes):
+        return
+    for slot, report in foreign.items():
+        if slot in known:
+            continue
+        row = UnmanagedAccessCode(
+            access_code_id=str(uuid.uuid4()),
+            workspace_id=device.workspace_id,
+            device_id=device.device_id,
+            slot=slot,
+            code=report.code,
+            name=report.name,
+            starts_at=report.starts_at,
+            ends_at=report.ends_at,
+            created_at=now,
+        )
+        session.add(row)
+        record_event(
+            session,
+            "access_code.unmanaged.created",
+            now,
+            workspace_id=device.workspace_id,
+            device=device,
+            access_code=row,
+            code=row.code,
+        )
+
+
+def _gone(session: Session, device: Device, row: UnmanagedAccessCode, now: datetime) -> None:
+    """The PIN left the lock: drop the record and finish any delete request for it."""
+    record_event(
+        session,
+        "access_code.unmanaged.removed",
+        now,
+        workspace_id=device.workspace_id,
+        device=device,
+        access_code=row,
+        code=row.code,
+    )
+    for attempt in session.scalars(
+        select(ActionAttempt).where(
+            ActionAttempt.access_code_id == row.access_code_id, ActionAttempt.status == "pending"
+        )
+    ):
+        attempt.status, attempt.result = "success", {}
+    session.delete(row)
