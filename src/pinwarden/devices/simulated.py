@@ -149,10 +149,16 @@ class SimulatedDriver:
 
 
 def edit_at_keypad(
-    session: Session, device_id: str, slot: int, code: str | None, now: datetime
+    session: Session,
+    device_id: str,
+    slot: int,
+    code: str | None,
+    now: datetime,
+    name: str | None = None,
 ) -> None:
-    """Someone at the lock changes the PIN in ``slot`` (or deletes it, ``code`` None),
-    effective at once and without telling pinwarden."""
+    """Someone at the lock changes the PIN in ``slot`` (or deletes it, ``code`` None; or
+    programs an empty slot, naming it ``name``), effective at once and without telling
+    pinwarden."""
     current = session.scalars(
         select(SimulatedSlot)
         .where(
@@ -170,7 +176,7 @@ def edit_at_keypad(
                 device_id=device_id,
                 slot=slot,
                 code=code,
-                name=current.name if current is not None else None,
+                name=current.name if current is not None else name,
                 starts_at=current.starts_at if current is not None else None,
                 ends_at=current.ends_at if current is not None else None,
                 visible_from=now,
@@ -192,3 +198,14 @@ def keypad_accepts(session: Session, device_id: str, code: str, now: datetime) -
         if row.starts_at is None or row.ends_at is None or row.starts_at <= now < row.ends_at:
             return row.slot
     return None
+
+
+def occupied_slots(session: Session, device_id: str, now: datetime) -> dict[int, str]:
+    """Every slot that holds a PIN now or will once a pending write lands, with its PIN."""
+    rows = session.execute(
+        select(SimulatedSlot.slot, SimulatedSlot.code).where(
+            SimulatedSlot.device_id == device_id,
+            or_(SimulatedSlot.gone_at.is_(None), SimulatedSlot.gone_at > now),
+        )
+    ).all()
+    return {r.slot: r.code for r in rows}

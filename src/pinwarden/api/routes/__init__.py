@@ -8,6 +8,7 @@ from pinwarden.api.routes import (
     devices,
     events,
     simulate,
+    unmanaged,
     webhooks,
     workspaces,
 )
@@ -22,6 +23,7 @@ def all_endpoints() -> list[Endpoint]:
         *devices.ENDPOINTS,
         *events.ENDPOINTS,
         *simulate.ENDPOINTS,
+        *unmanaged.ENDPOINTS,
         *webhooks.ENDPOINTS,
         *workspaces.ENDPOINTS,
     ]

@@ -107,6 +107,7 @@ def keypad_code_entry(ctx: RequestContext, params: KeypadParams) -> dict[str, An
                     # Used once: pinwarden takes it off the lock now (T20).
                     managed.used_at = now
                     managed.revision += 1
+                    managed.status, managed.pending_since = "removing", None
                     request_reconcile(session, device.device_id, now)
             elif foreign is not None:
                 extra["access_code_id"] = foreign

@@ -1,0 +1,317 @@
+"""``/access_codes/unmanaged/*`` and the sandbox's ``simulate/create_unmanaged_access_code``
+(spec §3.11, §7.8): PINs on a lock that pinwarden did not put there."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pinwarden.api.checks import check_duplicate, external_modification_flag, live_codes
+from pinwarden.api.context import RequestContext
+from pinwarden.api.errors import SeamError, invalid_input, not_found
+from pinwarden.api.lookup import (
+    device_in_workspace,
+    earlier_delete,
+    new_action_attempt,
+    request_reconcile,
+    simulated_device,
+    unmanaged_in_workspace,
+)
+from pinwarden.api.pagination import paginate
+from pinwarden.api.params import Id, Limit, ShortText, SimulatedPin, Text
+from pinwarden.api.wire import Endpoint, Params
+from pinwarden.devices.models import LOCK_MODELS
+from pinwarden.devices.simulated import edit_at_keypad, occupied_slots
+from pinwarden.store.events import record_event
+from pinwarden.store.tables import AccessCode, Device, UnmanagedAccessCode
+from pinwarden.store.views import action_attempt_view, unmanaged_access_code_view
+
+
+class ListParams(Params):
+    device_id: Id
+    user_identifier_key: ShortText | None = None
+    limit: Limit = 300_000
+    page_cursor: str | None = None
+
+
+class GetParams(Params):
+    access_code_id: Id | None = None
+    device_id: Id | None = None
+    code: ShortText | None = None
+
+
+class ConvertParams(Params):
+    access_code_id: Id
+    allow_external_modification: bool | None = None
+    is_external_modification_allowed: bool | None = None
+    force: bool | None = None
+    sync: bool | None = None
+
+
+class UpdateParams(ConvertParams):
+    is_managed: bool
+
+
+class DeleteParams(Params):
+    access_code_id: Id
+    sync: bool | None = None
+
+
+class SimulateParams(Params):
+    device_id: Id
+    name: Text
+    code: SimulatedPin
+
+
+def _view(session: Session, row: UnmanagedAccessCode) -> dict[str, Any]:
+    device = session.get(Device, row.device_id)
+    assert device is not None  # the row is deleted with its device
+    return unmanaged_access_code_view(row, LOCK_MODELS[device.model_key])
+
+
+def list_unmanaged(ctx: RequestContext, params: ListParams) -> dict[str, Any]:
+    """GET/POST /access_codes/unmanaged/list (R108)."""
+    with ctx.services.db.read() as session:
+        device = device_in_workspace(session, ctx.workspace_id, params.device_id)
+        stmt = select(UnmanagedAccessCode).where(UnmanagedAccessCode.device_id == device.device_id)
+        if params.user_identifier_key is not None:
+            # pinwarden has no user identities: nothing matches.
+            stmt = stmt.where(UnmanagedAccessCode.access_code_id.is_(None))
+        rows, pagination = paginate(
+            session,
+            stmt,
+            UnmanagedAccessCode.created_at,
+            UnmanagedAccessCode.access_code_id,
+            params.model_dump(mode="json"),
+            params.limit,
+            params.page_cursor,
+            ctx.url,
+        )
+        model = LOCK_MODELS[device.model_key]
+        codes = [unmanaged_access_code_view(r, model) for r in rows]
+    return {"access_codes": codes, "pagination": pagination}
+
+
+def get_unmanaged(ctx: RequestContext, params: GetParams) -> dict[str, Any]:
+    """GET/POST /access_codes/unmanaged/get by id, or by device and PIN (R109)."""
+    if params.access_code_id is None:
+        if params.device_id is None or params.code is None:
+            raise invalid_input(
+                "Provide access_code_id, or both device_id and code", "access_code_id"
+            )
+    elif params.code is not None:
+        raise invalid_input("Provide either access_code_id or code, not both", "code")
+    with ctx.services.db.read() as session:
+        if params.access_code_id is not None:
+            row = unmanaged_in_workspace(session, ctx.workspace_id, params.access_code_id)
+            if params.device_id is not None and row.device_id != params.device_id:
+                raise not_found(
+                    "access_code", access_code_id=params.access_code_id, device_id=params.device_id
+                )
+        else:
+            device_in_workspace(session, ctx.workspace_id, params.device_id or "")
+            found = session.scalars(
+                select(UnmanagedAccessCode).where(
+                    UnmanagedAccessCode.device_id == params.device_id,
+                    UnmanagedAccessCode.code == params.code,
+                )
+            ).first()
+            if found is None:
+                raise not_found("access_code", device_id=params.device_id, code=params.code)
+            row = found
+        return {"access_code": _view(session, row)}
+
+
+def _locked(
+    session: Session, workspace_id: str, access_code_id: str
+) -> tuple[UnmanagedAccessCode, Device]:
+    """The unmanaged code and its device, the device locked against the reconciler."""
+    row = unmanaged_in_workspace(session, workspace_id, access_code_id)
+    device = device_in_workspace(session, workspace_id, row.device_id, for_update=True)
+    return unmanaged_in_workspace(session, workspace_id, access_code_id), device
+
+
+def convert_to_managed(ctx: RequestContext, params: ConvertParams) -> dict[str, Any]:
+    """PATCH/POST /access_codes/unmanaged/convert_to_managed (R110, R189): the code keeps
+    its id and its slot, and from now on follows the managed lifecycle."""
+    external = external_modification_flag(
+        params.allow_external_modification, params.is_external_modification_allowed
+    )
+    now = ctx.services.clock.now()
+    with ctx.services.db.write() as session:
+        row, device = _locked(session, ctx.workspace_id, params.access_code_id)
+        model = LOCK_MODELS[device.model_key]
+        if not model.can_convert_unmanaged_codes:
+            raise invalid_input(
+                f"Unmanaged access codes on {model.manufacturer} locks cannot be converted",
+                "access_code_id",
+            )
+        if row.delete_requested_at is not None:
+            raise invalid_input("The access code is being deleted", "access_code_id")
+        if row.code is None:
+            raise invalid_input(
+                "The lock hides this PIN, so pinwarden cannot manage it", "access_code_id"
+            )
+        window = (row.starts_at, row.ends_at)
+        check_duplicate(live_codes(session, device.device_id), row.code, window)
+        before_start = row.starts_at is not None and now < row.starts_at
+        code = AccessCode(
+            access_code_id=row.access_code_id,
+            workspace_id=row.workspace_id,
+            device_id=row.device_id,
+            name=row.name,
+            code=row.code,
+            starts_at=row.starts_at,
+            ends_at=row.ends_at,
+            status="unset" if before_start else "set",
+            created_at=now,
+            is_external_modification_allowed=bool(external),
+            prefer_native_scheduling=True,
+            is_one_time_use=False,
+            is_offline_access_code=False,
+            errors=[],
+            warnings=[],
+            revision=1,
+            slot=row.slot,
+            slot_code=row.code,
+            was_on_device=True,
+            is_scheduled_on_device=row.starts_at is not None,
+        )
+        session.delete(row)
+        session.flush()
+        session.add(code)
+        record_event(
+            session,
+            "access_code.unmanaged.converted_to_managed",
+            now,
+            workspace_id=ctx.workspace_id,
+            device=device,
+            access_code=code,
+        )
+        request_reconcile(session, device.device_id, now)
+    ctx.services.wake_worker()
+    return {}
+
+
+def update_unmanaged(ctx: RequestContext, params: UpdateParams) -> dict[str, Any]:
+    """PATCH/POST /access_codes/unmanaged/update: ``is_managed: true`` converts (R111)."""
+    if not params.is_managed:
+        raise invalid_input(
+            "An unmanaged code is already unmanaged; use /access_codes/update with "
+            "is_managed: false to release a managed one",
+            "is_managed",
+        )
+    return convert_to_managed(ctx, params)
+
+
+def delete_unmanaged(ctx: RequestContext, params: DeleteParams) -> dict[str, Any]:
+    """DELETE/POST /access_codes/unmanaged/delete (R112): the reconciler clears the slot,
+    then emits ``access_code.unmanaged.removed``. A replay answers the first attempt."""
+    now = ctx.services.clock.now()
+    with ctx.services.db.write() as session:
+        earlier = earlier_delete(session, ctx.workspace_id, params.access_code_id)
+        try:
+            row, device = _locked(session, ctx.workspace_id, params.access_code_id)
+        except SeamError:
+            if earlier is None:
+                raise
+            return {"action_attempt": action_attempt_view(earlier)}
+        if earlier is not None and row.delete_requested_at is not None:
+            return {"action_attempt": action_attempt_view(earlier)}
+        row.delete_requested_at = now
+        attempt = new_action_attempt(
+            session,
+            ctx.workspace_id,
+            "DELETE_ACCESS_CODE",
+            now,
+            device_id=device.device_id,
+            access_code_id=row.access_code_id,
+        )
+        request_reconcile(session, device.device_id, now)
+        session.flush()
+        result = {"action_attempt": action_attempt_view(attempt)}
+    ctx.services.wake_worker()
+    return result
+
+
+def simulate_create(ctx: RequestContext, params: SimulateParams) -> dict[str, Any]:
+    """POST /access_codes/simulate/create_unmanaged_access_code (R113): someone programs a
+    PIN at a sandbox lock's keypad, in its highest free slot."""
+    now = ctx.services.clock.now()
+    with ctx.services.db.write() as session:
+        device = simulated_device(session, ctx.workspace_id, ctx.is_sandbox, params.device_id)
+        model = LOCK_MODELS[device.model_key]
+        if not model.lists_unmanaged_codes:
+            raise invalid_input(
+                f"{model.manufacturer} locks do not support unmanaged access codes", "device_id"
+            )
+        held = occupied_slots(session, device.device_id, now)
+        if params.code in held.values():
+            raise SeamError(
+                409,
+                "duplicate_access_code",
+                "The lock already holds this code",
+                data={"device_id": device.device_id},
+            )
+        reserved = set(held) | set(
+            session.scalars(
+                select(AccessCode.slot).where(
+                    AccessCode.device_id == device.device_id, AccessCode.slot.is_not(None)
+                )
+            )
+        )
+        free = [n for n in range(model.max_active_codes_supported, 0, -1) if n not in reserved]
+        if not free:
+            raise invalid_input("The lock has no free slot", "device_id")
+        edit_at_keypad(session, device.device_id, free[0], params.code, now, name=params.name)
+        row = UnmanagedAccessCode(
+            access_code_id=str(uuid.uuid4()),
+            workspace_id=ctx.workspace_id,
+            device_id=device.device_id,
+            slot=free[0],
+            code=params.code,
+            name=params.name,
+            created_at=now,
+        )
+        session.add(row)
+        record_event(
+            session,
+            "access_code.unmanaged.created",
+            now,
+            workspace_id=ctx.workspace_id,
+            device=device,
+            access_code=row,
+            code=row.code,
+        )
+        request_reconcile(session, device.device_id, now)
+        session.flush()
+        result = {"access_code": unmanaged_access_code_view(row, model)}
+    ctx.services.wake_worker()
+    return result
+
+
+ENDPOINTS = [
+    Endpoint(
+        "/access_codes/unmanaged/list", ("GET", "POST"), ListParams, list_unmanaged, read_only=True
+    ),
+    Endpoint(
+        "/access_codes/unmanaged/get", ("GET", "POST"), GetParams, get_unmanaged, read_only=True
+    ),
+    Endpoint(
+        "/access_codes/unmanaged/convert_to_managed",
+        ("PATCH", "POST"),
+        ConvertParams,
+        convert_to_managed,
+    ),
+    Endpoint("/access_codes/unmanaged/update", ("PATCH", "POST"), UpdateParams, update_unmanaged),
+    Endpoint("/access_codes/unmanaged/delete", ("DELETE", "POST"), DeleteParams, delete_unmanaged),
+    Endpoint(
+        "/access_codes/simulate/create_unmanaged_access_code",
+        ("POST",),
+        SimulateParams,
+        simulate_create,
+    ),
+]
