@@ -198,6 +198,23 @@ class UnmanagedAccessCode(Base):
     )
 
 
+class ReplayGuard(Base):
+    """A recent non-idempotent request, by a digest of its parameters, and what it created.
+
+    The SDK retries PUT requests after a 5xx or a timeout (R52–R53); a retried
+    ``create_multiple`` finds its first run here and answers with the same codes.
+    """
+
+    __tablename__ = "replay_guards"
+
+    workspace_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("workspaces.workspace_id", ondelete="CASCADE"), primary_key=True
+    )
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    access_code_ids: Mapped[list[str]] = mapped_column(JSON)
+
+
 class ActionAttempt(Base):
     __tablename__ = "action_attempts"
 

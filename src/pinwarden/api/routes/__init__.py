@@ -5,8 +5,10 @@ from __future__ import annotations
 from pinwarden.api.routes import (
     access_codes,
     action_attempts,
+    device_constraints,
     devices,
     events,
+    linked_codes,
     simulate,
     unmanaged,
     webhooks,
@@ -20,8 +22,10 @@ def all_endpoints() -> list[Endpoint]:
     return [
         *access_codes.ENDPOINTS,
         *action_attempts.ENDPOINTS,
+        *device_constraints.ENDPOINTS,
         *devices.ENDPOINTS,
         *events.ENDPOINTS,
+        *linked_codes.ENDPOINTS,
         *simulate.ENDPOINTS,
         *unmanaged.ENDPOINTS,
         *webhooks.ENDPOINTS,

@@ -1,4 +1,4 @@
-"""unmanaged codes, one-time use, reported constraints
+"""unmanaged codes, one-time use, reported constraints, replay guards
 
 Revision ID: 0002
 Revises: 0001
@@ -49,6 +49,18 @@ def upgrade() -> None:
             unique=False,
         )
 
+    op.create_table(
+        "replay_guards",
+        sa.Column("workspace_id", sa.String(length=36), nullable=False),
+        sa.Column("digest", sa.String(length=64), nullable=False),
+        sa.Column("created_at", pinwarden.store.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("access_code_ids", sa.JSON(), nullable=False),
+        sa.ForeignKeyConstraint(["workspace_id"], ["workspaces.workspace_id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("workspace_id", "digest"),
+    )
+    with op.batch_alter_table("replay_guards", schema=None) as batch_op:
+        batch_op.create_index("ix_replay_guards_created_at", ["created_at"], unique=False)
+
     with op.batch_alter_table("access_codes", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("used_at", pinwarden.store.tables.UTCDateTime(timezone=True), nullable=True)
@@ -73,4 +85,8 @@ def downgrade() -> None:
         batch_op.drop_index("ix_unmanaged_access_codes_device_created")
 
     op.drop_table("unmanaged_access_codes")
+    with op.batch_alter_table("replay_guards", schema=None) as batch_op:
+        batch_op.drop_index("ix_replay_guards_created_at")
+
+    op.drop_table("replay_guards")
     # ### end Alembic commands ###
