@@ -29,7 +29,7 @@ from pinwarden.devices.driver import (
     SlotReport,
 )
 from pinwarden.devices.models import LOCK_MODELS
-from pinwarden.engine import unmanaged
+from pinwarden.engine import backup_pool, unmanaged
 from pinwarden.engine.plan import CodeState, Decision, Held, plan_device
 from pinwarden.store.db import Database
 from pinwarden.store.events import record_event
@@ -274,6 +274,10 @@ class Reconciler:
                 )
                 if settle is not None and (wake_at is None or settle < wake_at):
                     wake_at = settle
+            if device.backup_pool_enabled and backup_pool.refill(
+                session, device, list(rows.values()), now
+            ):
+                wake_at = now
             unmanaged.sync_unmanaged(
                 session,
                 device,

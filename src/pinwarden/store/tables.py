@@ -112,6 +112,10 @@ class Device(Base):
     failure_count: Mapped[int] = mapped_column(Integer, default=0)
     # PIN lengths reported through report_device_constraints (R107); None = the model's.
     reported_code_lengths: Mapped[list[int] | None] = mapped_column(JSON, nullable=True)
+    # Once on, the reconciler keeps backup codes programmed on the lock (R175–R176).
+    backup_pool_enabled: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
 
     __table_args__ = (
         Index("ix_devices_workspace_created", "workspace_id", "created_at", "device_id"),
@@ -157,6 +161,10 @@ class AccessCode(Base):
     is_scheduled_on_device: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()
     )
+    # A member of the device's backup pool (R176). Members are ongoing until pulled; a
+    # pulled one takes the window of the code it stands in for.
+    is_backup: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    pulled_backup_access_code_id: Mapped[str | None] = mapped_column(ID, nullable=True)
     # When a one-time-use code first opened the lock; it is taken off the lock then.
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 

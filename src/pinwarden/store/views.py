@@ -16,8 +16,13 @@ from pinwarden.store.tables import (
 from pinwarden.timeutil import iso
 
 
-def access_code_view(code: AccessCode, device_errors: list[dict[str, Any]]) -> dict[str, Any]:
-    """A managed access code (OAS ``access_code``); device errors are copied on (R140)."""
+def access_code_view(
+    code: AccessCode, device_errors: list[dict[str, Any]], pool_ready: bool = False
+) -> dict[str, Any]:
+    """A managed access code (OAS ``access_code``); device errors are copied on (R140).
+
+    ``pool_ready``: the device's backup pool has a code ready to pull (R177).
+    """
     kind = code_type(code.starts_at, code.ends_at)
     return {
         "access_code_id": code.access_code_id,
@@ -38,9 +43,11 @@ def access_code_view(code: AccessCode, device_errors: list[dict[str, Any]]) -> d
         "is_external_modification_allowed": code.is_external_modification_allowed,
         "is_offline_access_code": code.is_offline_access_code,
         "is_one_time_use": code.is_one_time_use,
-        "is_backup_access_code_available": False,
-        "is_backup": False,
-        "pulled_backup_access_code_id": None,
+        "is_backup_access_code_available": kind == "time_bound"
+        and not code.is_backup
+        and (pool_ready or code.pulled_backup_access_code_id is not None),
+        "is_backup": code.is_backup,
+        "pulled_backup_access_code_id": code.pulled_backup_access_code_id,
         "is_scheduled_on_device": code.is_scheduled_on_device if kind == "time_bound" else None,
         "is_waiting_for_code_assignment": False,
         "pending_mutations": [],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pinwarden.api.routes import (
     access_codes,
     action_attempts,
+    backup_codes,
     device_constraints,
     devices,
     events,
@@ -22,6 +23,7 @@ def all_endpoints() -> list[Endpoint]:
     return [
         *access_codes.ENDPOINTS,
         *action_attempts.ENDPOINTS,
+        *backup_codes.ENDPOINTS,
         *device_constraints.ENDPOINTS,
         *devices.ENDPOINTS,
         *events.ENDPOINTS,

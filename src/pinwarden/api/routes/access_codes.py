@@ -38,6 +38,7 @@ from pinwarden.domain.windows import (
     status_before_confirmation,
     validate_window,
 )
+from pinwarden.engine.backup_pool import EMPTY
 from pinwarden.store.events import record_event
 from pinwarden.store.tables import AccessCode, ActionAttempt, Device, UnmanagedAccessCode
 from pinwarden.store.views import access_code_view, action_attempt_view
@@ -115,14 +116,26 @@ class GenerateParams(Params):
     device_id: Id
 
 
-def _device_errors(session: Session, device_ids: set[str]) -> dict[str, list[dict[str, Any]]]:
-    """Each device's errors, to copy onto its access codes (R140)."""
-    if not device_ids:
-        return {}
-    rows = session.execute(
-        select(Device.device_id, Device.errors).where(Device.device_id.in_(device_ids))
-    ).all()
-    return {r.device_id: list(r.errors) for r in rows}
+def code_views(session: Session, codes: list[AccessCode]) -> list[dict[str, Any]]:
+    """The views of ``codes``, with their devices' errors (R140) and backup pools (R177)."""
+    device_ids = {c.device_id for c in codes}
+    rows = (
+        session.execute(
+            select(Device.device_id, Device.errors, Device.backup_pool_enabled).where(
+                Device.device_id.in_(device_ids)
+            )
+        ).all()
+        if device_ids
+        else []
+    )
+    facts = {
+        r.device_id: (
+            list(r.errors),
+            r.backup_pool_enabled and all(e.get("error_code") != EMPTY for e in r.errors),
+        )
+        for r in rows
+    }
+    return [access_code_view(c, *facts.get(c.device_id, ([], False))) for c in codes]
 
 
 def _refuse_unsupported(params: CreateParams | UpdateParams) -> None:
@@ -132,11 +145,18 @@ def _refuse_unsupported(params: CreateParams | UpdateParams) -> None:
             "Offline access codes are not supported by this pinwarden version",
             "is_offline_access_code",
         )
-    if params.use_backup_access_code_pool:
+
+
+def enable_backup_pool(session: Session, device: Device, now: datetime) -> None:
+    """``use_backup_access_code_pool: true`` turns the device's pool on, for good (R175)."""
+    if not LOCK_MODELS[device.model_key].supports_backup_access_code_pool:
         raise invalid_input(
-            "The backup access code pool is not supported by this pinwarden version",
+            "This device does not support a backup access code pool",
             "use_backup_access_code_pool",
         )
+    if not device.backup_pool_enabled:
+        device.backup_pool_enabled = True
+        request_reconcile(session, device.device_id, now)
 
 
 def _pending_status(code: AccessCode, model: LockModel, now: datetime, ctx: RequestContext) -> str:
@@ -264,6 +284,8 @@ def create(ctx: RequestContext, params: CreateParams) -> dict[str, Any]:
     with ctx.services.db.write() as session:
         device = device_in_workspace(session, ctx.workspace_id, params.device_id, for_update=True)
         check_new_code(device, spec, now)
+        if params.use_backup_access_code_pool:
+            enable_backup_pool(session, device, now)
         rules = device_rules(device)
         live = live_codes(session, device.device_id)
         pin = params.code
@@ -442,6 +464,8 @@ def update(ctx: RequestContext, params: UpdateParams) -> dict[str, Any]:
         # The device lock serializes us with the reconciler; re-read what it may have written.
         session.refresh(row)
         result: dict[str, Any] | None
+        if params.use_backup_access_code_pool:
+            enable_backup_pool(session, device, now)
         if params.is_managed is False:
             _release(ctx, session, row, device)
             changed, result = True, {}
@@ -551,8 +575,7 @@ def get(ctx: RequestContext, params: GetParams) -> dict[str, Any]:
             if found is None:
                 raise not_found("access_code", device_id=params.device_id, code=params.code)
             row = found
-        errors = _device_errors(session, {row.device_id}).get(row.device_id, [])
-        return {"access_code": access_code_view(row, errors)}
+        return {"access_code": code_views(session, [row])[0]}
 
 
 def list_codes(ctx: RequestContext, params: ListParams) -> dict[str, Any]:
@@ -571,7 +594,11 @@ def list_codes(ctx: RequestContext, params: ListParams) -> dict[str, Any]:
             "device_id",
         )
     with ctx.services.db.read() as session:
-        stmt = select(AccessCode).where(AccessCode.workspace_id == ctx.workspace_id)
+        stmt = select(AccessCode).where(
+            AccessCode.workspace_id == ctx.workspace_id,
+            # Unpulled backup-pool members are hidden (R99); pulled ones have a window.
+            or_(AccessCode.is_backup.is_(False), AccessCode.ends_at.is_not(None)),
+        )
         if any(foreign):
             # pinwarden has no customers, user identities or access grants: nothing matches.
             stmt = stmt.where(AccessCode.access_code_id.is_(None))
@@ -599,8 +626,7 @@ def list_codes(ctx: RequestContext, params: ListParams) -> dict[str, Any]:
             params.page_cursor,
             ctx.url,
         )
-        device_errors = _device_errors(session, {r.device_id for r in rows})
-        codes = [access_code_view(r, device_errors.get(r.device_id, [])) for r in rows]
+        codes = code_views(session, list(rows))
     return {"access_codes": codes, "pagination": pagination}
 
 

@@ -24,13 +24,14 @@ from pinwarden.api.routes.access_codes import (
     UpdateParams,
     add_code,
     check_new_code,
+    code_views,
     device_rules,
+    enable_backup_pool,
     update_row,
 )
 from pinwarden.api.wire import Endpoint, Params
 from pinwarden.domain.codes import NoCodeAvailable, code_violations, generate_code, shared_rules
 from pinwarden.store.tables import AccessCode, Device, ReplayGuard
-from pinwarden.store.views import access_code_view
 
 # Long enough to cover the SDK's retries (seconds apart), short enough that a deliberate
 # identical request a while later is served afresh.
@@ -140,11 +141,6 @@ def create_multiple(ctx: RequestContext, params: CreateMultipleParams) -> dict[s
     first run created (R78)."""
     if len(set(params.device_ids)) != len(params.device_ids):
         raise invalid_input("device_ids must not repeat a device", "device_ids")
-    if params.use_backup_access_code_pool:
-        raise invalid_input(
-            "The backup access code pool is not supported by this pinwarden version",
-            "use_backup_access_code_pool",
-        )
     external = external_modification_flag(
         params.allow_external_modification, params.is_external_modification_allowed
     )
@@ -159,6 +155,9 @@ def create_multiple(ctx: RequestContext, params: CreateMultipleParams) -> dict[s
                 for i in sorted(params.device_ids)
             }
             devices = [locked[i] for i in params.device_ids]
+            if params.use_backup_access_code_pool:
+                for d in devices:
+                    enable_backup_pool(session, d, now)
             earlier = _create_group(ctx, session, devices, params, bool(external), now)
             session.add(
                 ReplayGuard(
@@ -168,11 +167,7 @@ def create_multiple(ctx: RequestContext, params: CreateMultipleParams) -> dict[s
                     access_code_ids=[c.access_code_id for c in earlier],
                 )
             )
-        errors = {
-            d.device_id: list(d.errors)
-            for d in session.scalars(select(Device).where(Device.device_id.in_(params.device_ids)))
-        }
-        codes = [access_code_view(c, errors.get(c.device_id, [])) for c in earlier]
+        codes = code_views(session, earlier)
     ctx.services.wake_worker()
     return {"access_codes": codes}
 

@@ -1,0 +1,94 @@
+"""The backup access code pool (R174–R178): spare PINs kept programmed on a lock, ready to
+hand out when a guest's code does not work.
+
+Members are ordinary managed codes with ``is_backup`` set: the reconciler programs and
+watches them like any other. This module only tops the pool up and says whether a member
+is ready.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pinwarden.devices.models import LOCK_MODELS
+from pinwarden.domain.codes import NoCodeAvailable, generate_code
+from pinwarden.store.tables import AccessCode, Device, UnmanagedAccessCode
+from pinwarden.timeutil import iso
+
+# Spare codes kept on each lock whose pool is enabled (the number is not documented).
+POOL_SIZE = 2
+EMPTY = "empty_backup_access_code_pool"
+# Backup PINs are secrets handed to people at a door: draw them from the OS.
+_RNG = random.SystemRandom()
+
+
+def is_member(code: AccessCode) -> bool:
+    """An unpulled pool member (a pulled one has taken on its original's window)."""
+    return code.is_backup and code.ends_at is None and code.deleted_at is None
+
+
+def refill(session: Session, device: Device, codes: list[AccessCode], now: datetime) -> bool:
+    """Top the pool of ``device`` up to :data:`POOL_SIZE` and show ``EMPTY`` on the device
+    while no member is ready on the lock. Returns whether members were added (they still
+    have to be programmed)."""
+    members = [c for c in codes if is_member(c)]
+    taken = {c.code for c in codes if c.code} | {
+        pin
+        for pin in session.scalars(
+            select(UnmanagedAccessCode.code).where(
+                UnmanagedAccessCode.device_id == device.device_id
+            )
+        )
+        if pin
+    }
+    rules = LOCK_MODELS[device.model_key].rules_for(device.reported_code_lengths)
+    added = False
+    for _ in range(POOL_SIZE - len(members)):
+        try:
+            pin = generate_code(rules, _RNG, avoid=taken)
+        except NoCodeAvailable:
+            break
+        taken.add(pin)
+        access_code_id = str(uuid.uuid4())
+        session.add(
+            AccessCode(
+                access_code_id=access_code_id,
+                workspace_id=device.workspace_id,
+                device_id=device.device_id,
+                name=f"Backup {access_code_id[:8]} (pinwarden)",
+                code=pin,
+                status="setting",
+                created_at=now,
+                is_external_modification_allowed=False,
+                # Handed out with a window later; programming it plainly now means
+                # pulling it never has to touch the lock.
+                prefer_native_scheduling=False,
+                is_one_time_use=False,
+                is_offline_access_code=False,
+                is_backup=True,
+                errors=[],
+                warnings=[],
+                revision=1,
+                was_on_device=False,
+            )
+        )
+        added = True
+    ready = any(m.status == "set" for m in members)
+    others = [e for e in device.errors if e.get("error_code") != EMPTY]
+    if ready:
+        device.errors = others
+    elif len(others) == len(device.errors):
+        empty: dict[str, Any] = {
+            "error_code": EMPTY,
+            "message": "The backup access code pool has no code ready on the lock",
+            "created_at": iso(now),
+            "is_device_error": True,
+        }
+        device.errors = [*others, empty]
+    return added
