@@ -464,3 +464,62 @@ def test_same_pin_for_the_next_stay_waits_for_the_previous_one_to_leave(engine: 
     assert engine.code(first["access_code_id"]) is None
     assert engine.code(second["access_code_id"]).status == "set"  # type: ignore[union-attr]
     assert engine.lock_pins(lock.device_id) == ["4821"]
+
+
+def _unmanaged(engine: Engine, device_id: str) -> list[tuple[int, str | None]]:
+    from pinwarden.store.tables import UnmanagedAccessCode
+
+    with engine.service.db.read() as s:
+        rows = s.scalars(
+            select(UnmanagedAccessCode).where(UnmanagedAccessCode.device_id == device_id)
+        )
+        return sorted((r.slot, r.code) for r in rows)
+
+
+def test_unmanaged_codes_follow_the_lock_even_when_it_hides_pins(engine: Engine) -> None:
+    from pinwarden.devices.simulated import edit_at_keypad
+
+    lock = engine.device("yale_lock")
+    engine.create(lock.device_id, code="4821")
+    with engine.service.db.write() as s:
+        edit_at_keypad(s, lock.device_id, 9, "7777", engine.clock.now())
+    engine.drain()
+    engine.advance(SECOND)
+    assert _unmanaged(engine, lock.device_id) == [(9, "7777")]
+    with engine.service.db.write() as s:
+        s.get(Device, lock.device_id).sim_faults = {"mask_pins": True}  # type: ignore[union-attr]
+    engine.advance(HOUR)
+    # Still one unmanaged code, now without its PIN; our own slot is not mistaken for one.
+    assert _unmanaged(engine, lock.device_id) == [(9, None)]
+    assert engine.events().count("access_code.unmanaged.created") == 1
+
+
+def test_a_read_older_than_an_api_write_does_not_drop_a_new_unmanaged_code(
+    engine: Engine,
+) -> None:
+    from pinwarden.api.routes import unmanaged
+
+    lock = engine.device("yale_lock")
+    engine.drain()
+    driver = engine.service.reconciler._drivers["simulated"]
+    original = driver.read_slots
+
+    async def read_then_simulate(device: DeviceRef) -> Any:
+        slots = await original(device)
+        if device.device_id != lock.device_id:
+            return slots
+        # Between this read and the pass's record, someone programs a PIN (and the API
+        # records it): the stale read does not show it, and must not delete its record.
+        unmanaged.simulate_create(
+            engine.ctx,
+            unmanaged.SimulateParams(device_id=lock.device_id, name="Cleaner", code="2580"),
+        )
+        driver.read_slots = original  # type: ignore[method-assign]
+        return slots
+
+    driver.read_slots = read_then_simulate  # type: ignore[method-assign]
+    engine.advance(HOUR)
+    assert _unmanaged(engine, lock.device_id) == [(250, "2580")]
+    engine.advance(HOUR)
+    assert _unmanaged(engine, lock.device_id) == [(250, "2580")]
+    assert engine.events().count("access_code.unmanaged.removed") == 0
