@@ -199,10 +199,11 @@ def _check_duplicate(
             )
 
 
-def _pending_status(code: AccessCode, model: LockModel, now: datetime, ctx: RequestContext) -> str:
+def _pending_status(code: AccessCode, device: Device, now: datetime, ctx: RequestContext) -> str:
     """Status right after a create or a change of PIN or window (T1–T3, T10)."""
     settings = ctx.services.settings
-    native = model.native_scheduling and code.prefer_native_scheduling
+    model = LOCK_MODELS[device.model_key]
+    native = model.schedules_natively(device.time_zone) and code.prefer_native_scheduling
     lead = settings.native_preload if native else settings.programming_lead_time
     if code.was_on_device and not belongs_on_lock(code.starts_at, code.ends_at, False, now, lead):
         return "removing"
@@ -278,7 +279,7 @@ def create(ctx: RequestContext, params: CreateParams) -> dict[str, Any]:
             revision=1,
             was_on_device=False,
         )
-        code.status = _pending_status(code, model, now, ctx)
+        code.status = _pending_status(code, device, now, ctx)
         session.add(code)
         record_event(
             session,
@@ -386,7 +387,7 @@ def update(ctx: RequestContext, params: UpdateParams) -> dict[str, Any]:
         if changes:
             row.revision += 1
             if any(c["property"] in ("code", "starts_at", "ends_at") for c in changes):
-                row.status = _pending_status(row, model, now, ctx)
+                row.status = _pending_status(row, device, now, ctx)
                 row.pending_since = None
             record_event(
                 session,
