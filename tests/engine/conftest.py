@@ -75,7 +75,7 @@ class Engine:
         with self.service.db.read() as s:
             d = s.get(Device, device_id)
             assert d is not None
-            return DeviceRef(d.device_id, d.model_key)
+            return DeviceRef(d.device_id, d.model_key, d.time_zone)
 
     def events(self, access_code_id: str | None = None) -> list[str]:
         with self.service.db.read() as s:

@@ -9,6 +9,7 @@ from uuid import UUID
 from pydantic import AfterValidator, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
+from pinwarden.domain.localtime import is_time_zone
 from pinwarden.timeutil import as_utc
 
 
@@ -52,3 +53,15 @@ ShortText = Annotated[str, StringConstraints(max_length=200)]
 """Keys, device names, search strings and type names."""
 
 Limit = Annotated[int, Field(gt=0, le=1_000_000)]
+
+
+def _time_zone(value: str) -> str:
+    if not is_time_zone(value):
+        raise PydanticCustomError(
+            "invalid_time_zone", "Unknown time zone; use an IANA name such as America/New_York"
+        )
+    return value
+
+
+TimeZone = Annotated[str, AfterValidator(_time_zone)]
+"""An IANA time zone name, exactly as the time zone database spells it."""

@@ -14,6 +14,9 @@ class DeviceRef:
 
     device_id: str
     model_key: str
+    # IANA zone of the lock (``America/New_York``), for drivers that speak local time;
+    # None while unknown.
+    time_zone: str | None
 
 
 @dataclass(frozen=True)

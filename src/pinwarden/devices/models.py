@@ -20,6 +20,9 @@ class LockModel:
     constraints: tuple[str, ...] = ()
     name_length: tuple[int, int] | None = None
     native_scheduling: bool = True
+    # The lock keeps native schedules as local wall-clock times, so loading one needs
+    # the device's time zone.
+    local_time_schedules: bool = False
     can_program_offline_access_codes: bool = False
     supports_backup_access_code_pool: bool = True
     has_native_entry_events: bool = True
@@ -41,6 +44,15 @@ class LockModel:
         """The PIN rules of one lock of this model, with any lengths reported for it."""
         lengths = tuple(reported_lengths) if reported_lengths else self.supported_code_lengths
         return CodeRules(lengths, frozenset(self.constraints))
+
+    def schedules_natively(self, time_zone: str | None) -> bool:
+        """Whether time-bound codes are loaded onto a lock of this model with their window.
+
+        A lock that schedules in local time does so only once its zone is known: any
+        guess (UTC, the server's zone) would open the door at the wrong hours. Until
+        then pinwarden programs it just in time and enforces the window itself.
+        """
+        return self.native_scheduling and (time_zone is not None or not self.local_time_schedules)
 
 
 LOCK_MODELS: dict[str, LockModel] = {
@@ -144,6 +156,7 @@ LOCK_MODELS: dict[str, LockModel] = {
             supported_code_lengths=(4, 5, 6, 7, 8, 9),
             max_active_codes_supported=150,
             constraints=("cannot_contain_0789", "cannot_contain_089"),
+            local_time_schedules=True,
             has_hub=True,
             default_name="Shed",
         ),

@@ -4,6 +4,12 @@ Operations take the lock ``latency`` (clock time) to apply: a set becomes visibl
 reads at ``now + latency``, a removal disappears then. An offline lock refuses calls.
 Sandbox fault injection (``devices.sim_faults``) makes a lock slow, fail a fraction of
 operations, drop codes it acknowledged, or hide PINs when read.
+
+Models with ``local_time_schedules`` (TTLock) take and report native schedules as local
+wall-clock times in the device's time zone, with the DST fold (a lock that keeps a DST
+flag with each time), and refuse a schedule while the zone is unknown. Their memory keeps
+the instants at which the lock's clock reaches those times, so the keypad opens exactly
+when the conversion to local time and back says it should.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import random
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
@@ -19,14 +26,31 @@ from sqlalchemy.orm import Session
 from pinwarden.clock import Clock
 from pinwarden.devices.driver import (
     DeviceRef,
+    DeviceRejected,
     DeviceUnavailable,
     OpAck,
     OpOutcome,
     SlotOp,
     SlotReport,
 )
+from pinwarden.devices.models import LOCK_MODELS
+from pinwarden.domain.localtime import Window, window_to_local, window_to_utc
 from pinwarden.store.db import Database
 from pinwarden.store.tables import Device, SimulatedSlot
+
+
+def _wall_clock_zone(device: DeviceRef) -> ZoneInfo | None:
+    """The zone a local-time lock's schedules are in; None for other locks, or while the
+    zone is unknown."""
+    if not LOCK_MODELS[device.model_key].local_time_schedules or device.time_zone is None:
+        return None
+    return ZoneInfo(device.time_zone)
+
+
+def _via_wall_clock(window: Window, zone: ZoneInfo) -> Window:
+    """A window passed between pinwarden and a local-time lock: as wall-clock times in
+    ``zone`` one way, as instants of the lock's clock the other."""
+    return window_to_utc(window_to_local(window, zone), zone)
 
 
 class SimulatedDriver:
@@ -86,12 +110,15 @@ class SimulatedDriver:
             ).all()
         # The newest applied write to a slot is what the keypad holds.
         hide = bool(faults.get("mask_pins"))
-        latest = {
-            row.slot: SlotReport(
-                row.slot, None if hide else row.code, row.name, row.starts_at, row.ends_at
+        zone = _wall_clock_zone(device)
+        latest: dict[int, SlotReport] = {}
+        for row in rows:
+            starts_at, ends_at = row.starts_at, row.ends_at
+            if zone is not None and starts_at is not None and ends_at is not None:
+                starts_at, ends_at = _via_wall_clock((starts_at, ends_at), zone)
+            latest[row.slot] = SlotReport(
+                row.slot, None if hide else row.code, row.name, starts_at, ends_at
             )
-            for row in rows
-        }
         return list(latest.values())
 
     async def apply(self, device: DeviceRef, ops: Sequence[SlotOp]) -> list[OpOutcome]:
@@ -107,8 +134,18 @@ class SimulatedDriver:
                     SimulatedSlot.gone_at <= self._clock.now(),
                 )
             )
+            zone = _wall_clock_zone(device)
+            local_time = LOCK_MODELS[device.model_key].local_time_schedules
             outcomes: list[OpOutcome] = []
             for op in ops:
+                window = op.window
+                if window is not None and local_time:
+                    if zone is None:
+                        outcomes.append(
+                            DeviceRejected("the lock schedules in local time; its zone is unknown")
+                        )
+                        continue
+                    window = _via_wall_clock(window, zone)
                 failure = self._flaky(faults)
                 if failure is not None:
                     outcomes.append(failure)
@@ -120,7 +157,7 @@ class SimulatedDriver:
                 self._end_slot(session, device.device_id, op.slot, at)
                 if op.kind == "set":
                     assert op.code is not None
-                    starts_at, ends_at = op.window if op.window is not None else (None, None)
+                    starts_at, ends_at = window if window is not None else (None, None)
                     session.add(
                         SimulatedSlot(
                             device_id=device.device_id,

@@ -107,7 +107,7 @@ class Reconciler:
             device = session.get(Device, device_id)
             if device is None:
                 return None
-            native = LOCK_MODELS[device.model_key].native_scheduling
+            native = LOCK_MODELS[device.model_key].schedules_natively(device.time_zone)
             rows = session.scalars(
                 select(AccessCode)
                 .where(AccessCode.device_id == device_id)
@@ -137,7 +137,7 @@ class Reconciler:
                 for r in rows
             ]
             return _Snapshot(
-                DeviceRef(device.device_id, device.model_key),
+                DeviceRef(device.device_id, device.model_key, device.time_zone),
                 device.driver,
                 LOCK_MODELS[device.model_key].max_active_codes_supported,
                 codes,

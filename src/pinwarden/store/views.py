@@ -149,7 +149,12 @@ def device_view(device: Device) -> dict[str, Any]:
         "errors": list(device.errors),
         "warnings": [],
         "space_ids": [],
-        "location": {"timezone": device.time_zone} if device.time_zone else None,
+        # ``timezone`` is the OpenAPI's field; newer SDKs read ``time_zone``.
+        "location": (
+            {"timezone": device.time_zone, "time_zone": device.time_zone}
+            if device.time_zone
+            else None
+        ),
         "device_manufacturer": {"manufacturer": manufacturer, "display_name": manufacturer},
         "device_provider": {"device_provider_name": manufacturer},
         "properties": properties,

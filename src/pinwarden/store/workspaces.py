@@ -37,6 +37,11 @@ def create_workspace(
     return workspace
 
 
+# Every sandbox lock starts in one zone, as if the whole property were there; set another
+# with devices/update.
+SANDBOX_TIME_ZONE = "America/Los_Angeles"
+
+
 def seed_sandbox_devices(session: Session, workspace: Workspace, now: datetime) -> list[Device]:
     """One connected account per brand and one simulated lock per sandbox model."""
     accounts: dict[str, ConnectedAccount] = {}
@@ -61,6 +66,7 @@ def seed_sandbox_devices(session: Session, workspace: Workspace, now: datetime) 
             model_key=model_key,
             name=model.default_name,
             custom_metadata={},
+            time_zone=SANDBOX_TIME_ZONE,
             online=True,
             locked=True,
             errors=[],

@@ -29,7 +29,7 @@ from pinwarden.api.lookup import (
 from pinwarden.api.pagination import paginate
 from pinwarden.api.params import Id, Limit, Pin, ShortText, Text, Timestamp
 from pinwarden.api.wire import Endpoint, Params
-from pinwarden.devices.models import LOCK_MODELS, LockModel
+from pinwarden.devices.models import LOCK_MODELS
 from pinwarden.domain.codes import CodeRules, NoCodeAvailable, generate_code
 from pinwarden.domain.errors import RuleViolation
 from pinwarden.domain.windows import (
@@ -159,10 +159,11 @@ def enable_backup_pool(session: Session, device: Device, now: datetime) -> None:
         request_reconcile(session, device.device_id, now)
 
 
-def _pending_status(code: AccessCode, model: LockModel, now: datetime, ctx: RequestContext) -> str:
+def _pending_status(code: AccessCode, device: Device, now: datetime, ctx: RequestContext) -> str:
     """Status right after a create or a change of PIN or window (T1–T3, T10)."""
     settings = ctx.services.settings
-    native = model.native_scheduling and code.prefer_native_scheduling
+    model = LOCK_MODELS[device.model_key]
+    native = model.schedules_natively(device.time_zone) and code.prefer_native_scheduling
     lead = settings.native_preload if native else settings.programming_lead_time
     if code.was_on_device and not belongs_on_lock(code.starts_at, code.ends_at, False, now, lead):
         return "removing"
@@ -225,7 +226,7 @@ def add_code(
         revision=1,
         was_on_device=False,
     )
-    code.status = _pending_status(code, LOCK_MODELS[device.model_key], now, ctx)
+    code.status = _pending_status(code, device, now, ctx)
     session.add(code)
     record_event(
         session,
@@ -397,7 +398,7 @@ def update_row(
         return False
     row.revision += 1
     if any(c["property"] in ("code", "starts_at", "ends_at") for c in changes):
-        row.status = _pending_status(row, model, now, ctx)
+        row.status = _pending_status(row, device, now, ctx)
         row.pending_since = None
     record_event(
         session,

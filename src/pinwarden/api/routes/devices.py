@@ -13,7 +13,7 @@ from pinwarden.api.context import RequestContext
 from pinwarden.api.errors import invalid_input, not_found
 from pinwarden.api.lookup import device_in_workspace, request_reconcile, simulated_device
 from pinwarden.api.pagination import paginate
-from pinwarden.api.params import Id, Limit, ShortText, Timestamp
+from pinwarden.api.params import Id, Limit, ShortText, Timestamp, TimeZone
 from pinwarden.api.wire import Endpoint, Params
 from pinwarden.devices.models import LOCK_MODELS
 from pinwarden.store.events import record_event
@@ -51,6 +51,12 @@ class PropertiesUpdate(Params):
     name: ShortText | None = None
 
 
+class LocationUpdate(Params):
+    # ``timezone`` is the OpenAPI's name, ``time_zone`` newer SDKs'; the device shows both.
+    timezone: TimeZone | None = None
+    time_zone: TimeZone | None = None
+
+
 class UpdateParams(Params):
     device_id: Id
     name: ShortText | None = None
@@ -59,6 +65,8 @@ class UpdateParams(Params):
         default=None, max_length=50
     )
     is_managed: bool | None = None
+    # pinwarden extension: the lock's IANA time zone.
+    location: LocationUpdate | None = None
 
 
 class DeviceParams(Params):
@@ -164,8 +172,27 @@ def list_locks(ctx: RequestContext, params: ListParams) -> dict[str, Any]:
     return {"devices": devices, "locks": devices}
 
 
+def _requested_time_zone(params: UpdateParams) -> str | None:
+    """The zone ``location`` sets, or None when the request sets none."""
+    if not params.given("location"):
+        return None
+    location = params.location
+    names = (
+        {None}
+        if location is None
+        else {getattr(location, key) for key in ("timezone", "time_zone") if location.given(key)}
+    )
+    if None in names:
+        # A lock's clock always runs in some zone: it can be corrected, not forgotten.
+        raise invalid_input("A device's time zone can be changed but not removed", "location")
+    if len(names) > 1:
+        raise invalid_input("location.timezone and location.time_zone disagree", "location")
+    return next(iter(names), None)
+
+
 def update(ctx: RequestContext, params: UpdateParams) -> dict[str, Any]:
-    """PATCH/POST /devices/update: name and custom metadata (R116)."""
+    """PATCH/POST /devices/update: name, custom metadata (R116) and, as a pinwarden
+    extension, the time zone (``location.timezone``)."""
     if params.is_managed is False:
         raise invalid_input(
             "Unmanaging a device is not supported by this pinwarden version", "is_managed"
@@ -174,6 +201,8 @@ def update(ctx: RequestContext, params: UpdateParams) -> dict[str, Any]:
     name = params.name
     if params.properties is not None and params.properties.given("name"):
         renamed, name = True, params.properties.name
+    time_zone = _requested_time_zone(params)
+    rezoned = False
     with ctx.services.db.write() as session:
         device = device_in_workspace(session, ctx.workspace_id, params.device_id, for_update=True)
         if renamed:
@@ -189,6 +218,14 @@ def update(ctx: RequestContext, params: UpdateParams) -> dict[str, Any]:
             if len(merged) > 50:
                 raise invalid_input("custom_metadata holds at most 50 keys", "custom_metadata")
             device.custom_metadata = merged
+        if time_zone is not None and time_zone != device.time_zone:
+            device.time_zone = time_zone
+            # The zone decides whether, and in which wall-clock times, a local-time lock
+            # holds its codes' windows.
+            request_reconcile(session, device.device_id, ctx.services.clock.now())
+            rezoned = True
+    if rezoned:
+        ctx.services.wake_worker()
     return {}
 
 
