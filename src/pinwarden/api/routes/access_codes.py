@@ -259,6 +259,8 @@ def create(ctx: RequestContext, params: CreateParams) -> dict[str, Any]:
             _check_pin(model, pin)
         window = (params.starts_at, params.ends_at)
         _check_duplicate(live, pin, window)
+        # Valid and about to be written: only now does the request spend budget (R51).
+        ctx.services.rate_limits.check("create", device.device_id)
         code = AccessCode(
             access_code_id=str(uuid.uuid4()),
             workspace_id=ctx.workspace_id,
@@ -368,21 +370,25 @@ def update(ctx: RequestContext, params: UpdateParams) -> dict[str, Any]:
                 pin,
                 (starts, ends),
             )
-        changes = _changed(
-            row,
-            name=params.name if params.given("name") else row.name,
-            code=pin,
-            starts_at=starts,
-            ends_at=ends,
-            is_external_modification_allowed=(
+        new_values: dict[str, Any] = {
+            "name": params.name if params.given("name") else row.name,
+            "code": pin,
+            "starts_at": starts,
+            "ends_at": ends,
+            "is_external_modification_allowed": (
                 external if external is not None else row.is_external_modification_allowed
             ),
-            prefer_native_scheduling=(
+            "prefer_native_scheduling": (
                 params.prefer_native_scheduling
                 if params.prefer_native_scheduling is not None
                 else row.prefer_native_scheduling
             ),
-        )
+        }
+        if any(getattr(row, prop) != value for prop, value in new_values.items()):
+            # A no-op (such as the SDK replaying a PUT that was applied) asks nothing of
+            # the lock and costs no budget, so a replay is never refused.
+            ctx.services.rate_limits.check("update", device.device_id)
+        changes = _changed(row, **new_values)
         if changes:
             row.revision += 1
             if any(c["property"] in ("code", "starts_at", "ends_at") for c in changes):
@@ -454,6 +460,8 @@ def delete(ctx: RequestContext, params: DeleteParams) -> dict[str, Any]:
             earlier = _earlier_delete(session, ctx.workspace_id, row.access_code_id)
             if earlier is not None:
                 return {"action_attempt": action_attempt_view(earlier)}
+        # Found, allowed and not a replay: the delete spends budget before it writes (R51).
+        ctx.services.rate_limits.check("delete", device.device_id)
         row.deleted_at = now
         row.revision += 1
         record_event(
