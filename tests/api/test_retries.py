@@ -132,6 +132,26 @@ def test_replayed_delete_of_a_code_already_gone_succeeds(server: Harness) -> Non
         seam.access_codes.get(access_code_id=cid)
 
 
+def test_delete_long_after_removal_is_not_found(server: Harness) -> None:
+    """Replays come within minutes (R52: three tries of at most 30 s, two waits of at most
+    120 s). Later, a removed code is simply not found, as on Seam (R94)."""
+    seam = server.seam()
+    cid = seam.access_codes.create(device_id=_lock(seam), code="4821").access_code_id
+    server.advance(SECOND)
+    first = seam.client.delete("/access_codes/delete", params={"access_code_id": cid})
+    server.advance(SECOND)
+    server.advance(SECOND)
+    server.advance(timedelta(minutes=9))
+    again = seam.client.delete("/access_codes/delete", params={"access_code_id": cid})
+    assert (
+        again["action_attempt"]["action_attempt_id"] == first["action_attempt"]["action_attempt_id"]
+    )
+    server.advance(timedelta(minutes=1))
+    with pytest.raises(SeamHttpApiError) as info:
+        seam.access_codes.delete(access_code_id=cid)
+    assert (info.value.status_code, info.value.code) == (404, "access_code_not_found")
+
+
 def test_lost_create_is_not_retried_and_a_manual_retry_meets_the_code(server: Harness) -> None:
     seam = server.seam()
     lock = _lock(seam)

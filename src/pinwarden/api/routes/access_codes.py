@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import or_, select
@@ -429,20 +429,34 @@ def _jsonable(value: Any) -> Any:
     return iso(value) if isinstance(value, datetime) else value
 
 
+# How long after a delete its replay still answers the same attempt once the code is gone.
+# The SDK's last retry of a DELETE comes at most about 330 s after the first try (three
+# 30 s timeouts, two waits capped at 120 s, R52); later, the code is simply not found (R94).
+DELETE_REPLAY_WINDOW = timedelta(minutes=10)
+
+
 def _earlier_delete(
-    session: Session, workspace_id: str, access_code_id: str
+    session: Session, workspace_id: str, access_code_id: str, since: datetime | None = None
 ) -> ActionAttempt | None:
-    return session.scalar(
-        select(ActionAttempt).where(
-            ActionAttempt.workspace_id == workspace_id,
-            ActionAttempt.access_code_id == access_code_id,
-            ActionAttempt.action_type == "DELETE_ACCESS_CODE",
-        )
+    """The attempt of the delete that already took this code (made at ``since`` or later)."""
+    stmt = select(ActionAttempt).where(
+        ActionAttempt.workspace_id == workspace_id,
+        ActionAttempt.access_code_id == access_code_id,
+        ActionAttempt.action_type == "DELETE_ACCESS_CODE",
     )
+    if since is not None:
+        stmt = stmt.where(ActionAttempt.created_at >= since)
+    return session.scalar(stmt)
 
 
 def delete(ctx: RequestContext, params: DeleteParams) -> dict[str, Any]:
-    """DELETE/POST /access_codes/delete; a replay answers the first attempt again (R53)."""
+    """DELETE/POST /access_codes/delete; a replay answers the first attempt again (R53).
+
+    A code being deleted (``removing``) answers its delete attempt for as long as it
+    exists. Once it is gone, a replay within :data:`DELETE_REPLAY_WINDOW` still does, so
+    an SDK retry after a lost response succeeds; later the code is not found (404), as on
+    Seam, where a removed code no longer exists.
+    """
     now = ctx.services.clock.now()
     with ctx.services.db.write() as session:
         try:
@@ -450,7 +464,9 @@ def delete(ctx: RequestContext, params: DeleteParams) -> dict[str, Any]:
                 session, ctx.workspace_id, params.access_code_id, params.device_id
             )
         except SeamError:
-            earlier = _earlier_delete(session, ctx.workspace_id, params.access_code_id)
+            earlier = _earlier_delete(
+                session, ctx.workspace_id, params.access_code_id, now - DELETE_REPLAY_WINDOW
+            )
             if earlier is None:
                 raise
             return {"action_attempt": action_attempt_view(earlier)}
