@@ -23,6 +23,7 @@ from pinwarden.config import Settings
 from pinwarden.service import Service
 from pinwarden.store import migrate
 from pinwarden.store.tables import Base
+from tests.lost_responses import LoseResponses
 
 PG_URL = os.environ.get(
     "PINWARDEN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -100,6 +101,8 @@ class Harness:
     service: Service
     clock: FakeClock
     endpoint: str
+    # Armed by a test, it answers 503 for a request the server did apply (R52–R53).
+    responses: LoseResponses
 
     def workspace(self, sandbox: bool = True) -> tuple[str, str]:
         return self.service.create_workspace("Test", sandbox=sandbox)
@@ -142,7 +145,8 @@ def server(database_url: str) -> Iterator[Harness]:
     logging.getLogger("pinwarden").addHandler(errors)
     clock = FakeClock(START)
     service = Service(make_settings(database_url), clock)
-    config = uvicorn.Config(service.app, host="127.0.0.1", port=0, log_level="warning")
+    responses = LoseResponses(service.app)
+    config = uvicorn.Config(responses, host="127.0.0.1", port=0, log_level="warning")
     http = uvicorn.Server(config)
     thread = threading.Thread(target=http.run, daemon=True)
     thread.start()
@@ -154,7 +158,7 @@ def server(database_url: str) -> Iterator[Harness]:
     assert http.started, "server did not start"
     port = http.servers[0].sockets[0].getsockname()[1]
     try:
-        yield Harness(service, clock, f"http://127.0.0.1:{port}")
+        yield Harness(service, clock, f"http://127.0.0.1:{port}", responses)
     finally:
         http.should_exit = True
         thread.join(timeout=10)

@@ -14,6 +14,11 @@ def _env_float(name: str, default: float) -> float:
     return default if raw in (None, "") else float(raw)
 
 
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return default if raw in (None, "") else int(raw)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the service can be tuned with. See the README's configuration table."""
@@ -44,6 +49,11 @@ class Settings:
     webhook_lanes: int = 50
     event_retention: timedelta = timedelta(days=90)
     run_worker: bool = True
+    # Access-code writes allowed per device and minute (R51); 0 = unlimited. Counted in
+    # each process's memory.
+    rate_limit_creates: int = 10
+    rate_limit_updates: int = 10
+    rate_limit_deletes: int = 20
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -66,4 +76,7 @@ class Settings:
             delivery_lease=timedelta(seconds=_env_float("PINWARDEN_DELIVERY_LEASE_SECONDS", 60)),
             event_retention=timedelta(days=_env_float("PINWARDEN_EVENT_RETENTION_DAYS", 90)),
             run_worker=os.environ.get("PINWARDEN_RUN_WORKER", "1") not in ("0", "false"),
+            rate_limit_creates=_env_int("PINWARDEN_RATE_LIMIT_CREATES_PER_MINUTE", 10),
+            rate_limit_updates=_env_int("PINWARDEN_RATE_LIMIT_UPDATES_PER_MINUTE", 10),
+            rate_limit_deletes=_env_int("PINWARDEN_RATE_LIMIT_DELETES_PER_MINUTE", 20),
         )

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from pinwarden.api.app import create_app
 from pinwarden.api.auth import ApiKeyVerifier, issue_api_key
 from pinwarden.api.context import Services
+from pinwarden.api.ratelimit import RateLimiter
 from pinwarden.background import run_in_thread
 from pinwarden.clock import Clock, SystemClock
 from pinwarden.config import Settings
@@ -38,7 +39,12 @@ class Service:
         self.worker = Worker(self.db, self.clock, self.reconciler, settings)
         self.deliverer = Deliverer(self.db, self.clock, settings)
         self.services = Services(
-            self.db, self.clock, settings, self.worker.wake, ApiKeyVerifier(self.db)
+            self.db,
+            self.clock,
+            settings,
+            self.worker.wake,
+            ApiKeyVerifier(self.db),
+            RateLimiter.from_settings(self.clock, settings),
         )
         self.app: FastAPI = create_app(self.services, self._lifespan)
 

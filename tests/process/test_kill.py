@@ -36,6 +36,8 @@ def test_kill_mid_reconcile_then_restart_converges_without_loss(database_url: st
         PINWARDEN_NATIVE_PRELOAD_HOURS="0",
         # The dead process's leases lapse quickly, so the restart can take over.
         PINWARDEN_LEASE_SECONDS="2",
+        # 30 creates per lock within seconds: far over Seam's 10 per minute, on purpose.
+        PINWARDEN_RATE_LIMIT_CREATES_PER_MINUTE="0",
     )
     key = sandbox_key(env)
     port = free_port()

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pinwarden.api.auth import ApiKeyVerifier
+from pinwarden.api.ratelimit import RateLimiter
 from pinwarden.clock import Clock
 from pinwarden.config import Settings
 from pinwarden.store.db import Database
@@ -21,6 +22,7 @@ class Services:
     settings: Settings
     wake_worker: Callable[[], None]
     api_keys: ApiKeyVerifier
+    rate_limits: RateLimiter
     rng: random.Random = field(default_factory=random.SystemRandom)
 
 

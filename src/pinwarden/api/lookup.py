@@ -70,17 +70,18 @@ def unmanaged_in_workspace(
 
 
 def earlier_delete(
-    session: Session, workspace_id: str, access_code_id: str
+    session: Session, workspace_id: str, access_code_id: str, since: datetime | None = None
 ) -> ActionAttempt | None:
-    """The delete request already made for this code, if any: a replayed delete answers it
-    again (R53)."""
-    return session.scalar(
-        select(ActionAttempt).where(
-            ActionAttempt.workspace_id == workspace_id,
-            ActionAttempt.access_code_id == access_code_id,
-            ActionAttempt.action_type == "DELETE_ACCESS_CODE",
-        )
+    """The delete request already made for this code (at ``since`` or later), if any: a
+    replayed delete answers it again (R53)."""
+    stmt = select(ActionAttempt).where(
+        ActionAttempt.workspace_id == workspace_id,
+        ActionAttempt.access_code_id == access_code_id,
+        ActionAttempt.action_type == "DELETE_ACCESS_CODE",
     )
+    if since is not None:
+        stmt = stmt.where(ActionAttempt.created_at >= since)
+    return session.scalar(stmt)
 
 
 def request_reconcile(session: Session, device_id: str, now: datetime) -> None:

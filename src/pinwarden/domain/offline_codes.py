@@ -30,7 +30,7 @@ PIN_DIGITS = 10
 _SLOTS, _LENGTHS, _VARIANCES = 8192, 1024, 8
 _PAYLOADS = _SLOTS * _LENGTHS * _VARIANCES * len(KINDS)
 # What is left of the PIN space is a keyed tag, so fewer random entries decode as valid.
-_TAGS = 10**PIN_DIGITS // _PAYLOADS
+_TAGS: int = int(10**PIN_DIGITS) // _PAYLOADS
 _ROUNDS = 8
 _HIGH, _LOW = 5, 5  # the Feistel halves
 
@@ -100,25 +100,29 @@ def offline_window(
     return OfflineWindow("daily", start, end)
 
 
+def _p10(digits: int) -> int:
+    return int(10**digits)
+
+
 def _f(secret: bytes, round_no: int, value: int, digits: int) -> int:
     mac = hmac.new(secret, f"{round_no}:{value}".encode(), hashlib.sha256).digest()
-    return int.from_bytes(mac[:8], "big") % 10**digits
+    return int.from_bytes(mac[:8], "big") % _p10(digits)
 
 
 def _encipher(secret: bytes, n: int) -> int:
-    a, b = divmod(n, 10**_LOW)
+    a, b = divmod(n, _p10(_LOW))
     for i in range(_ROUNDS):
         size = _HIGH if i % 2 == 0 else _LOW
-        a, b = b, (a + _f(secret, i, b, size)) % 10**size
-    return a * 10**_LOW + b
+        a, b = b, (a + _f(secret, i, b, size)) % _p10(size)
+    return a * _p10(_LOW) + b
 
 
 def _decipher(secret: bytes, n: int) -> int:
-    a, b = divmod(n, 10**_LOW)
+    a, b = divmod(n, _p10(_LOW))
     for i in reversed(range(_ROUNDS)):
         size = _HIGH if i % 2 == 0 else _LOW
-        a, b = (b - _f(secret, i, a, size)) % 10**size, a
-    return a * 10**_LOW + b
+        a, b = (b - _f(secret, i, a, size)) % _p10(size), a
+    return a * _p10(_LOW) + b
 
 
 def _tag(secret: bytes, payload: int) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import or_, select
@@ -313,6 +313,8 @@ def create(ctx: RequestContext, params: CreateParams) -> dict[str, Any]:
         else:
             check_pin(rules, pin)
         check_duplicate(live, pin, (spec.starts_at, spec.ends_at))
+        # Valid and about to be written: only now does the request spend budget (R51).
+        ctx.services.rate_limits.check("create", device.device_id)
         code, attempt = add_code(ctx, session, device, pin, spec, now)
         session.flush()
         result = {
@@ -376,24 +378,28 @@ def update_row(
             pin,
             (starts, ends),
         )
-    changes = _changed(
-        row,
-        name=params.name if params.given("name") else row.name,
-        code=pin,
-        starts_at=starts,
-        ends_at=ends,
-        is_external_modification_allowed=(
+    new_values: dict[str, Any] = {
+        "name": params.name if params.given("name") else row.name,
+        "code": pin,
+        "starts_at": starts,
+        "ends_at": ends,
+        "is_external_modification_allowed": (
             external if external is not None else row.is_external_modification_allowed
         ),
-        prefer_native_scheduling=(
+        "prefer_native_scheduling": (
             params.prefer_native_scheduling
             if params.prefer_native_scheduling is not None
             else row.prefer_native_scheduling
         ),
-        is_one_time_use=(
+        "is_one_time_use": (
             params.is_one_time_use if params.is_one_time_use is not None else row.is_one_time_use
         ),
-    )
+    }
+    if any(getattr(row, prop) != value for prop, value in new_values.items()):
+        # A no-op (such as the SDK replaying a PUT that was applied) asks nothing of the
+        # lock and costs no budget, so a replay is never refused.
+        ctx.services.rate_limits.check("update", device.device_id)
+    changes = _changed(row, **new_values)
     if not changes:
         return False
     row.revision += 1
@@ -424,6 +430,7 @@ def _release(ctx: RequestContext, session: Session, row: AccessCode, device: Dev
         raise invalid_input(
             "Only a code that is set on the device can be released to unmanaged", "is_managed"
         )
+    ctx.services.rate_limits.check("update", device.device_id)
     now = ctx.services.clock.now()
     window = (row.starts_at, row.ends_at) if row.is_scheduled_on_device else (None, None)
     released = UnmanagedAccessCode(
@@ -496,8 +503,20 @@ def _jsonable(value: Any) -> Any:
     return iso(value) if isinstance(value, datetime) else value
 
 
+# How long after a delete its replay still answers the same attempt once the code is gone.
+# The SDK's last retry of a DELETE comes at most about 330 s after the first try (three
+# 30 s timeouts, two waits capped at 120 s, R52); later, the code is simply not found (R94).
+DELETE_REPLAY_WINDOW = timedelta(minutes=10)
+
+
 def delete(ctx: RequestContext, params: DeleteParams) -> dict[str, Any]:
-    """DELETE/POST /access_codes/delete; a replay answers the first attempt again (R53)."""
+    """DELETE/POST /access_codes/delete; a replay answers the first attempt again (R53).
+
+    A code being deleted (``removing``) answers its delete attempt for as long as it
+    exists. Once it is gone, a replay within :data:`DELETE_REPLAY_WINDOW` still does, so
+    an SDK retry after a lost response succeeds; later the code is not found (404), as on
+    Seam, where a removed code no longer exists.
+    """
     now = ctx.services.clock.now()
     with ctx.services.db.write() as session:
         try:
@@ -505,7 +524,9 @@ def delete(ctx: RequestContext, params: DeleteParams) -> dict[str, Any]:
                 session, ctx.workspace_id, params.access_code_id, params.device_id
             )
         except SeamError:
-            earlier = earlier_delete(session, ctx.workspace_id, params.access_code_id)
+            earlier = earlier_delete(
+                session, ctx.workspace_id, params.access_code_id, now - DELETE_REPLAY_WINDOW
+            )
             if earlier is None:
                 raise
             return {"action_attempt": action_attempt_view(earlier)}
@@ -515,6 +536,8 @@ def delete(ctx: RequestContext, params: DeleteParams) -> dict[str, Any]:
             earlier = earlier_delete(session, ctx.workspace_id, row.access_code_id)
             if earlier is not None:
                 return {"action_attempt": action_attempt_view(earlier)}
+        # Found, allowed and not a replay: the delete spends budget before it writes (R51).
+        ctx.services.rate_limits.check("delete", device.device_id)
         row.deleted_at = now
         row.revision += 1
         record_event(
