@@ -213,3 +213,17 @@ def test_limits_of_zero_turn_limiting_off(server: Harness) -> None:
     for _ in range(15):
         seam.access_codes.create(device_id=lock)
     assert len(seam.access_codes.list(device_id=lock)) == 15
+
+
+def test_create_multiple_spends_every_device_budget_or_none(server: Harness) -> None:
+    _, seam, http, _ = _clients(server)
+    yale, schlage = _lock(seam, "yale_lock"), _lock(seam, "schlage_lock")
+    for _ in range(9):
+        seam.access_codes.create(device_id=yale)
+    seam.access_codes.create_multiple(device_ids=[yale, schlage])  # yale's 10th, schlage's 1st
+    refused = http.put("/access_codes/create_multiple", json={"device_ids": [schlage, yale]})
+    assert refused.status_code == 429 and "Retry-After" in refused.headers
+    # Refused for yale, so schlage's budget was not spent either: nine more fit there.
+    for _ in range(9):
+        seam.access_codes.create(device_id=schlage)
+    assert len(seam.access_codes.list(device_id=schlage)) == 10

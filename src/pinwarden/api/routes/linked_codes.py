@@ -196,10 +196,13 @@ def _create_group(
     pins, sharing = _choose_pins(
         ctx, devices, {i: {c.code for c in rows if c.code} for i, rows in live.items()}, params
     )
+    for d in devices:
+        check_duplicate(live[d.device_id], pins[d.device_id], (spec.starts_at, spec.ends_at))
+    # Valid on every device: the request spends each device's create budget, or none (R51).
+    ctx.services.rate_limits.check("create", *(d.device_id for d in devices))
     created = []
     for d in devices:
         pin = pins[d.device_id]
-        check_duplicate(live[d.device_id], pin, (spec.starts_at, spec.ends_at))
         linked = replace(spec, common_code_key=key if d.device_id in sharing else None)
         code, _attempt = add_code(ctx, session, d, pin, linked, now)
         created.append(code)

@@ -22,6 +22,7 @@ from pinwarden.api.lookup import (
 )
 from pinwarden.api.pagination import paginate
 from pinwarden.api.params import Id, Limit, ShortText, SimulatedPin, Text
+from pinwarden.api.routes.access_codes import DELETE_REPLAY_WINDOW
 from pinwarden.api.wire import Endpoint, Params
 from pinwarden.devices.models import LOCK_MODELS
 from pinwarden.devices.simulated import edit_at_keypad, occupied_slots
@@ -212,7 +213,9 @@ def delete_unmanaged(ctx: RequestContext, params: DeleteParams) -> dict[str, Any
     then emits ``access_code.unmanaged.removed``. A replay answers the first attempt."""
     now = ctx.services.clock.now()
     with ctx.services.db.write() as session:
-        earlier = earlier_delete(session, ctx.workspace_id, params.access_code_id)
+        earlier = earlier_delete(
+            session, ctx.workspace_id, params.access_code_id, now - DELETE_REPLAY_WINDOW
+        )
         try:
             row, device = _locked(session, ctx.workspace_id, params.access_code_id)
         except SeamError:
@@ -221,6 +224,7 @@ def delete_unmanaged(ctx: RequestContext, params: DeleteParams) -> dict[str, Any
             return {"action_attempt": action_attempt_view(earlier)}
         if earlier is not None and row.delete_requested_at is not None:
             return {"action_attempt": action_attempt_view(earlier)}
+        ctx.services.rate_limits.check("delete", device.device_id)
         row.delete_requested_at = now
         attempt = new_action_attempt(
             session,
