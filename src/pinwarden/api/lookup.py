@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -67,6 +67,12 @@ def unmanaged_in_workspace(
     if code is None or code.workspace_id != workspace_id:
         raise not_found("access_code", access_code_id=access_code_id)
     return code
+
+
+# How long after a delete its replay still answers the same attempt once the code is gone.
+# The SDK's last retry of a DELETE comes at most about 330 s after the first try (three
+# 30 s timeouts, two waits capped at 120 s, R52); later, the code is simply not found (R94).
+DELETE_REPLAY_WINDOW = timedelta(minutes=10)
 
 
 def earlier_delete(

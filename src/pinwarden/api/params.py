@@ -43,6 +43,9 @@ Timestamp = Annotated[datetime, AfterValidator(_instant)]
 Pin = Annotated[str, StringConstraints(pattern=r"^[0-9]+$", min_length=4, max_length=9)]
 """A PIN as the create/update routes accept it: ASCII digits only (R172)."""
 
+KeypadEntry = Annotated[str, StringConstraints(pattern=r"^[0-9]+$", min_length=1, max_length=20)]
+"""Digits typed at a keypad: anything a person can type, offline PINs (10 digits) included."""
+
 SimulatedPin = Annotated[str, StringConstraints(pattern=r"^[0-9]+$", min_length=4, max_length=8)]
 """A PIN typed in at a sandbox keypad (simulate/create_unmanaged_access_code, R113)."""
 

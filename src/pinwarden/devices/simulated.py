@@ -35,6 +35,7 @@ from pinwarden.devices.driver import (
 )
 from pinwarden.devices.models import LOCK_MODELS
 from pinwarden.domain.localtime import Window, window_to_local, window_to_utc
+from pinwarden.domain.offline_codes import FIRST_USE_WITHIN, read_offline_pin
 from pinwarden.store.db import Database
 from pinwarden.store.tables import Device, SimulatedSlot
 
@@ -246,3 +247,23 @@ def occupied_slots(session: Session, device_id: str, now: datetime) -> dict[int,
         )
     ).all()
     return {r.slot: r.code for r in rows}
+
+
+def keypad_accepts_offline(device: Device, code: str, now: datetime) -> bool:
+    """Whether the lock, with its own key and clock, reads ``code`` as an offline PIN valid
+    now. It remembers PINs once used: a one-time PIN works once, and a longer one only if
+    first used within 24 hours of its start (R183)."""
+    model = LOCK_MODELS[device.model_key]
+    if not model.can_program_offline_access_codes or device.offline_code_secret is None:
+        return False
+    window = read_offline_pin(bytes.fromhex(device.offline_code_secret), code, now)
+    if window is None or not window.starts_at <= now < window.ends_at:
+        return False
+    seen = code in device.sim_used_offline_pins
+    if window.kind == "one_time" and seen:
+        return False
+    if not seen and now >= window.starts_at + FIRST_USE_WITHIN:
+        return False
+    if not seen:
+        device.sim_used_offline_pins = [*device.sim_used_offline_pins, code]
+    return True

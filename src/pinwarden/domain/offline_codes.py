@@ -37,6 +37,8 @@ _HIGH, _LOW = 5, 5  # the Feistel halves
 # igloohome's limits (R183).
 MAX_HOURS, MIN_DAYS, MAX_DAYS = 672, 29, 367
 ONE_TIME_VALIDITY = DAY
+# A longer code must be used for the first time within this long after its start.
+FIRST_USE_WITHIN = DAY
 VARIANCES: dict[Kind, int] = {"hourly": 3, "daily": 3, "one_time": 5}
 _LENGTH_RANGES: dict[Kind, tuple[int, int]] = {
     "hourly": (1, MAX_HOURS),

@@ -40,6 +40,8 @@ class CodeState:
     # Loaded onto the lock with its window, ahead of time (R128–R129).
     native: bool = False
     is_scheduled_on_device: bool = False
+    # An offline code: the lock checks it by itself, nothing is ever programmed (R179).
+    offline: bool = False
 
     @property
     def window(self) -> tuple[datetime, datetime] | None:
@@ -153,6 +155,14 @@ def plan_device(
     owned = {c.slot for c in codes if c.slot is not None}
 
     for c in codes:
+        if c.offline:
+            finished = is_finished(c.ends_at, c.deleted, now)
+            plan.decisions.append(
+                Decision(c.access_code_id, c.revision, None if finished else "set", None, False)
+            )
+            if not finished:
+                plan.wake_no_later_than(c.ends_at)
+            continue
         lead = native_lead_time if c.window is not None else lead_time
         wanted = belongs_on_lock(c.starts_at, c.ends_at, c.deleted, now, lead)
         held = slots.get(c.slot) if c.slot is not None else None

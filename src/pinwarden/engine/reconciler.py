@@ -133,6 +133,7 @@ class Reconciler:
                     is_external_modification_allowed=r.is_external_modification_allowed,
                     native=native and r.prefer_native_scheduling,
                     is_scheduled_on_device=r.is_scheduled_on_device,
+                    offline=r.is_offline_access_code,
                 )
                 for r in rows
             ]

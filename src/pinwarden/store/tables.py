@@ -112,6 +112,13 @@ class Device(Base):
     failure_count: Mapped[int] = mapped_column(Integer, default=0)
     # PIN lengths reported through report_device_constraints (R107); None = the model's.
     reported_code_lengths: Mapped[list[int] | None] = mapped_column(JSON, nullable=True)
+    # The key offline PINs are enciphered with (R179), made with the first one. The lock
+    # holds the same key (for a real lock, the vendor does).
+    offline_code_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The simulated lock's memory of one-time offline PINs already used up.
+    sim_used_offline_pins: Mapped[list[str]] = mapped_column(
+        JSON, default=list, server_default="[]"
+    )
     # Once on, the reconciler keeps backup codes programmed on the lock (R175–R176).
     backup_pool_enabled: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()

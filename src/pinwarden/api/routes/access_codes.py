@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import or_, select
@@ -20,27 +18,35 @@ from pinwarden.api.checks import (
 from pinwarden.api.context import RequestContext
 from pinwarden.api.errors import SeamError, invalid_input, not_found
 from pinwarden.api.lookup import (
+    DELETE_REPLAY_WINDOW,
     access_code_in_workspace,
     device_in_workspace,
     earlier_delete,
     new_action_attempt,
     request_reconcile,
 )
+from pinwarden.api.new_codes import (
+    NewCode,
+    add_code,
+    check_new_code,
+    code_views,
+    device_rules,
+    enable_backup_pool,
+    pending_status,
+)
+from pinwarden.api.offline_codes import OfflineRequest, create_offline
 from pinwarden.api.pagination import paginate
 from pinwarden.api.params import Id, Limit, Pin, ShortText, Text, Timestamp
 from pinwarden.api.wire import Endpoint, Params
 from pinwarden.devices.models import LOCK_MODELS
-from pinwarden.domain.codes import CodeRules, NoCodeAvailable, generate_code
+from pinwarden.domain.codes import NoCodeAvailable, generate_code
 from pinwarden.domain.errors import RuleViolation
 from pinwarden.domain.windows import (
-    belongs_on_lock,
     resolve_update_window,
-    status_before_confirmation,
     validate_window,
 )
-from pinwarden.engine.backup_pool import EMPTY
 from pinwarden.store.events import record_event
-from pinwarden.store.tables import AccessCode, ActionAttempt, Device, UnmanagedAccessCode
+from pinwarden.store.tables import AccessCode, Device, UnmanagedAccessCode
 from pinwarden.store.views import access_code_view, action_attempt_view
 from pinwarden.timeutil import iso
 
@@ -116,144 +122,6 @@ class GenerateParams(Params):
     device_id: Id
 
 
-def code_views(session: Session, codes: list[AccessCode]) -> list[dict[str, Any]]:
-    """The views of ``codes``, with their devices' errors (R140) and backup pools (R177)."""
-    device_ids = {c.device_id for c in codes}
-    rows = (
-        session.execute(
-            select(Device.device_id, Device.errors, Device.backup_pool_enabled).where(
-                Device.device_id.in_(device_ids)
-            )
-        ).all()
-        if device_ids
-        else []
-    )
-    facts = {
-        r.device_id: (
-            list(r.errors),
-            r.backup_pool_enabled and all(e.get("error_code") != EMPTY for e in r.errors),
-        )
-        for r in rows
-    }
-    return [access_code_view(c, *facts.get(c.device_id, ([], False))) for c in codes]
-
-
-def _refuse_unsupported(params: CreateParams | UpdateParams) -> None:
-    """Features that belong to later work are refused clearly rather than ignored."""
-    if params.is_offline_access_code or params.use_offline_access_code:
-        raise invalid_input(
-            "Offline access codes are not supported by this pinwarden version",
-            "is_offline_access_code",
-        )
-
-
-def enable_backup_pool(session: Session, device: Device, now: datetime) -> None:
-    """``use_backup_access_code_pool: true`` turns the device's pool on, for good (R175)."""
-    if not LOCK_MODELS[device.model_key].supports_backup_access_code_pool:
-        raise invalid_input(
-            "This device does not support a backup access code pool",
-            "use_backup_access_code_pool",
-        )
-    if not device.backup_pool_enabled:
-        device.backup_pool_enabled = True
-        request_reconcile(session, device.device_id, now)
-
-
-def _pending_status(code: AccessCode, device: Device, now: datetime, ctx: RequestContext) -> str:
-    """Status right after a create or a change of PIN or window (T1–T3, T10)."""
-    settings = ctx.services.settings
-    model = LOCK_MODELS[device.model_key]
-    native = model.schedules_natively(device.time_zone) and code.prefer_native_scheduling
-    lead = settings.native_preload if native else settings.programming_lead_time
-    if code.was_on_device and not belongs_on_lock(code.starts_at, code.ends_at, False, now, lead):
-        return "removing"
-    return status_before_confirmation(
-        code.starts_at, code.ends_at, now, settings.programming_lead_time, native
-    )
-
-
-@dataclass(frozen=True)
-class NewCode:
-    """What a create request asks for, whatever the device (create and create_multiple)."""
-
-    name: str | None
-    starts_at: datetime | None
-    ends_at: datetime | None
-    external: bool
-    prefer_native_scheduling: bool
-    is_one_time_use: bool
-    common_code_key: str | None = None
-
-
-def check_new_code(device: Device, spec: NewCode, now: datetime) -> None:
-    """The device-specific checks on a new code's window and name (R57–R65)."""
-    model = LOCK_MODELS[device.model_key]
-    validate_window(
-        spec.starts_at,
-        spec.ends_at,
-        now,
-        start_must_be_future="start_date_in_future" in model.constraints,
-    )
-    check_name(model, spec.name)
-
-
-def add_code(
-    ctx: RequestContext,
-    session: Session,
-    device: Device,
-    pin: str,
-    spec: NewCode,
-    now: datetime,
-) -> tuple[AccessCode, ActionAttempt]:
-    """Store a new managed code with its ``created`` event and pending attempt (R69–R71);
-    the caller has checked ``pin`` and holds the device's lock."""
-    code = AccessCode(
-        access_code_id=str(uuid.uuid4()),
-        workspace_id=ctx.workspace_id,
-        device_id=device.device_id,
-        name=spec.name,
-        code=pin,
-        common_code_key=spec.common_code_key,
-        starts_at=spec.starts_at,
-        ends_at=spec.ends_at,
-        created_at=now,
-        is_external_modification_allowed=spec.external,
-        prefer_native_scheduling=spec.prefer_native_scheduling,
-        is_one_time_use=spec.is_one_time_use,
-        is_offline_access_code=False,
-        errors=[],
-        warnings=[],
-        revision=1,
-        was_on_device=False,
-    )
-    code.status = _pending_status(code, device, now, ctx)
-    session.add(code)
-    record_event(
-        session,
-        "access_code.created",
-        now,
-        workspace_id=ctx.workspace_id,
-        device=device,
-        access_code=code,
-    )
-    attempt = new_action_attempt(
-        session,
-        ctx.workspace_id,
-        "CREATE_ACCESS_CODE",
-        now,
-        device_id=device.device_id,
-        access_code_id=code.access_code_id,
-        revision=1,
-    )
-    request_reconcile(session, device.device_id, now)
-    return code, attempt
-
-
-def device_rules(device: Device) -> CodeRules:
-    """The PIN rules of ``device``, with any lengths reported for it (R107)."""
-    return LOCK_MODELS[device.model_key].rules_for(device.reported_code_lengths)
-
-
 def _group_pin(session: Session, workspace_id: str, common_code_key: str) -> str | None:
     return session.scalar(
         select(AccessCode.code)
@@ -265,9 +133,34 @@ def _group_pin(session: Session, workspace_id: str, common_code_key: str) -> str
     )
 
 
+def _create_offline(ctx: RequestContext, params: CreateParams) -> dict[str, Any]:
+    """create with ``is_offline_access_code`` (R179–R186): the PIN comes from the lock's
+    algorithm, so ``code`` and everything that touches the lock's slots are refused."""
+    for name in ("code", "common_code_key", "use_backup_access_code_pool"):
+        if getattr(params, name):
+            raise invalid_input(f"{name} cannot be used with an offline access code", name)
+    rounding = params.max_time_rounding or "1hour"
+    request = OfflineRequest(
+        name=params.name,
+        starts_at=params.starts_at,
+        ends_at=params.ends_at,
+        max_time_rounding="1day" if rounding in ("1day", "1d") else "1hour",
+        one_time=bool(params.is_one_time_use),
+    )
+    with ctx.services.db.write() as session:
+        device = device_in_workspace(session, ctx.workspace_id, params.device_id, for_update=True)
+        check_name(LOCK_MODELS[device.model_key], params.name)
+        ctx.services.rate_limits.check("create", device.device_id)
+        result = create_offline(ctx, session, device, request)
+        request_reconcile(session, device.device_id, ctx.services.clock.now())
+    ctx.services.wake_worker()
+    return result
+
+
 def create(ctx: RequestContext, params: CreateParams) -> dict[str, Any]:
     """POST /access_codes/create."""
-    _refuse_unsupported(params)
+    if params.is_offline_access_code or params.use_offline_access_code:
+        return _create_offline(ctx, params)
     spec = NewCode(
         name=params.name,
         starts_at=params.starts_at,
@@ -344,6 +237,9 @@ def update_row(
     now = ctx.services.clock.now()
     if row.deleted_at is not None or row.used_at is not None:
         raise invalid_input("The access code is being removed and cannot be updated")
+    if row.is_offline_access_code:
+        # The lock computes it from its window; only a reset of the lock revokes it (R180).
+        raise invalid_input("Offline access codes cannot be updated", "access_code_id")
     external = external_modification_flag(
         params.allow_external_modification, params.is_external_modification_allowed
     )
@@ -404,7 +300,7 @@ def update_row(
         return False
     row.revision += 1
     if any(c["property"] in ("code", "starts_at", "ends_at") for c in changes):
-        row.status = _pending_status(row, device, now, ctx)
+        row.status = pending_status(row, device, now, ctx)
         row.pending_since = None
     record_event(
         session,
@@ -462,7 +358,10 @@ def _release(ctx: RequestContext, session: Session, row: AccessCode, device: Dev
 def update(ctx: RequestContext, params: UpdateParams) -> dict[str, Any]:
     """PUT/PATCH/POST /access_codes/update, including ongoing ↔ time-bound conversion (S0)
     and release to unmanaged (R85)."""
-    _refuse_unsupported(params)
+    if params.is_offline_access_code or params.use_offline_access_code:
+        raise invalid_input(
+            "An existing code cannot become an offline access code", "is_offline_access_code"
+        )
     now = ctx.services.clock.now()
     with ctx.services.db.write() as session:
         row = access_code_in_workspace(
@@ -503,12 +402,6 @@ def _jsonable(value: Any) -> Any:
     return iso(value) if isinstance(value, datetime) else value
 
 
-# How long after a delete its replay still answers the same attempt once the code is gone.
-# The SDK's last retry of a DELETE comes at most about 330 s after the first try (three
-# 30 s timeouts, two waits capped at 120 s, R52); later, the code is simply not found (R94).
-DELETE_REPLAY_WINDOW = timedelta(minutes=10)
-
-
 def delete(ctx: RequestContext, params: DeleteParams) -> dict[str, Any]:
     """DELETE/POST /access_codes/delete; a replay answers the first attempt again (R53).
 
@@ -536,6 +429,12 @@ def delete(ctx: RequestContext, params: DeleteParams) -> dict[str, Any]:
             earlier = earlier_delete(session, ctx.workspace_id, row.access_code_id)
             if earlier is not None:
                 return {"action_attempt": action_attempt_view(earlier)}
+        if row.is_offline_access_code:
+            raise invalid_input(
+                "Offline access codes cannot be deleted: the lock accepts them until they "
+                "end, whatever pinwarden does",
+                "access_code_id",
+            )
         # Found, allowed and not a replay: the delete spends budget before it writes (R51).
         ctx.services.rate_limits.check("delete", device.device_id)
         row.deleted_at = now

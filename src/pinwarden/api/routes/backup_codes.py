@@ -10,8 +10,8 @@ from sqlalchemy import select
 from pinwarden.api.context import RequestContext
 from pinwarden.api.errors import SeamError, invalid_input
 from pinwarden.api.lookup import access_code_in_workspace, device_in_workspace, request_reconcile
+from pinwarden.api.new_codes import code_views
 from pinwarden.api.params import Id
-from pinwarden.api.routes.access_codes import code_views
 from pinwarden.api.wire import Endpoint, Params
 from pinwarden.domain.windows import code_type
 from pinwarden.store.events import record_event

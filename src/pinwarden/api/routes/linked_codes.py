@@ -18,17 +18,16 @@ from pinwarden.api.checks import check_duplicate, external_modification_flag, li
 from pinwarden.api.context import RequestContext
 from pinwarden.api.errors import invalid_input, not_found
 from pinwarden.api.lookup import device_in_workspace
-from pinwarden.api.params import Id, Pin, ShortText, Text, Timestamp
-from pinwarden.api.routes.access_codes import (
+from pinwarden.api.new_codes import (
     NewCode,
-    UpdateParams,
     add_code,
     check_new_code,
     code_views,
     device_rules,
     enable_backup_pool,
-    update_row,
 )
+from pinwarden.api.params import Id, Pin, ShortText, Text, Timestamp
+from pinwarden.api.routes.access_codes import UpdateParams, update_row
 from pinwarden.api.wire import Endpoint, Params
 from pinwarden.domain.codes import NoCodeAvailable, code_violations, generate_code, shared_rules
 from pinwarden.store.tables import AccessCode, Device, ReplayGuard

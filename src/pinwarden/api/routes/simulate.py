@@ -3,6 +3,7 @@ own change-at-the-lock simulation."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -16,9 +17,9 @@ from pinwarden.api.lookup import (
     request_reconcile,
     simulated_device,
 )
-from pinwarden.api.params import Id, Pin
+from pinwarden.api.params import Id, KeypadEntry, Pin
 from pinwarden.api.wire import Endpoint, Params
-from pinwarden.devices.simulated import edit_at_keypad, keypad_accepts
+from pinwarden.devices.simulated import edit_at_keypad, keypad_accepts, keypad_accepts_offline
 from pinwarden.store.events import record_event
 from pinwarden.store.tables import AccessCode, Device, UnmanagedAccessCode
 from pinwarden.store.views import action_attempt_view
@@ -47,7 +48,7 @@ def change_at_lock(ctx: RequestContext, params: ChangeAtLockParams) -> dict[str,
 
 class KeypadParams(Params):
     device_id: Id
-    code: Pin
+    code: KeypadEntry
 
 
 class ManualLockParams(Params):
@@ -71,31 +72,52 @@ def _finished(
     return {"action_attempt": action_attempt_view(attempt)}
 
 
+def _unlocked_by(
+    session: Session, device: Device, code: str, now: datetime
+) -> tuple[AccessCode | None, str | None] | None:
+    """Who the lock lets in with ``code``: (managed code, unmanaged code id), or None."""
+    slot = keypad_accepts(session, device.device_id, code, now)
+    if slot is not None:
+        managed = session.scalar(
+            select(AccessCode).where(
+                AccessCode.device_id == device.device_id,
+                AccessCode.slot == slot,
+                AccessCode.code == code,
+            )
+        )
+        foreign = session.scalar(
+            select(UnmanagedAccessCode.access_code_id).where(
+                UnmanagedAccessCode.device_id == device.device_id,
+                UnmanagedAccessCode.slot == slot,
+            )
+        )
+        return managed, foreign
+    if keypad_accepts_offline(device, code, now):
+        offline = session.scalar(
+            select(AccessCode).where(
+                AccessCode.device_id == device.device_id,
+                AccessCode.code == code,
+                AccessCode.is_offline_access_code.is_(True),
+            )
+        )
+        return offline, None
+    return None
+
+
 def keypad_code_entry(ctx: RequestContext, params: KeypadParams) -> dict[str, Any]:
-    """POST /locks/simulate/keypad_code_entry: a PIN the lock holds (in its window) unlocks
-    it with ``lock.unlocked``; any other PIN gives ``lock.access_denied`` (R120)."""
+    """POST /locks/simulate/keypad_code_entry: a PIN the lock holds (in its window), or an
+    offline PIN it can read, unlocks it with ``lock.unlocked``; any other PIN gives
+    ``lock.access_denied`` (R120)."""
     now = ctx.services.clock.now()
     with ctx.services.db.write() as session:
         device = simulated_device(session, ctx.workspace_id, ctx.is_sandbox, params.device_id)
-        slot = keypad_accepts(session, device.device_id, params.code, now)
-        if slot is None:
+        entry = _unlocked_by(session, device, params.code, now)
+        if entry is None:
             record_event(
                 session, "lock.access_denied", now, workspace_id=ctx.workspace_id, device=device
             )
         else:
-            managed = session.scalar(
-                select(AccessCode).where(
-                    AccessCode.device_id == device.device_id,
-                    AccessCode.slot == slot,
-                    AccessCode.code == params.code,
-                )
-            )
-            foreign = session.scalar(
-                select(UnmanagedAccessCode.access_code_id).where(
-                    UnmanagedAccessCode.device_id == device.device_id,
-                    UnmanagedAccessCode.slot == slot,
-                )
-            )
+            managed, foreign = entry
             device.locked = False
             extra: dict[str, Any] = {
                 "method": "keycode",
@@ -104,10 +126,11 @@ def keypad_code_entry(ctx: RequestContext, params: KeypadParams) -> dict[str, An
             if managed is not None:
                 extra["access_code_id"] = managed.access_code_id
                 if managed.is_one_time_use and managed.used_at is None:
-                    # Used once: pinwarden takes it off the lock now (T20).
+                    # Used once: it goes (T20); an online one leaves the lock first.
                     managed.used_at = now
                     managed.revision += 1
-                    managed.status, managed.pending_since = "removing", None
+                    if not managed.is_offline_access_code:
+                        managed.status, managed.pending_since = "removing", None
                     request_reconcile(session, device.device_id, now)
             elif foreign is not None:
                 extra["access_code_id"] = foreign

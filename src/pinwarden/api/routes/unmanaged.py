@@ -13,6 +13,7 @@ from pinwarden.api.checks import check_duplicate, external_modification_flag, li
 from pinwarden.api.context import RequestContext
 from pinwarden.api.errors import SeamError, invalid_input, not_found
 from pinwarden.api.lookup import (
+    DELETE_REPLAY_WINDOW,
     device_in_workspace,
     earlier_delete,
     new_action_attempt,
@@ -22,7 +23,6 @@ from pinwarden.api.lookup import (
 )
 from pinwarden.api.pagination import paginate
 from pinwarden.api.params import Id, Limit, ShortText, SimulatedPin, Text
-from pinwarden.api.routes.access_codes import DELETE_REPLAY_WINDOW
 from pinwarden.api.wire import Endpoint, Params
 from pinwarden.devices.models import LOCK_MODELS
 from pinwarden.devices.simulated import edit_at_keypad, occupied_slots

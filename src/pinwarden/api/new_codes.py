@@ -1,0 +1,154 @@
+"""Building blocks shared by the routes that create and change managed access codes."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pinwarden.api.checks import check_name
+from pinwarden.api.context import RequestContext
+from pinwarden.api.errors import invalid_input
+from pinwarden.api.lookup import new_action_attempt, request_reconcile
+from pinwarden.devices.models import LOCK_MODELS
+from pinwarden.domain.codes import CodeRules
+from pinwarden.domain.windows import belongs_on_lock, status_before_confirmation, validate_window
+from pinwarden.engine.backup_pool import EMPTY
+from pinwarden.store.events import record_event
+from pinwarden.store.tables import AccessCode, ActionAttempt, Device
+from pinwarden.store.views import access_code_view
+
+
+def code_views(session: Session, codes: list[AccessCode]) -> list[dict[str, Any]]:
+    """The views of ``codes``, with their devices' errors (R140) and backup pools (R177)."""
+    device_ids = {c.device_id for c in codes}
+    rows = (
+        session.execute(
+            select(Device.device_id, Device.errors, Device.backup_pool_enabled).where(
+                Device.device_id.in_(device_ids)
+            )
+        ).all()
+        if device_ids
+        else []
+    )
+    facts = {
+        r.device_id: (
+            list(r.errors),
+            r.backup_pool_enabled and all(e.get("error_code") != EMPTY for e in r.errors),
+        )
+        for r in rows
+    }
+    return [access_code_view(c, *facts.get(c.device_id, ([], False))) for c in codes]
+
+
+def enable_backup_pool(session: Session, device: Device, now: datetime) -> None:
+    """``use_backup_access_code_pool: true`` turns the device's pool on, for good (R175)."""
+    if not LOCK_MODELS[device.model_key].supports_backup_access_code_pool:
+        raise invalid_input(
+            "This device does not support a backup access code pool",
+            "use_backup_access_code_pool",
+        )
+    if not device.backup_pool_enabled:
+        device.backup_pool_enabled = True
+        request_reconcile(session, device.device_id, now)
+
+
+def pending_status(code: AccessCode, device: Device, now: datetime, ctx: RequestContext) -> str:
+    """Status right after a create or a change of PIN or window (T1–T3, T10)."""
+    settings = ctx.services.settings
+    model = LOCK_MODELS[device.model_key]
+    native = model.schedules_natively(device.time_zone) and code.prefer_native_scheduling
+    lead = settings.native_preload if native else settings.programming_lead_time
+    if code.was_on_device and not belongs_on_lock(code.starts_at, code.ends_at, False, now, lead):
+        return "removing"
+    return status_before_confirmation(
+        code.starts_at, code.ends_at, now, settings.programming_lead_time, native
+    )
+
+
+@dataclass(frozen=True)
+class NewCode:
+    """What a create request asks for, whatever the device (create and create_multiple)."""
+
+    name: str | None
+    starts_at: datetime | None
+    ends_at: datetime | None
+    external: bool
+    prefer_native_scheduling: bool
+    is_one_time_use: bool
+    common_code_key: str | None = None
+
+
+def check_new_code(device: Device, spec: NewCode, now: datetime) -> None:
+    """The device-specific checks on a new code's window and name (R57–R65)."""
+    model = LOCK_MODELS[device.model_key]
+    validate_window(
+        spec.starts_at,
+        spec.ends_at,
+        now,
+        start_must_be_future="start_date_in_future" in model.constraints,
+    )
+    check_name(model, spec.name)
+
+
+def add_code(
+    ctx: RequestContext,
+    session: Session,
+    device: Device,
+    pin: str,
+    spec: NewCode,
+    now: datetime,
+    offline: bool = False,
+) -> tuple[AccessCode, ActionAttempt]:
+    """Store a new managed code with its ``created`` event and pending attempt (R69–R71);
+    the caller has checked ``pin`` and holds the device's lock. An ``offline`` code is
+    ``set`` from the start: the lock checks it by itself (R181)."""
+    code = AccessCode(
+        access_code_id=str(uuid.uuid4()),
+        workspace_id=ctx.workspace_id,
+        device_id=device.device_id,
+        name=spec.name,
+        code=pin,
+        common_code_key=spec.common_code_key,
+        starts_at=spec.starts_at,
+        ends_at=spec.ends_at,
+        created_at=now,
+        is_external_modification_allowed=spec.external,
+        prefer_native_scheduling=spec.prefer_native_scheduling,
+        is_one_time_use=spec.is_one_time_use,
+        is_offline_access_code=offline,
+        errors=[],
+        warnings=[],
+        revision=1,
+        was_on_device=False,
+    )
+    code.status = "set" if offline else pending_status(code, device, now, ctx)
+    session.add(code)
+    record_event(
+        session,
+        "access_code.created",
+        now,
+        workspace_id=ctx.workspace_id,
+        device=device,
+        access_code=code,
+    )
+    attempt = new_action_attempt(
+        session,
+        ctx.workspace_id,
+        "CREATE_ACCESS_CODE",
+        now,
+        device_id=device.device_id,
+        access_code_id=code.access_code_id,
+        revision=1,
+    )
+    request_reconcile(session, device.device_id, now)
+    return code, attempt
+
+
+def device_rules(device: Device) -> CodeRules:
+    """The PIN rules of ``device``, with any lengths reported for it (R107)."""
+    return LOCK_MODELS[device.model_key].rules_for(device.reported_code_lengths)
