@@ -138,7 +138,7 @@ def _august(seam: Any) -> str:
             "allow_external_modification",
             "disagree",
         ),
-        ({"is_offline_access_code": True}, "is_offline_access_code", "Offline"),
+        ({"is_offline_access_code": True}, "is_offline_access_code", "offline access codes"),
         ({"starts_at": "yesterday", "ends_at": "2025-01-02T00:00:00Z"}, "starts_at", "datetime"),
     ],
 )
