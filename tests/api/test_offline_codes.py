@@ -130,7 +130,10 @@ def test_one_time_offline_code_works_once(server: Harness) -> None:
     _at(server, datetime(2025, 1, 4, 18, tzinfo=UTC))
     assert _enter(seam, lock, code.code or "") == "lock.unlocked"
     assert _enter(seam, lock, code.code or "") == "lock.access_denied"
+    # Kept on record until its end, so its PIN is not handed out again meanwhile.
     server.settle()
+    assert seam.access_codes.get(access_code_id=code.access_code_id).code == code.code
+    _at(server, datetime(2025, 1, 5, 9, tzinfo=UTC))
     with pytest.raises(SeamHttpApiError):
         seam.access_codes.get(access_code_id=code.access_code_id)
 
@@ -152,3 +155,34 @@ def test_offline_requests_the_lock_cannot_serve(server: Harness) -> None:
         with pytest.raises(SeamHttpInvalidInputError):
             seam.access_codes.create(is_offline_access_code=True, **bad)
     assert datetime(2025, 1, 3, tzinfo=UTC) > START
+
+
+def test_a_used_one_time_pin_is_never_issued_again(server: Harness) -> None:
+    seam = server.seam()
+    lock = _lock(seam, "igloohome_lock")
+    start = {"starts_at": "2025-01-04T09:00:00Z"}
+    first = seam.access_codes.create(
+        device_id=lock, is_offline_access_code=True, is_one_time_use=True, **start
+    )
+    _at(server, datetime(2025, 1, 4, 10, tzinfo=UTC))
+    assert _enter(seam, lock, first.code or "") == "lock.unlocked"
+    server.settle()
+    second = seam.access_codes.create(
+        device_id=lock, is_offline_access_code=True, is_one_time_use=True, **start
+    )
+    assert second.code != first.code
+    assert _enter(seam, lock, second.code or "") == "lock.unlocked"
+
+
+def test_offline_window_must_end_after_it_starts(server: Harness) -> None:
+    seam = server.seam()
+    lock = _lock(seam, "igloohome_lock")
+    for ends in ("2025-01-03T17:00:00Z", "2025-01-03T14:00:00Z"):
+        with pytest.raises(SeamHttpInvalidInputError):
+            seam.access_codes.create(
+                device_id=lock,
+                is_offline_access_code=True,
+                starts_at="2025-01-03T17:00:00Z",
+                ends_at=ends,
+            )
+    assert seam.access_codes.list(device_id=lock) == []

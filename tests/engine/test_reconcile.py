@@ -523,3 +523,48 @@ def test_a_read_older_than_an_api_write_does_not_drop_a_new_unmanaged_code(
     engine.advance(HOUR)
     assert _unmanaged(engine, lock.device_id) == [(250, "2580")]
     assert engine.events().count("access_code.unmanaged.removed") == 0
+
+
+def test_a_stale_unmanaged_record_never_removes_the_managed_code_in_its_slot(
+    engine: Engine,
+) -> None:
+    from pinwarden.store.tables import UnmanagedAccessCode
+
+    lock = engine.device("yale_lock")
+    engine.drain()
+    # A record of a PIN that was in slot 1 and whose removal was asked for; the PIN has
+    # already left the lock, which applies operations at once.
+    with engine.service.db.write() as s:
+        s.get(Device, lock.device_id).sim_faults = {"latency_ms": 0}  # type: ignore[union-attr]
+        s.add(
+            UnmanagedAccessCode(
+                access_code_id="5b3a4a4e-1111-4a4a-8a8a-000000000001",
+                workspace_id=engine.ctx.workspace_id,
+                device_id=lock.device_id,
+                slot=1,
+                code="7777",
+                created_at=engine.clock.now(),
+                delete_requested_at=engine.clock.now(),
+            )
+        )
+    code = engine.create(lock.device_id, code="4821")
+    driver = engine.service.reconciler._drivers["simulated"]
+    original = driver.apply
+
+    async def apply_then_write(device: DeviceRef, ops: Any) -> Any:
+        outcomes = await original(device, ops)
+        if device.device_id == lock.device_id:
+            engine.update(code["access_code_id"], name="raced")  # the pass is out of step
+            driver.apply = original  # type: ignore[method-assign]
+        return outcomes
+
+    driver.apply = apply_then_write  # type: ignore[method-assign]
+    engine.drain()
+    for _ in range(3):
+        engine.advance(SECOND)
+    engine.advance(HOUR)
+    row = engine.code(code["access_code_id"])
+    assert row is not None and (row.status, row.slot) == ("set", 1)
+    assert engine.lock_pins(lock.device_id) == ["4821"]
+    assert _unmanaged(engine, lock.device_id) == []
+    assert "access_code.deleted_external_to_seam" not in engine.events()

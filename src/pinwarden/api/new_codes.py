@@ -17,7 +17,7 @@ from pinwarden.api.lookup import new_action_attempt, request_reconcile
 from pinwarden.devices.models import LOCK_MODELS
 from pinwarden.domain.codes import CodeRules
 from pinwarden.domain.windows import belongs_on_lock, status_before_confirmation, validate_window
-from pinwarden.engine.backup_pool import EMPTY
+from pinwarden.engine.backup_pool import EMPTY, show_empty
 from pinwarden.store.events import record_event
 from pinwarden.store.tables import AccessCode, ActionAttempt, Device
 from pinwarden.store.views import access_code_view
@@ -54,6 +54,7 @@ def enable_backup_pool(session: Session, device: Device, now: datetime) -> None:
         )
     if not device.backup_pool_enabled:
         device.backup_pool_enabled = True
+        show_empty(device, now)  # until the reconciler has a spare on the lock (R176)
         request_reconcile(session, device.device_id, now)
 
 

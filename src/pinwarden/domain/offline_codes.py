@@ -87,6 +87,8 @@ def offline_window(
         return OfflineWindow("one_time", start, start + ONE_TIME_VALIDITY)
     if ends_at is None:
         raise RuleViolation("Offline access codes need ends_at, unless one-time", "ends_at")
+    if ends_at <= starts_at:
+        raise RuleViolation("ends_at must be later than starts_at", "ends_at")
     start, end = _floor(starts_at, HOUR), _ceil(ends_at, HOUR)
     if end - start <= MAX_HOURS * HOUR:
         return OfflineWindow("hourly", start, end)

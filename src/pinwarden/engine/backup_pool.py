@@ -33,20 +33,26 @@ def is_member(code: AccessCode) -> bool:
     return code.is_backup and code.ends_at is None and code.deleted_at is None
 
 
-def refill(session: Session, device: Device, codes: list[AccessCode], now: datetime) -> bool:
+def refill(
+    session: Session, device: Device, codes: list[AccessCode], held: set[str], now: datetime
+) -> bool:
     """Top the pool of ``device`` up to :data:`POOL_SIZE` and show ``EMPTY`` on the device
-    while no member is ready on the lock. Returns whether members were added (they still
-    have to be programmed)."""
+    while no member is ready on the lock. ``held``: the PINs the lock reported. Returns
+    whether members were added (they still have to be programmed)."""
     members = [c for c in codes if is_member(c)]
-    taken = {c.code for c in codes if c.code} | {
-        pin
-        for pin in session.scalars(
-            select(UnmanagedAccessCode.code).where(
-                UnmanagedAccessCode.device_id == device.device_id
+    taken = (
+        held
+        | {c.code for c in codes if c.code}
+        | {
+            pin
+            for pin in session.scalars(
+                select(UnmanagedAccessCode.code).where(
+                    UnmanagedAccessCode.device_id == device.device_id
+                )
             )
-        )
-        if pin
-    }
+            if pin
+        }
+    )
     rules = LOCK_MODELS[device.model_key].rules_for(device.reported_code_lengths)
     added = False
     for _ in range(POOL_SIZE - len(members)):
@@ -79,16 +85,21 @@ def refill(session: Session, device: Device, codes: list[AccessCode], now: datet
             )
         )
         added = True
-    ready = any(m.status == "set" for m in members)
-    others = [e for e in device.errors if e.get("error_code") != EMPTY]
-    if ready:
-        device.errors = others
-    elif len(others) == len(device.errors):
-        empty: dict[str, Any] = {
-            "error_code": EMPTY,
-            "message": "The backup access code pool has no code ready on the lock",
-            "created_at": iso(now),
-            "is_device_error": True,
-        }
-        device.errors = [*others, empty]
+    if any(m.status == "set" for m in members):
+        device.errors = [e for e in device.errors if e.get("error_code") != EMPTY]
+    else:
+        show_empty(device, now)
     return added
+
+
+def show_empty(device: Device, now: datetime) -> None:
+    """Give the device the ``empty_backup_access_code_pool`` error, once."""
+    if any(e.get("error_code") == EMPTY for e in device.errors):
+        return
+    empty: dict[str, Any] = {
+        "error_code": EMPTY,
+        "message": "The backup access code pool has no code ready on the lock",
+        "created_at": iso(now),
+        "is_device_error": True,
+    }
+    device.errors = [*device.errors, empty]

@@ -47,7 +47,7 @@ class _Snapshot:
     slot_count: int
     codes: list[CodeState]
     # Unmanaged codes to take off the lock (unmanaged/delete), by id → slot.
-    unmanaged_removals: dict[str, int]
+    unmanaged_removals: dict[str, tuple[int, str | None]]
 
 
 def _window(report: SlotReport) -> tuple[datetime, datetime] | None:
@@ -122,7 +122,10 @@ class Reconciler:
                     starts_at=r.starts_at,
                     ends_at=r.ends_at,
                     # A used one-time code goes the way of a deleted one (T20).
-                    deleted=r.deleted_at is not None or r.used_at is not None,
+                    # (An offline one stays on record until its end: the lock remembers
+                    # the PIN as used, so it must not be handed out again.)
+                    deleted=r.deleted_at is not None
+                    or (r.used_at is not None and not r.is_offline_access_code),
                     status=r.status,
                     slot=r.slot,
                     op_kind=r.op_kind,
@@ -168,7 +171,8 @@ class Reconciler:
         )
         self._reserve_slots(snap, plan.decisions)
         sent = [(d.access_code_id, d.op) for d in plan.decisions if d.op is not None]
-        sent += unmanaged.removal_ops(snap.unmanaged_removals, reported)
+        owned = {d.slot for d in plan.decisions if d.slot is not None}
+        sent += unmanaged.removal_ops(snap.unmanaged_removals, reported, owned)
         outcomes = await driver.apply(snap.ref, [op for _, op in sent]) if sent else []
         results: dict[str, OpOutcome] = {
             access_code_id: outcome
@@ -276,7 +280,7 @@ class Reconciler:
                 if settle is not None and (wake_at is None or settle < wake_at):
                     wake_at = settle
             if device.backup_pool_enabled and backup_pool.refill(
-                session, device, list(rows.values()), now
+                session, device, list(rows.values()), {s.code for s in reported if s.code}, now
             ):
                 wake_at = now
             unmanaged.sync_unmanaged(

@@ -26,24 +26,36 @@ from pinwarden.store.events import record_event
 from pinwarden.store.tables import ActionAttempt, Device, UnmanagedAccessCode
 
 
-def removals(session: Session, device_id: str) -> dict[str, int]:
-    """Unmanaged codes whose removal was requested (``unmanaged/delete``), by id → slot."""
+def removals(session: Session, device_id: str) -> dict[str, tuple[int, str | None]]:
+    """Unmanaged codes whose removal was requested (``unmanaged/delete``):
+    id → (slot, PIN)."""
     rows = session.execute(
-        select(UnmanagedAccessCode.access_code_id, UnmanagedAccessCode.slot).where(
+        select(
+            UnmanagedAccessCode.access_code_id,
+            UnmanagedAccessCode.slot,
+            UnmanagedAccessCode.code,
+        ).where(
             UnmanagedAccessCode.device_id == device_id,
             UnmanagedAccessCode.delete_requested_at.is_not(None),
         )
     ).all()
-    return {r.access_code_id: r.slot for r in rows}
+    return {r.access_code_id: (r.slot, r.code) for r in rows}
 
 
-def removal_ops(pending: Mapping[str, int], reported: list[SlotReport]) -> list[tuple[str, SlotOp]]:
-    """A remove operation for each pending removal whose slot the lock still holds."""
-    held = {s.slot for s in reported}
-    return [(uid, SlotOp("remove", slot)) for uid, slot in pending.items() if slot in held]
+def removal_ops(
+    pending: Mapping[str, tuple[int, str | None]], reported: list[SlotReport], owned: set[int]
+) -> list[tuple[str, SlotOp]]:
+    """A remove operation for each pending removal whose slot still holds that PIN, and
+    that no managed code has taken over meanwhile."""
+    held = {s.slot: s.code for s in reported}
+    return [
+        (uid, SlotOp("remove", slot))
+        for uid, (slot, code) in pending.items()
+        if slot in held and slot not in owned and held[slot] in (code, None)
+    ]
 
 
-def failed(results: Mapping[str, OpOutcome], pending: Mapping[str, int]) -> bool:
+def failed(results: Mapping[str, OpOutcome], pending: Mapping[str, object]) -> bool:
     """Whether the lock refused or missed any removal sent for an unmanaged code."""
     return any(isinstance(results.get(uid), DeviceUnavailable | DeviceRejected) for uid in pending)
 
@@ -76,7 +88,8 @@ def sync_unmanaged(
         if report is not None:
             row.code, row.name = report.code, report.name or row.name
             row.starts_at, row.ends_at = report.starts_at, report.ends_at
-        elif in_step:
+        elif in_step or slot in owned:
+            # A managed code holds the slot now: this PIN left it, whatever raced the read.
             _gone(session, device, row, now)
     if not (in_step and model.lists_unmanaged_codes):
         return

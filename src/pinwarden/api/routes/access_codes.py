@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
+from sqlalchemy import delete as sql_delete
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
@@ -150,7 +151,6 @@ def _create_offline(ctx: RequestContext, params: CreateParams) -> dict[str, Any]
     with ctx.services.db.write() as session:
         device = device_in_workspace(session, ctx.workspace_id, params.device_id, for_update=True)
         check_name(LOCK_MODELS[device.model_key], params.name)
-        ctx.services.rate_limits.check("create", device.device_id)
         result = create_offline(ctx, session, device, request)
         request_reconcile(session, device.device_id, ctx.services.clock.now())
     ctx.services.wake_worker()
@@ -322,6 +322,8 @@ def _release(ctx: RequestContext, session: Session, row: AccessCode, device: Dev
     the lock; it stays there and is listed as unmanaged from now on."""
     if row.deleted_at is not None or row.used_at is not None:
         raise invalid_input("The access code is being removed and cannot be released")
+    if not LOCK_MODELS[device.model_key].lists_unmanaged_codes:
+        raise invalid_input("This device does not support unmanaged access codes", "is_managed")
     if row.status != "set" or row.slot is None or row.op_kind is not None:
         raise invalid_input(
             "Only a code that is set on the device can be released to unmanaged", "is_managed"
@@ -341,6 +343,12 @@ def _release(ctx: RequestContext, session: Session, row: AccessCode, device: Dev
         created_at=now,
     )
     session.delete(row)
+    # A record of an earlier PIN in this slot is stale: the slot is ours, and now this one's.
+    session.execute(
+        sql_delete(UnmanagedAccessCode).where(
+            UnmanagedAccessCode.device_id == row.device_id, UnmanagedAccessCode.slot == row.slot
+        )
+    )
     session.flush()
     session.add(released)
     record_event(

@@ -146,13 +146,14 @@ def create_multiple(ctx: RequestContext, params: CreateMultipleParams) -> dict[s
     now = ctx.services.clock.now()
     digest = _digest(ctx.workspace_id, params)
     with ctx.services.db.write() as session:
+        # Lock devices in one global order, so concurrent requests cannot deadlock; a
+        # concurrent identical request then finishes before this one looks for it.
+        locked = {
+            i: device_in_workspace(session, ctx.workspace_id, i, for_update=True)
+            for i in sorted(params.device_ids)
+        }
         earlier = _replayed(session, ctx.workspace_id, digest, now)
         if earlier is None:
-            # Lock devices in one global order, so concurrent requests cannot deadlock.
-            locked = {
-                i: device_in_workspace(session, ctx.workspace_id, i, for_update=True)
-                for i in sorted(params.device_ids)
-            }
             devices = [locked[i] for i in params.device_ids]
             if params.use_backup_access_code_pool:
                 for d in devices:

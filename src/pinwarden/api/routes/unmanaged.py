@@ -158,6 +158,13 @@ def convert_to_managed(ctx: RequestContext, params: ConvertParams) -> dict[str, 
             )
         window = (row.starts_at, row.ends_at)
         check_duplicate(live_codes(session, device.device_id), row.code, window)
+        if session.scalar(
+            select(AccessCode.access_code_id).where(
+                AccessCode.device_id == device.device_id, AccessCode.slot == row.slot
+            )
+        ):
+            # The record is older than the lock's last read: a managed code took the slot.
+            raise invalid_input("The access code is no longer on the lock", "access_code_id")
         before_start = row.starts_at is not None and now < row.starts_at
         code = AccessCode(
             access_code_id=row.access_code_id,
@@ -260,10 +267,20 @@ def simulate_create(ctx: RequestContext, params: SimulateParams) -> dict[str, An
                 "The lock already holds this code",
                 data={"device_id": device.device_id},
             )
-        reserved = set(held) | set(
-            session.scalars(
-                select(AccessCode.slot).where(
-                    AccessCode.device_id == device.device_id, AccessCode.slot.is_not(None)
+        reserved = (
+            set(held)
+            | set(
+                session.scalars(
+                    select(AccessCode.slot).where(
+                        AccessCode.device_id == device.device_id, AccessCode.slot.is_not(None)
+                    )
+                )
+            )
+            | set(
+                session.scalars(
+                    select(UnmanagedAccessCode.slot).where(
+                        UnmanagedAccessCode.device_id == device.device_id
+                    )
                 )
             )
         )
