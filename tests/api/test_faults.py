@@ -105,3 +105,44 @@ def test_fault_settings_are_validated(server: Harness) -> None:
         with pytest.raises(SeamHttpApiError) as info:
             _faults(seam, lock, **bad)
         assert info.value.status_code == 400
+
+
+def test_refused_set_and_remove_are_reported_once_and_retried_until_they_work(
+    server: Harness,
+) -> None:
+    seam = server.seam()
+    lock = seam.devices.list(device_type="yale_lock")[0].device_id
+    _faults(seam, lock, reject_rate=1.0)
+    code = seam.access_codes.create(device_id=lock, code="4821")
+    cid = code.access_code_id
+    for _ in range(30):  # half an hour of retries with back-off (T8)
+        server.advance(MINUTE)
+    stuck = seam.access_codes.get(access_code_id=cid)
+    assert stuck.status == "setting"
+    assert [e.error_code for e in stuck.errors] == ["failed_to_set_on_device"]
+
+    def count(event_type: str) -> int:
+        events = seam.events.list(access_code_id=cid, since="2024-01-01T00:00:00Z")
+        return sum(e.event_type == event_type for e in events)
+
+    assert count("access_code.failed_to_set_on_device") == 1
+    _faults(seam, lock, reject_rate=None)
+    server.advance(timedelta(minutes=11))  # the next try, after the back-off
+    server.advance(SECOND)
+    healed = seam.access_codes.get(access_code_id=cid)
+    assert (healed.status, healed.errors) == ("set", [])  # T7 clears the error
+
+    _faults(seam, lock, reject_rate=1.0)
+    seam.access_codes.delete(access_code_id=cid)
+    for _ in range(30):  # T14
+        server.advance(MINUTE)
+    removing = seam.access_codes.get(access_code_id=cid)
+    assert removing.status == "removing"
+    assert "failed_to_remove_from_device" in [e.error_code for e in removing.errors]
+    assert count("access_code.failed_to_remove_from_device") == 1
+    _faults(seam, lock, reject_rate=None)
+    server.advance(timedelta(minutes=11))
+    server.advance(SECOND)
+    with pytest.raises(SeamHttpApiError):  # T13
+        seam.access_codes.get(access_code_id=cid)
+    assert count("access_code.removed_from_device") == 1

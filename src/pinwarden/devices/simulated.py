@@ -3,7 +3,8 @@
 Operations take the lock ``latency`` (clock time) to apply: a set becomes visible in
 reads at ``now + latency``, a removal disappears then. An offline lock refuses calls.
 Sandbox fault injection (``devices.sim_faults``) makes a lock slow, fail a fraction of
-operations, drop codes it acknowledged, or hide PINs when read.
+operations (no answer), refuse a fraction outright, drop codes it acknowledged, or hide PINs
+when read.
 
 Models with ``local_time_schedules`` (TTLock) take and report native schedules as local
 wall-clock times in the device's time zone, with the DST fold (a lock that keeps a DST
@@ -86,6 +87,11 @@ class SimulatedDriver:
             return DeviceUnavailable("the lock did not answer (simulated failure)")
         return None
 
+    def _refused(self, faults: dict[str, Any]) -> DeviceRejected | None:
+        if self._rng.random() < float(faults.get("reject_rate", 0.0)):
+            return DeviceRejected("the lock refused the operation (simulated rejection)")
+        return None
+
     def _settles_at(self, faults: dict[str, Any]) -> datetime:
         latency_ms = faults.get("latency_ms")
         latency = (
@@ -147,7 +153,7 @@ class SimulatedDriver:
                         )
                         continue
                     window = _via_wall_clock(window, zone)
-                failure = self._flaky(faults)
+                failure = self._flaky(faults) or self._refused(faults)
                 if failure is not None:
                     outcomes.append(failure)
                     continue

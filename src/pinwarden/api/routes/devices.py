@@ -298,19 +298,21 @@ class FaultParams(Params):
     device_id: Id
     latency_ms: int | None = Field(default=None, ge=0, le=600_000)
     failure_rate: float | None = Field(default=None, ge=0, le=1)
+    reject_rate: float | None = Field(default=None, ge=0, le=1)
     drop_after_ack: bool | None = None
     mask_pins: bool | None = None
 
 
 def simulate_faults(ctx: RequestContext, params: FaultParams) -> dict[str, Any]:
-    """pinwarden extension: make a sandbox lock slow, flaky, forgetful or PIN-hiding.
+    """pinwarden extension: make a sandbox lock slow, flaky, refusing, forgetful or
+    PIN-hiding.
 
     Only the settings sent change; ``null`` restores the default."""
     now = ctx.services.clock.now()
     with ctx.services.db.write() as session:
         device = simulated_device(session, ctx.workspace_id, ctx.is_sandbox, params.device_id)
         faults = dict(device.sim_faults or {})
-        for name in ("latency_ms", "failure_rate", "drop_after_ack", "mask_pins"):
+        for name in ("latency_ms", "failure_rate", "reject_rate", "drop_after_ack", "mask_pins"):
             if params.given(name):
                 value = getattr(params, name)
                 if value is None:
