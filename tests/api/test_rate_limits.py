@@ -227,3 +227,22 @@ def test_create_multiple_spends_every_device_budget_or_none(server: Harness) -> 
     for _ in range(9):
         seam.access_codes.create(device_id=schlage)
     assert len(seam.access_codes.list(device_id=schlage)) == 10
+
+
+def test_update_multiple_is_refused_whole_when_one_lock_is_out_of_budget(server: Harness) -> None:
+    _, seam, http, _ = _clients(server)
+    yale, schlage = _lock(seam, "yale_lock"), _lock(seam, "schlage_lock")
+    group = seam.access_codes.create_multiple(device_ids=[yale, schlage], name="Stay")
+    key = group[0].common_code_key
+    mine = seam.access_codes.create(device_id=yale, code="1357")
+    for n in range(10):  # yale's whole update budget
+        seam.access_codes.update(access_code_id=mine.access_code_id, name=f"n{n}")
+    refused = http.patch(
+        "/access_codes/update_multiple", json={"common_code_key": key, "name": "Longer stay"}
+    )
+    assert refused.status_code == 429
+    # Nothing changed on either lock, and schlage spent nothing: its ten updates still fit.
+    assert {c.name for c in seam.access_codes.list(device_id=schlage)} == {"Stay"}
+    assert {c.name for c in seam.access_codes.list(device_id=yale)} == {"Stay", "n9"}
+    for n in range(10):
+        seam.access_codes.update(access_code_id=group[1].access_code_id, name=f"s{n}")

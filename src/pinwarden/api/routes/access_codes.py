@@ -230,10 +230,16 @@ def _changed(row: AccessCode, **values: Any) -> list[dict[str, Any]]:
 
 
 def update_row(
-    ctx: RequestContext, session: Session, row: AccessCode, device: Device, params: UpdateParams
+    ctx: RequestContext,
+    session: Session,
+    row: AccessCode,
+    device: Device,
+    params: UpdateParams,
+    charge: bool = True,
 ) -> bool:
     """Apply an update to ``row`` (the caller holds the device's lock); returns whether
-    anything changed. Shared by update and update_multiple."""
+    anything changed. Shared by update and update_multiple; ``charge`` False leaves the
+    rate limit to the caller."""
     now = ctx.services.clock.now()
     if row.deleted_at is not None or row.used_at is not None:
         raise invalid_input("The access code is being removed and cannot be updated")
@@ -291,7 +297,7 @@ def update_row(
             params.is_one_time_use if params.is_one_time_use is not None else row.is_one_time_use
         ),
     }
-    if any(getattr(row, prop) != value for prop, value in new_values.items()):
+    if charge and any(getattr(row, prop) != value for prop, value in new_values.items()):
         # A no-op (such as the SDK replaying a PUT that was applied) asks nothing of the
         # lock and costs no budget, so a replay is never refused.
         ctx.services.rate_limits.check("update", device.device_id)

@@ -214,7 +214,7 @@ def update_multiple(ctx: RequestContext, params: UpdateMultipleParams) -> dict[s
     """PATCH/POST /access_codes/update_multiple: name and window of every code in the group
     change together, or none does (R89–R90, R168)."""
     change = params.model_dump(exclude_unset=True, include={"name", "starts_at", "ends_at"})
-    changed = False
+    changed: set[str] = set()
     with ctx.services.db.write() as session:
         rows = list(
             session.scalars(
@@ -234,7 +234,11 @@ def update_multiple(ctx: RequestContext, params: UpdateMultipleParams) -> dict[s
             device = device_in_workspace(session, ctx.workspace_id, row.device_id, for_update=True)
             session.refresh(row)
             one = UpdateParams.model_validate({"access_code_id": row.access_code_id, **change})
-            changed |= update_row(ctx, session, row, device, one)
+            if update_row(ctx, session, row, device, one, charge=False):
+                changed.add(device.device_id)
+        # Every member is valid: spend each changed device's budget, or refuse (and roll
+        # back) the whole group (R51).
+        ctx.services.rate_limits.check("update", *changed)
     if changed:
         ctx.services.wake_worker()
     return {}
