@@ -6,7 +6,11 @@ from datetime import timedelta
 
 import pytest
 from seam import Seam
-from seam.exceptions import SeamHttpApiError, SeamHttpInvalidInputError
+from seam.exceptions import (
+    SeamActionAttemptFailedError,
+    SeamHttpApiError,
+    SeamHttpInvalidInputError,
+)
 
 from pinwarden.devices.simulated import edit_at_keypad
 from tests.api.test_external import _change, _events, _lock_pins
@@ -244,3 +248,28 @@ def test_one_time_code_is_removed_after_its_first_use(server: Harness) -> None:
     assert events.count("lock.unlocked") == 1
     assert events.count("lock.access_denied") == 1
     assert "access_code.removed_from_device" in events
+
+
+def test_a_refused_unmanaged_removal_fails_its_attempt_and_can_be_asked_again(
+    server: Harness,
+) -> None:
+    seam = server.seam()
+    lock = _lock(seam)
+    foreign = seam.access_codes.simulate.create_unmanaged_access_code(
+        device_id=lock, name="Old", code="9753"
+    )
+    seam.client.post("/devices/simulate/faults", json={"device_id": lock, "reject_rate": 1.0})
+    refused = seam.client.post(
+        "/access_codes/unmanaged/delete", json={"access_code_id": foreign.access_code_id}
+    )["action_attempt"]
+    server.advance(SECOND)
+    with pytest.raises(SeamActionAttemptFailedError) as failed:
+        seam.action_attempts.get(action_attempt_id=refused["action_attempt_id"])
+    assert failed.value.action_attempt.error.type == "failed_to_remove_from_device"
+    assert _lock_pins(server, lock) == ["9753"]
+    seam.client.post("/devices/simulate/faults", json={"device_id": lock, "reject_rate": None})
+    seam.access_codes.unmanaged.delete(access_code_id=foreign.access_code_id)
+    server.advance(SECOND)
+    server.advance(SECOND)
+    assert _lock_pins(server, lock) == []
+    assert seam.access_codes.unmanaged.list(device_id=lock) == []

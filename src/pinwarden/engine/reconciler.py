@@ -283,6 +283,7 @@ class Reconciler:
                 session, device, list(rows.values()), {s.code for s in reported if s.code}, now
             ):
                 wake_at = now
+            unmanaged.record_refusals(session, results, snap.unmanaged_removals)
             unmanaged.sync_unmanaged(
                 session,
                 device,

@@ -56,8 +56,32 @@ def removal_ops(
 
 
 def failed(results: Mapping[str, OpOutcome], pending: Mapping[str, object]) -> bool:
-    """Whether the lock refused or missed any removal sent for an unmanaged code."""
-    return any(isinstance(results.get(uid), DeviceUnavailable | DeviceRejected) for uid in pending)
+    """Whether the lock missed any removal sent for an unmanaged code (worth a back-off)."""
+    return any(isinstance(results.get(uid), DeviceUnavailable) for uid in pending)
+
+
+def record_refusals(
+    session: Session, results: Mapping[str, OpOutcome], pending: Mapping[str, object]
+) -> None:
+    """A removal the lock refused outright ends its delete request with an error; asking
+    again would not help, and the code stays listed (the caller may delete again)."""
+    for uid in pending:
+        outcome = results.get(uid)
+        if not isinstance(outcome, DeviceRejected):
+            continue
+        row = session.get(UnmanagedAccessCode, uid)
+        if row is not None:
+            row.delete_requested_at = None
+        for attempt in session.scalars(
+            select(ActionAttempt).where(
+                ActionAttempt.access_code_id == uid, ActionAttempt.status == "pending"
+            )
+        ):
+            attempt.status = "error"
+            attempt.error = {
+                "type": "failed_to_remove_from_device",
+                "message": f"The lock refused to remove the code: {outcome}",
+            }
 
 
 def sync_unmanaged(
