@@ -22,6 +22,8 @@ EXTENSIONS = {
     "/webhooks/deliveries/replay",
     "/devices/simulate/faults",
     "/access_codes/simulate/change_at_lock",
+    "/connected_accounts/simulate/connect",
+    "/connected_accounts/simulate/disconnect",
 }
 WRONG_VALUES: list[Any] = [
     None,

@@ -273,3 +273,22 @@ def test_a_refused_unmanaged_removal_fails_its_attempt_and_can_be_asked_again(
     server.advance(SECOND)
     assert _lock_pins(server, lock) == []
     assert seam.access_codes.unmanaged.list(device_id=lock) == []
+
+
+def test_external_modification_flag_on_update_and_convert(server: Harness) -> None:
+    """R148: settable on update and convert_to_managed, under either name."""
+    seam = server.seam()
+    lock = _lock(seam)
+    code = seam.access_codes.create(device_id=lock, code="4821")
+    seam.access_codes.update(access_code_id=code.access_code_id, allow_external_modification=True)
+    assert seam.access_codes.get(
+        access_code_id=code.access_code_id
+    ).is_external_modification_allowed
+    foreign = seam.access_codes.simulate.create_unmanaged_access_code(
+        device_id=lock, name="Owner", code="2468"
+    )
+    seam.access_codes.unmanaged.convert_to_managed(
+        access_code_id=foreign.access_code_id, allow_external_modification=True
+    )
+    adopted = seam.access_codes.get(access_code_id=foreign.access_code_id)
+    assert adopted.is_external_modification_allowed is True

@@ -568,3 +568,59 @@ def test_a_stale_unmanaged_record_never_removes_the_managed_code_in_its_slot(
     assert engine.lock_pins(lock.device_id) == ["4821"]
     assert _unmanaged(engine, lock.device_id) == []
     assert "access_code.deleted_external_to_seam" not in engine.events()
+
+
+def test_time_bound_code_inside_the_lead_time_starts_setting(engine: Engine) -> None:
+    """T3, just in time: a code due within the programming lead time is ``setting`` at once."""
+    lock = engine.device("smartthings_lock")
+    now = engine.clock.now()
+    code = engine.create(
+        lock.device_id,
+        code="4821",
+        starts_at=now + timedelta(minutes=30),
+        ends_at=now + timedelta(hours=3),
+    )
+    assert code["status"] == "setting"
+    assert engine.events(code["access_code_id"]) == ["access_code.created"]
+    engine.drain()
+    engine.advance(SECOND)
+    assert engine.code(code["access_code_id"]).status == "set"  # type: ignore[union-attr]
+
+
+def test_changing_a_set_code_goes_back_to_setting_with_a_changed_event(engine: Engine) -> None:
+    """T10."""
+    lock = engine.device("august_lock")
+    cid = engine.create(lock.device_id, code="4821")["access_code_id"]
+    engine.drain()
+    engine.advance(SECOND)
+    engine.update(cid, code="9517")
+    assert engine.code(cid).status == "setting"  # type: ignore[union-attr]
+    assert engine.events(cid)[-1] == "access_code.changed"
+    engine.drain()
+    engine.advance(SECOND)
+    assert engine.code(cid).status == "set"  # type: ignore[union-attr]
+    assert engine.lock_pins(lock.device_id) == ["9517"]
+
+
+def test_natively_preloaded_codes_count_against_the_slots(engine: Engine) -> None:
+    """R152: a full lock counts codes loaded ahead of their start."""
+    from pinwarden.devices.models import LOCK_MODELS
+
+    lock = engine.device("schlage_lock")
+    slots = LOCK_MODELS[lock.model_key].max_active_codes_supported
+    start = engine.clock.now() + timedelta(days=2)
+    for n in range(slots):
+        engine.create(
+            lock.device_id,
+            code=f"{2000 + n}",
+            starts_at=start + timedelta(minutes=n),
+            ends_at=start + timedelta(days=1),
+        )
+    engine.drain()
+    engine.advance(SECOND)
+    assert len(engine.lock_pins(lock.device_id)) == slots  # all loaded, none active yet
+    extra = engine.create(lock.device_id, code="9999")
+    engine.drain()
+    row = engine.code(extra["access_code_id"])
+    assert row is not None and row.status == "setting"
+    assert [e["error_code"] for e in row.errors] == ["no_space_for_access_code_on_device"]

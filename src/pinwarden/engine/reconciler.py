@@ -34,7 +34,7 @@ from pinwarden.engine.plan import CodeState, Decision, Held, plan_device
 from pinwarden.store.db import Database
 from pinwarden.store.events import record_event
 from pinwarden.store.tables import AccessCode, ActionAttempt, Device
-from pinwarden.store.views import access_code_view
+from pinwarden.store.views import ACCOUNT_DISCONNECTED, access_code_view
 from pinwarden.timeutil import iso
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,8 @@ class _Snapshot:
     driver: str
     slot_count: int
     codes: list[CodeState]
+    # The account the lock comes through is disconnected: the lock cannot be reached (T18).
+    account_disconnected: bool
     # Unmanaged codes to take off the lock (unmanaged/delete), by id → slot.
     unmanaged_removals: dict[str, tuple[int, str | None]]
 
@@ -145,6 +147,7 @@ class Reconciler:
                 device.driver,
                 LOCK_MODELS[device.model_key].max_active_codes_supported,
                 codes,
+                any(e.get("error_code") == ACCOUNT_DISCONNECTED for e in device.errors),
                 unmanaged.removals(session, device_id),
             )
 
@@ -152,6 +155,10 @@ class Reconciler:
         """One full pass over ``device_id``; always releases the device's lease."""
         snap = self._snapshot(device_id)
         if snap is None:
+            return
+        if snap.account_disconnected:
+            # Nothing can reach the lock; reconnecting the account wakes it (T19).
+            self._leave_alone(device_id, claimed_seq)
             return
         driver = self._drivers[snap.driver]
         now = self._clock.now()
@@ -223,6 +230,13 @@ class Reconciler:
                 if due is not None:
                     wake_at = min(wake_at, due)
             self._release(device, claimed_seq, wake_at, now)
+
+    def _leave_alone(self, device_id: str, claimed_seq: int) -> None:
+        now = self._clock.now()
+        with self._db.write() as session:
+            device = session.get(Device, device_id, with_for_update=True)
+            if device is not None:
+                self._release(device, claimed_seq, now + self._settings.drift_check_interval, now)
 
     def _release(self, device: Device, claimed_seq: int, wake_at: datetime, now: datetime) -> None:
         # An API write during the reconcile bumped wake_seq: go round again at once.

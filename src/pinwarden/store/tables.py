@@ -78,6 +78,8 @@ class ConnectedAccount(Base):
     )
     provider: Mapped[str] = mapped_column(String(60))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Set while the account is disconnected (sandbox simulation): its locks are left alone.
+    disconnected_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class Device(Base):

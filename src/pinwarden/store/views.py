@@ -9,11 +9,14 @@ from pinwarden.domain.windows import code_type
 from pinwarden.store.tables import (
     AccessCode,
     ActionAttempt,
+    ConnectedAccount,
     Device,
     UnmanagedAccessCode,
     Workspace,
 )
 from pinwarden.timeutil import iso
+
+ACCOUNT_DISCONNECTED = "account_disconnected"
 
 
 def access_code_view(
@@ -33,7 +36,10 @@ def access_code_view(
         "code": code.code,
         "common_code_key": code.common_code_key,
         "type": kind,
-        "status": code.status,
+        # pinwarden cannot tell while the lock's account is disconnected (T18).
+        "status": "unknown"
+        if any(e.get("error_code") == ACCOUNT_DISCONNECTED for e in device_errors)
+        else code.status,
         "starts_at": iso(code.starts_at),
         "ends_at": iso(code.ends_at),
         "created_at": iso(code.created_at),
@@ -72,6 +78,37 @@ def unmanaged_access_code_view(code: UnmanagedAccessCode, model: LockModel) -> d
         "warnings": [],
         "is_managed": False,
         "cannot_be_managed": not model.can_convert_unmanaged_codes,
+    }
+
+
+def connected_account_view(account: ConnectedAccount) -> dict[str, Any]:
+    """OAS ``connected_account``: the vendor account a workspace's locks come through."""
+    errors = (
+        []
+        if account.disconnected_at is None
+        else [
+            {
+                "error_code": ACCOUNT_DISCONNECTED,
+                "message": "The account is disconnected",
+                "created_at": iso(account.disconnected_at),
+                "is_connected_account_error": True,
+            }
+        ]
+    )
+    return {
+        "connected_account_id": account.connected_account_id,
+        "account_type": account.provider,
+        "account_type_display_name": account.provider.capitalize(),
+        "display_name": f"{account.provider.capitalize()} account",
+        "created_at": iso(account.created_at),
+        "errors": errors,
+        "warnings": [],
+        "custom_metadata": {},
+        "automatically_manage_new_devices": True,
+        "accepted_capabilities": ["lock"],
+        "user_identifier": None,
+        "image_url": None,
+        "customer_key": None,
     }
 
 

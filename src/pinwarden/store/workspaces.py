@@ -15,6 +15,7 @@ from pinwarden.store.tables import (
     ConnectedAccount,
     Device,
     Event,
+    ReplayGuard,
     Workspace,
 )
 
@@ -84,6 +85,6 @@ def seed_sandbox_devices(session: Session, workspace: Workspace, now: datetime) 
 def reset_sandbox(session: Session, workspace: Workspace, now: datetime) -> None:
     """Drop every code, event, attempt and device of the workspace, then seed afresh."""
     wid = workspace.workspace_id
-    for table in (AccessCode, ActionAttempt, Event, Device, ConnectedAccount):
+    for table in (AccessCode, ActionAttempt, Event, Device, ConnectedAccount, ReplayGuard):
         session.execute(delete(table).where(table.workspace_id == wid))
     seed_sandbox_devices(session, workspace, now)

@@ -78,7 +78,12 @@ def _replayed(
             select(AccessCode).where(AccessCode.access_code_id.in_(guard.access_code_ids))
         )
     }
-    return [rows[i] for i in guard.access_code_ids if i in rows]
+    if len(rows) < len(guard.access_code_ids):
+        # Some of those codes are gone already: this is a new request, not a retry.
+        session.delete(guard)
+        session.flush()
+        return None
+    return [rows[i] for i in guard.access_code_ids]
 
 
 def _own_pin(ctx: RequestContext, device: Device, avoid: set[str], length: int | None) -> str:

@@ -72,6 +72,15 @@ def upgrade() -> None:
             sa.Column("pulled_backup_access_code_id", sa.String(length=36), nullable=True)
         )
 
+    with op.batch_alter_table("connected_accounts", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column(
+                "disconnected_at",
+                pinwarden.store.tables.UTCDateTime(timezone=True),
+                nullable=True,
+            )
+        )
+
     with op.batch_alter_table("devices", schema=None) as batch_op:
         batch_op.add_column(sa.Column("reported_code_lengths", sa.JSON(), nullable=True))
         batch_op.add_column(
@@ -103,6 +112,9 @@ def downgrade() -> None:
 
     with op.batch_alter_table("unmanaged_access_codes", schema=None) as batch_op:
         batch_op.drop_index("ix_unmanaged_access_codes_device_created")
+
+    with op.batch_alter_table("connected_accounts", schema=None) as batch_op:
+        batch_op.drop_column("disconnected_at")
 
     op.drop_table("unmanaged_access_codes")
     with op.batch_alter_table("replay_guards", schema=None) as batch_op:
