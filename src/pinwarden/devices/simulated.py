@@ -144,6 +144,9 @@ class SimulatedDriver:
             zone = _wall_clock_zone(device)
             local_time = LOCK_MODELS[device.model_key].local_time_schedules
             outcomes: list[OpOutcome] = []
+            # The batch lands together; written with one statement for all its slots.
+            at = self._settles_at(faults)
+            landed: list[tuple[SlotOp, tuple[datetime, datetime] | None]] = []
             for op in ops:
                 window = op.window
                 if window is not None and local_time:
@@ -157,35 +160,36 @@ class SimulatedDriver:
                 if failure is not None:
                     outcomes.append(failure)
                     continue
-                at = self._settles_at(faults)
                 outcomes.append(OpAck(settles_at=at))
                 if op.kind == "set" and faults.get("drop_after_ack"):
                     continue  # acknowledged, then forgotten
-                self._end_slot(session, device.device_id, op.slot, at)
-                if op.kind == "set":
-                    assert op.code is not None
-                    starts_at, ends_at = window if window is not None else (None, None)
-                    session.add(
-                        SimulatedSlot(
-                            device_id=device.device_id,
-                            slot=op.slot,
-                            code=op.code,
-                            name=op.name,
-                            starts_at=starts_at,
-                            ends_at=ends_at,
-                            visible_from=at,
-                        )
-                    )
+                landed.append((op, window))
+            self._end_slots(session, device.device_id, [op.slot for op, _ in landed], at)
+            session.add_all(
+                SimulatedSlot(
+                    device_id=device.device_id,
+                    slot=op.slot,
+                    code=op.code,
+                    name=op.name,
+                    starts_at=window[0] if window is not None else None,
+                    ends_at=window[1] if window is not None else None,
+                    visible_from=at,
+                )
+                for op, window in landed
+                if op.kind == "set"
+            )
         return outcomes
 
     @staticmethod
-    def _end_slot(session: Session, device_id: str, slot: int, at: datetime) -> None:
-        """Whatever the slot holds is gone from ``at`` on."""
+    def _end_slots(session: Session, device_id: str, slots: list[int], at: datetime) -> None:
+        """Whatever the slots hold is gone from ``at`` on."""
+        if not slots:
+            return
         session.execute(
             update(SimulatedSlot)
             .where(
                 SimulatedSlot.device_id == device_id,
-                SimulatedSlot.slot == slot,
+                SimulatedSlot.slot.in_(slots),
                 or_(SimulatedSlot.gone_at.is_(None), SimulatedSlot.gone_at > at),
             )
             .values(gone_at=at)
@@ -213,7 +217,7 @@ def edit_at_keypad(
         )
         .order_by(SimulatedSlot.visible_from.desc())
     ).first()
-    SimulatedDriver._end_slot(session, device_id, slot, now)
+    SimulatedDriver._end_slots(session, device_id, [slot], now)
     if code is not None:
         session.add(
             SimulatedSlot(

@@ -203,12 +203,10 @@ class Reconciler:
         if not fresh:
             return
         with self._db.write() as session:
-            for access_code_id, slot in fresh.items():
-                session.execute(
-                    update(AccessCode)
-                    .where(AccessCode.access_code_id == access_code_id)
-                    .values(slot=slot)
-                )
+            session.execute(
+                update(AccessCode),
+                [{"access_code_id": i, "slot": slot} for i, slot in fresh.items()],
+            )
 
     def _record_unreachable(self, device_id: str, claimed_seq: int, exc: DeviceUnavailable) -> None:
         now = self._clock.now()
