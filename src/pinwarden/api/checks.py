@@ -84,3 +84,14 @@ def check_duplicate(
                 "overlapping time",
                 data={"device_id": other.device_id, "access_code_id": other.access_code_id},
             )
+
+
+def check_lookup(access_code_id: str | None, device_id: str | None, code: str | None) -> None:
+    """A code is looked up by id, or by device and PIN; not both ways at once (R95, R109)."""
+    if access_code_id is None:
+        if device_id is None or code is None:
+            raise invalid_input(
+                "Provide access_code_id, or both device_id and code", "access_code_id"
+            )
+    elif code is not None:
+        raise invalid_input("Provide either access_code_id or code, not both", "code")

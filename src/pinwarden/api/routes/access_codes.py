@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from pinwarden.api.checks import (
     check_duplicate,
+    check_lookup,
     check_name,
     check_pin,
     external_modification_flag,
@@ -489,13 +490,7 @@ def delete(ctx: RequestContext, params: DeleteParams) -> dict[str, Any]:
 
 def get(ctx: RequestContext, params: GetParams) -> dict[str, Any]:
     """GET/POST /access_codes/get by id, or by device and PIN (R95–R96)."""
-    if params.access_code_id is None:
-        if params.device_id is None or params.code is None:
-            raise invalid_input(
-                "Provide access_code_id, or both device_id and code", "access_code_id"
-            )
-    elif params.code is not None:
-        raise invalid_input("Provide either access_code_id or code, not both", "code")
+    check_lookup(params.access_code_id, params.device_id, params.code)
     with ctx.services.db.read() as session:
         if params.access_code_id is not None:
             row = access_code_in_workspace(

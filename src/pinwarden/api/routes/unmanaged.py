@@ -9,7 +9,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pinwarden.api.checks import check_duplicate, external_modification_flag, live_codes
+from pinwarden.api.checks import (
+    check_duplicate,
+    check_lookup,
+    external_modification_flag,
+    live_codes,
+)
 from pinwarden.api.context import RequestContext
 from pinwarden.api.errors import SeamError, invalid_input, not_found
 from pinwarden.api.lookup import (
@@ -23,6 +28,7 @@ from pinwarden.api.lookup import (
 )
 from pinwarden.api.pagination import paginate
 from pinwarden.api.params import Id, Limit, ShortText, SimulatedPin, Text
+from pinwarden.api.routes.access_codes import GetParams
 from pinwarden.api.wire import Endpoint, Params
 from pinwarden.devices.models import LOCK_MODELS
 from pinwarden.devices.simulated import edit_at_keypad, occupied_slots
@@ -36,12 +42,6 @@ class ListParams(Params):
     user_identifier_key: ShortText | None = None
     limit: Limit = 300_000
     page_cursor: str | None = None
-
-
-class GetParams(Params):
-    access_code_id: Id | None = None
-    device_id: Id | None = None
-    code: ShortText | None = None
 
 
 class ConvertParams(Params):
@@ -98,13 +98,7 @@ def list_unmanaged(ctx: RequestContext, params: ListParams) -> dict[str, Any]:
 
 def get_unmanaged(ctx: RequestContext, params: GetParams) -> dict[str, Any]:
     """GET/POST /access_codes/unmanaged/get by id, or by device and PIN (R109)."""
-    if params.access_code_id is None:
-        if params.device_id is None or params.code is None:
-            raise invalid_input(
-                "Provide access_code_id, or both device_id and code", "access_code_id"
-            )
-    elif params.code is not None:
-        raise invalid_input("Provide either access_code_id or code, not both", "code")
+    check_lookup(params.access_code_id, params.device_id, params.code)
     with ctx.services.db.read() as session:
         if params.access_code_id is not None:
             row = unmanaged_in_workspace(session, ctx.workspace_id, params.access_code_id)
