@@ -36,10 +36,6 @@ class LockModel:
     # The PIN lengths are whatever the owner reports (report_device_constraints, R107).
     accepts_reported_constraints: bool = False
 
-    @property
-    def code_rules(self) -> CodeRules:
-        return self.rules_for(None)
-
     def rules_for(self, reported_lengths: list[int] | None) -> CodeRules:
         """The PIN rules of one lock of this model, with any lengths reported for it."""
         lengths = tuple(reported_lengths) if reported_lengths else self.supported_code_lengths
