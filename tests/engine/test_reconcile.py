@@ -624,20 +624,3 @@ def test_natively_preloaded_codes_count_against_the_slots(engine: Engine) -> Non
     row = engine.code(extra["access_code_id"])
     assert row is not None and row.status == "setting"
     assert [e["error_code"] for e in row.errors] == ["no_space_for_access_code_on_device"]
-
-
-def test_a_lock_that_applies_at_once_is_confirmed_in_the_same_pass(engine: Engine) -> None:
-    lock = engine.device("august_lock")
-    with engine.service.db.write() as s:
-        s.get(Device, lock.device_id).sim_faults = {"latency_ms": 0}  # type: ignore[union-attr]
-    engine.drain()
-    cid = engine.create(lock.device_id, code="4821")["access_code_id"]
-    assert engine.drain() == 1  # one claim of the device: programmed and read back
-    assert engine.code(cid).status == "set"  # type: ignore[union-attr]
-    assert engine.events(cid) == ["access_code.created", "access_code.set_on_device"]
-    # A lock that forgets what it acknowledged is still caught by the read-back.
-    with engine.service.db.write() as s:
-        s.get(Device, lock.device_id).sim_faults = {"latency_ms": 0, "drop_after_ack": True}  # type: ignore[union-attr]
-    other = engine.create(lock.device_id, code="9517")["access_code_id"]
-    engine.drain()
-    assert engine.code(other).status == "setting"  # type: ignore[union-attr]

@@ -152,33 +152,21 @@ class Reconciler:
             )
 
     async def reconcile(self, device_id: str, claimed_seq: int) -> None:
-        """One full pass over ``device_id``; always releases the device's lease.
-
-        A lock that applied everything at once is read back straight away, in a second
-        round under the same lease, so its codes are confirmed (and their events written)
-        without waiting for another turn in the queue.
-        """
-        if await self._round(device_id, claimed_seq, last=False):
-            await self._round(device_id, claimed_seq, last=True)
-
-    async def _round(self, device_id: str, claimed_seq: int, last: bool) -> bool:
-        """Read, plan, send, record. Returns True, with the lease still held, when every
-        operation sent has already settled and another round (unless ``last``) will confirm
-        them; otherwise the lease is released."""
+        """One full pass over ``device_id``; always releases the device's lease."""
         snap = self._snapshot(device_id)
         if snap is None:
-            return False
+            return
         if snap.account_disconnected:
             # Nothing can reach the lock; reconnecting the account wakes it (T19).
             self._leave_alone(device_id, claimed_seq)
-            return False
+            return
         driver = self._drivers[snap.driver]
         now = self._clock.now()
         try:
             reported = await driver.read_slots(snap.ref)
         except DeviceUnavailable as exc:
             self._record_unreachable(device_id, claimed_seq, exc)
-            return False
+            return
         plan = plan_device(
             snap.codes,
             {s.slot: Held(s.code, _window(s)) for s in reported},
@@ -197,15 +185,7 @@ class Reconciler:
             access_code_id: outcome
             for (access_code_id, _op), outcome in zip(sent, outcomes, strict=True)
         }
-        again = (
-            not last
-            and bool(outcomes)
-            and all(isinstance(o, OpAck) and o.settles_at <= self._clock.now() for o in outcomes)
-        )
-        self._apply(
-            snap, claimed_seq, plan.decisions, reported, results, plan.wake_at, now, not again
-        )
-        return again
+        self._apply(snap, claimed_seq, plan.decisions, reported, results, plan.wake_at, now)
 
     def _reserve_slots(self, snap: _Snapshot, decisions: list[Decision]) -> None:
         """Write newly allocated slots down *before* programming them.
@@ -271,7 +251,6 @@ class Reconciler:
         results: dict[str, OpOutcome],
         wake_at: datetime | None,
         now: datetime,
-        release: bool = True,
     ) -> None:
         device_id = snap.ref.device_id
         with self._db.write() as session:
@@ -338,10 +317,9 @@ class Reconciler:
                 )
             else:
                 device.failure_count = 0
-            if release:
-                self._release(
-                    device, claimed_seq, wake_at or now + self._settings.drift_check_interval, now
-                )
+            self._release(
+                device, claimed_seq, wake_at or now + self._settings.drift_check_interval, now
+            )
 
     def _apply_code(
         self,
