@@ -18,71 +18,28 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from rows import add_account, code_row, device_row
 from sqlalchemy import func, insert, select
 
 from pinwarden.clock import FakeClock
 from pinwarden.config import Settings
 from pinwarden.service import Service
-from pinwarden.store.tables import AccessCode, ConnectedAccount, Device
+from pinwarden.store.tables import AccessCode, Device
 
 
 def populate(service: Service, workspace_id: str, devices: int, codes: int) -> None:
     now = service.clock.now()
-    account = str(uuid.uuid4())
-    with service.db.write() as session:
-        session.add(
-            ConnectedAccount(
-                connected_account_id=account,
-                workspace_id=workspace_id,
-                provider="yale",
-                created_at=now,
-            )
-        )
+    account = add_account(service, workspace_id)
     for start in range(0, devices, 1000):
         device_rows = []
         code_rows = []
         for n in range(start, min(devices, start + 1000)):
             device_id = str(uuid.uuid4())
-            device_rows.append(
-                {
-                    "device_id": device_id,
-                    "workspace_id": workspace_id,
-                    "connected_account_id": account,
-                    "driver": "simulated",
-                    "model_key": "yale_assure_lock_2",
-                    "name": f"Door {n}",
-                    "custom_metadata": {},
-                    "sim_faults": {"latency_ms": 0},
-                    "online": True,
-                    "locked": True,
-                    "errors": [],
-                    "created_at": now,
-                    "next_reconcile_at": now,
-                    "wake_seq": 0,
-                    "failure_count": 0,
-                }
-            )
-            for c in range(codes):
-                code_rows.append(
-                    {
-                        "access_code_id": str(uuid.uuid4()),
-                        "workspace_id": workspace_id,
-                        "device_id": device_id,
-                        "name": f"code {c}",
-                        "code": f"{1000 + c * 7:04d}",
-                        "status": "setting",
-                        "created_at": now,
-                        "is_external_modification_allowed": False,
-                        "prefer_native_scheduling": True,
-                        "is_one_time_use": False,
-                        "is_offline_access_code": False,
-                        "errors": [],
-                        "warnings": [],
-                        "revision": 1,
-                        "was_on_device": False,
-                        "is_scheduled_on_device": False,
-                    }
-                )
+            device_rows.append(device_row(device_id, workspace_id, account, n, now, now))
+            code_rows += [
+                code_row(workspace_id, device_id, f"code {c}", f"{1000 + c * 7:04d}", now)
+                for c in range(codes)
+            ]
         with service.db.write() as session:
             session.execute(insert(Device), device_rows)
             session.execute(insert(AccessCode), code_rows)

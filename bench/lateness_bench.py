@@ -42,6 +42,7 @@ from multiprocessing.synchronize import Event as MpEvent
 from pathlib import Path
 from typing import Any
 
+from rows import MODEL, add_account, code_row, device_row
 from sqlalchemy import func, insert, select, update
 
 from pinwarden.background import run_in_thread
@@ -54,9 +55,8 @@ from pinwarden.engine.reconciler import Reconciler
 from pinwarden.engine.worker import Worker
 from pinwarden.service import Service
 from pinwarden.store.db import Database
-from pinwarden.store.tables import AccessCode, ConnectedAccount, Device, Event
+from pinwarden.store.tables import AccessCode, Device, Event
 
-MODEL = "yale_assure_lock_2"
 SET_EVENT = "access_code.set_on_device"
 REMOVED_EVENT = "access_code.removed_from_device"
 # Until T0 is chosen, windows sit this far in the future, so nothing is due.
@@ -168,62 +168,34 @@ def populate(
 ) -> None:
     """Insert the locks and codes in bulk, windows parked a day ahead."""
     now = service.clock.now()
-    account = str(uuid.uuid4())
-    with service.db.write() as session:
-        session.add(
-            ConnectedAccount(
-                connected_account_id=account,
-                workspace_id=workspace_id,
-                provider="yale",
-                created_at=now,
-            )
-        )
+    account = add_account(service, workspace_id)
     first = first_starts(planned)
     for chunk in range(0, len(device_ids), 1000):
         rows = [
-            {
-                "device_id": device_id,
-                "workspace_id": workspace_id,
-                "connected_account_id": account,
-                "driver": "simulated",
-                "model_key": MODEL,
-                "name": f"Door {chunk + n}",
-                "custom_metadata": {},
-                "sim_faults": {"latency_ms": 0},
-                "online": True,
-                "locked": True,
-                "errors": [],
-                "created_at": now,
-                "next_reconcile_at": parked + timedelta(seconds=first.get(device_id, 0.0)),
-                "wake_seq": 0,
-                "failure_count": 0,
-            }
+            device_row(
+                device_id,
+                workspace_id,
+                account,
+                chunk + n,
+                now,
+                parked + timedelta(seconds=first.get(device_id, 0.0)),
+            )
             for n, device_id in enumerate(device_ids[chunk : chunk + 1000])
         ]
         with service.db.write() as session:
             session.execute(insert(Device), rows)
     for chunk in range(0, len(planned), 10_000):
         rows = [
-            {
-                "access_code_id": c.access_code_id,
-                "workspace_id": workspace_id,
-                "device_id": c.device_id,
-                "name": f"guest {c.pin}",
-                "code": c.pin,
-                "starts_at": parked + timedelta(seconds=c.start_offset),
-                "ends_at": parked + timedelta(seconds=c.end_offset),
-                "status": "unset",
-                "created_at": now,
-                "is_external_modification_allowed": False,
-                "prefer_native_scheduling": False,
-                "is_one_time_use": False,
-                "is_offline_access_code": False,
-                "errors": [],
-                "warnings": [],
-                "revision": 1,
-                "was_on_device": False,
-                "is_scheduled_on_device": False,
-            }
+            code_row(
+                workspace_id,
+                c.device_id,
+                f"guest {c.pin}",
+                c.pin,
+                now,
+                access_code_id=c.access_code_id,
+                starts_at=parked + timedelta(seconds=c.start_offset),
+                ends_at=parked + timedelta(seconds=c.end_offset),
+            )
             for c in planned[chunk : chunk + 10_000]
         ]
         with service.db.write() as session:

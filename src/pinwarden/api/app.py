@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pinwarden.api.context import Services
-from pinwarden.api.errors import SeamError
+from pinwarden.api.errors import SeamError, internal_error
 from pinwarden.api.routes import all_endpoints
 from pinwarden.api.wire import mount
 
@@ -38,7 +38,7 @@ def create_app(
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
-        return _envelope(SeamError(500, "internal_server_error", "Internal server error"))
+        return _envelope(internal_error())
 
     @app.exception_handler(SeamError)
     async def seam_error(_request: Request, exc: SeamError) -> Response:

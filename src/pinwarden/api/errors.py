@@ -45,6 +45,11 @@ def not_found(resource: str, **data: Any) -> SeamError:
     return SeamError(404, f"{resource}_not_found", f"{label} not found", data=data)
 
 
+def internal_error() -> SeamError:
+    """500 in Seam's envelope, for anything unexpected; the details stay in the log."""
+    return SeamError(500, "internal_server_error", "Internal server error")
+
+
 def invalid_input(message: str, param: str | None = None) -> SeamError:
     """400 ``invalid_input`` for one broken rule, with the Zod-style error tree (R44)."""
     tree: dict[str, Any] = {"_errors": []}

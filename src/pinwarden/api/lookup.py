@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from pinwarden.api.errors import invalid_input, not_found
+from pinwarden.api.errors import SeamError, invalid_input, not_found
 from pinwarden.store.tables import AccessCode, ActionAttempt, Device, UnmanagedAccessCode
 
 
@@ -22,16 +22,28 @@ def device_in_workspace(
     return device
 
 
+def require_sandbox(is_sandbox: bool) -> None:
+    """400 unless the request comes from a sandbox workspace."""
+    if not is_sandbox:
+        raise invalid_input("Simulations are only available in sandbox workspaces")
+
+
 def simulated_device(
     session: Session, workspace_id: str, is_sandbox: bool, device_id: str
 ) -> Device:
     """A simulated lock of a sandbox workspace, locked for update; simulations need one."""
-    if not is_sandbox:
-        raise invalid_input("Simulations are only available in sandbox workspaces")
+    require_sandbox(is_sandbox)
     device = device_in_workspace(session, workspace_id, device_id, for_update=True)
     if device.driver != "simulated":
         raise invalid_input("Only simulated locks can be simulated", "device_id")
     return device
+
+
+def _code_not_found(access_code_id: str, device_id: str | None) -> SeamError:
+    data = {"access_code_id": access_code_id}
+    if device_id is not None:
+        data["device_id"] = device_id
+    return not_found("access_code", **data)
 
 
 def access_code_in_workspace(
@@ -44,15 +56,23 @@ def access_code_in_workspace(
         or code.workspace_id != workspace_id
         or (device_id is not None and code.device_id != device_id)
     ):
-        data = {"access_code_id": access_code_id}
-        if device_id is not None:
-            data["device_id"] = device_id
-        raise not_found("access_code", **data)
+        raise _code_not_found(access_code_id, device_id)
     return code
 
 
+def locked_access_code(
+    session: Session, workspace_id: str, access_code_id: str, device_id: str | None = None
+) -> tuple[AccessCode, Device]:
+    """The managed code and its device, the device locked against the reconciler and the
+    code re-read under that lock (whatever a pass recorded meanwhile)."""
+    code = access_code_in_workspace(session, workspace_id, access_code_id, device_id)
+    device = device_in_workspace(session, workspace_id, code.device_id, for_update=True)
+    session.refresh(code)
+    return code, device
+
+
 def unmanaged_in_workspace(
-    session: Session, workspace_id: str, access_code_id: str
+    session: Session, workspace_id: str, access_code_id: str, device_id: str | None = None
 ) -> UnmanagedAccessCode:
     """The unmanaged access code, or 404 ``access_code_not_found``.
 
@@ -64,9 +84,22 @@ def unmanaged_in_workspace(
         .where(UnmanagedAccessCode.access_code_id == access_code_id)
         .execution_options(populate_existing=True)
     )
-    if code is None or code.workspace_id != workspace_id:
-        raise not_found("access_code", access_code_id=access_code_id)
+    if (
+        code is None
+        or code.workspace_id != workspace_id
+        or (device_id is not None and code.device_id != device_id)
+    ):
+        raise _code_not_found(access_code_id, device_id)
     return code
+
+
+def locked_unmanaged(
+    session: Session, workspace_id: str, access_code_id: str
+) -> tuple[UnmanagedAccessCode, Device]:
+    """The unmanaged code and its device, the device locked against the reconciler."""
+    code = unmanaged_in_workspace(session, workspace_id, access_code_id)
+    device = device_in_workspace(session, workspace_id, code.device_id, for_update=True)
+    return unmanaged_in_workspace(session, workspace_id, access_code_id), device
 
 
 # How long after a delete its replay still answers the same attempt once the code is gone.

@@ -23,7 +23,13 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from pinwarden.api.context import RequestContext, Services
-from pinwarden.api.errors import SeamError, from_rule, from_validation, invalid_input
+from pinwarden.api.errors import (
+    SeamError,
+    from_rule,
+    from_validation,
+    internal_error,
+    invalid_input,
+)
 from pinwarden.domain.errors import RuleViolation
 
 log = logging.getLogger(__name__)
@@ -174,7 +180,7 @@ def _endpoint_view(services: Services, endpoint: Endpoint) -> Callable[[Request]
             raise
         except Exception as exc:
             log.exception("unhandled error in %s %s", request.method, endpoint.path)
-            raise SeamError(500, "internal_server_error", "Internal server error") from exc
+            raise internal_error() from exc
 
     async def view(request: Request) -> Response:
         if request.method not in endpoint.methods:

@@ -120,27 +120,53 @@ def sync_unmanaged(
     for slot, report in foreign.items():
         if slot in known:
             continue
-        row = UnmanagedAccessCode(
-            access_code_id=str(uuid.uuid4()),
-            workspace_id=device.workspace_id,
-            device_id=device.device_id,
-            slot=slot,
-            code=report.code,
-            name=report.name,
+        add_unmanaged(
+            session,
+            device,
+            now,
+            slot,
+            report.code,
+            report.name,
             starts_at=report.starts_at,
             ends_at=report.ends_at,
-            created_at=now,
         )
-        session.add(row)
-        record_event(
-            session,
-            "access_code.unmanaged.created",
-            now,
-            workspace_id=device.workspace_id,
-            device=device,
-            access_code=row,
-            code=row.code,
-        )
+
+
+def add_unmanaged(
+    session: Session,
+    device: Device,
+    now: datetime,
+    slot: int,
+    code: str | None,
+    name: str | None,
+    *,
+    starts_at: datetime | None = None,
+    ends_at: datetime | None = None,
+    access_code_id: str | None = None,
+) -> UnmanagedAccessCode:
+    """Record the PIN in ``slot`` as unmanaged, with ``access_code.unmanaged.created``."""
+    row = UnmanagedAccessCode(
+        access_code_id=access_code_id or str(uuid.uuid4()),
+        workspace_id=device.workspace_id,
+        device_id=device.device_id,
+        slot=slot,
+        code=code,
+        name=name,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        created_at=now,
+    )
+    session.add(row)
+    record_event(
+        session,
+        "access_code.unmanaged.created",
+        now,
+        workspace_id=device.workspace_id,
+        device=device,
+        access_code=row,
+        code=code,
+    )
+    return row
 
 
 def _gone(session: Session, device: Device, row: UnmanagedAccessCode, now: datetime) -> None:

@@ -24,6 +24,7 @@ from pinwarden.api.lookup import (
     access_code_in_workspace,
     device_in_workspace,
     earlier_delete,
+    locked_access_code,
     new_action_attempt,
     request_reconcile,
 )
@@ -47,6 +48,7 @@ from pinwarden.domain.windows import (
     resolve_update_window,
     validate_window,
 )
+from pinwarden.engine.unmanaged import add_unmanaged
 from pinwarden.store.events import record_event
 from pinwarden.store.tables import AccessCode, Device, UnmanagedAccessCode
 from pinwarden.store.views import access_code_view, action_attempt_view
@@ -153,7 +155,6 @@ def _create_offline(ctx: RequestContext, params: CreateParams) -> dict[str, Any]
         device = device_in_workspace(session, ctx.workspace_id, params.device_id, for_update=True)
         check_name(LOCK_MODELS[device.model_key], params.name)
         result = create_offline(ctx, session, device, request)
-        request_reconcile(session, device.device_id, ctx.services.clock.now())
     ctx.services.wake_worker()
     return result
 
@@ -337,35 +338,27 @@ def _release(ctx: RequestContext, session: Session, row: AccessCode, device: Dev
         )
     ctx.services.rate_limits.check("update", device.device_id)
     now = ctx.services.clock.now()
-    window = (row.starts_at, row.ends_at) if row.is_scheduled_on_device else (None, None)
-    released = UnmanagedAccessCode(
-        access_code_id=row.access_code_id,
-        workspace_id=row.workspace_id,
-        device_id=row.device_id,
-        slot=row.slot,
-        code=row.code,
-        name=row.name,
-        starts_at=window[0],
-        ends_at=window[1],
-        created_at=now,
-    )
+    slot = row.slot
     session.delete(row)
     # A record of an earlier PIN in this slot is stale: the slot is ours, and now this one's.
     session.execute(
         sql_delete(UnmanagedAccessCode).where(
-            UnmanagedAccessCode.device_id == row.device_id, UnmanagedAccessCode.slot == row.slot
+            UnmanagedAccessCode.device_id == row.device_id, UnmanagedAccessCode.slot == slot
         )
     )
     session.flush()
-    session.add(released)
-    record_event(
+    # The lock keeps only a window it was given natively.
+    native = row.is_scheduled_on_device
+    add_unmanaged(
         session,
-        "access_code.unmanaged.created",
+        device,
         now,
-        workspace_id=row.workspace_id,
-        device=device,
-        access_code=released,
-        code=released.code,
+        slot,
+        row.code,
+        row.name,
+        starts_at=row.starts_at if native else None,
+        ends_at=row.ends_at if native else None,
+        access_code_id=row.access_code_id,
     )
     request_reconcile(session, device.device_id, now)
 
@@ -379,12 +372,9 @@ def update(ctx: RequestContext, params: UpdateParams) -> dict[str, Any]:
         )
     now = ctx.services.clock.now()
     with ctx.services.db.write() as session:
-        row = access_code_in_workspace(
+        row, device = locked_access_code(
             session, ctx.workspace_id, params.access_code_id, params.device_id
         )
-        device = device_in_workspace(session, ctx.workspace_id, row.device_id, for_update=True)
-        # The device lock serializes us with the reconciler; re-read what it may have written.
-        session.refresh(row)
         result: dict[str, Any] | None
         if params.use_backup_access_code_pool:
             enable_backup_pool(session, device, now)
@@ -428,7 +418,7 @@ def delete(ctx: RequestContext, params: DeleteParams) -> dict[str, Any]:
     now = ctx.services.clock.now()
     with ctx.services.db.write() as session:
         try:
-            row = access_code_in_workspace(
+            row, device = locked_access_code(
                 session, ctx.workspace_id, params.access_code_id, params.device_id
             )
         except SeamError:
@@ -438,8 +428,6 @@ def delete(ctx: RequestContext, params: DeleteParams) -> dict[str, Any]:
             if earlier is None:
                 raise
             return {"action_attempt": action_attempt_view(earlier)}
-        device = device_in_workspace(session, ctx.workspace_id, row.device_id, for_update=True)
-        session.refresh(row)
         if row.deleted_at is not None:
             earlier = earlier_delete(session, ctx.workspace_id, row.access_code_id)
             if earlier is not None:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from pinwarden.api.context import RequestContext
 from pinwarden.api.errors import SeamError, invalid_input
-from pinwarden.api.lookup import access_code_in_workspace, device_in_workspace, request_reconcile
+from pinwarden.api.lookup import locked_access_code, request_reconcile
 from pinwarden.api.new_codes import code_views
 from pinwarden.api.params import Id
 from pinwarden.api.wire import Endpoint, Params
@@ -28,9 +28,7 @@ def pull(ctx: RequestContext, params: PullParams) -> dict[str, Any]:
     pool member and gives it the original's end; later pulls return that same member."""
     now = ctx.services.clock.now()
     with ctx.services.db.write() as session:
-        original = access_code_in_workspace(session, ctx.workspace_id, params.access_code_id)
-        device = device_in_workspace(session, ctx.workspace_id, original.device_id, for_update=True)
-        session.refresh(original)
+        original, device = locked_access_code(session, ctx.workspace_id, params.access_code_id)
         if original.is_backup:
             raise invalid_input("A backup code cannot have a backup", "access_code_id")
         if code_type(original.starts_at, original.ends_at) != "time_bound":

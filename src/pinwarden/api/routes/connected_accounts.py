@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from pinwarden.api.context import RequestContext
 from pinwarden.api.errors import invalid_input, not_found
-from pinwarden.api.lookup import request_reconcile
+from pinwarden.api.lookup import request_reconcile, require_sandbox
 from pinwarden.api.pagination import paginate
 from pinwarden.api.params import Id, Limit, ShortText
 from pinwarden.api.wire import Endpoint, Params
@@ -49,9 +49,9 @@ def get(ctx: RequestContext, params: GetParams) -> dict[str, Any]:
     """GET/POST /connected_accounts/get by id (accounts have no e-mail address here)."""
     if (params.connected_account_id is None) == (params.email is None):
         raise invalid_input("Provide either connected_account_id or email", "connected_account_id")
+    if params.connected_account_id is None:
+        raise not_found("connected_account", email=params.email)
     with ctx.services.db.read() as session:
-        if params.connected_account_id is None:
-            raise not_found("connected_account", email=params.email)
         account = _account(session, ctx.workspace_id, params.connected_account_id)
         return {"connected_account": connected_account_view(account)}
 
@@ -83,8 +83,7 @@ def _set_connected(ctx: RequestContext, account_id: str, connected: bool) -> dic
     """Connect or disconnect a sandbox account. While it is disconnected its locks are not
     contacted, show ``account_disconnected``, and their codes read ``unknown`` (T18); once
     it is back, each lock is read again and the codes' statuses follow (T19)."""
-    if not ctx.is_sandbox:
-        raise invalid_input("Simulations are only available in sandbox workspaces")
+    require_sandbox(ctx.is_sandbox)
     now = ctx.services.clock.now()
     with ctx.services.db.write() as session:
         account = _account(session, ctx.workspace_id, account_id)

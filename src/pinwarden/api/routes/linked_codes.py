@@ -29,7 +29,13 @@ from pinwarden.api.new_codes import (
 from pinwarden.api.params import Id, Pin, ShortText, Text, Timestamp
 from pinwarden.api.routes.access_codes import UpdateParams, update_row
 from pinwarden.api.wire import Endpoint, Params
-from pinwarden.domain.codes import NoCodeAvailable, code_violations, generate_code, shared_rules
+from pinwarden.domain.codes import (
+    CodeRules,
+    NoCodeAvailable,
+    code_violations,
+    generate_code,
+    shared_rules,
+)
 from pinwarden.store.tables import AccessCode, Device, ReplayGuard
 
 # Long enough to cover the SDK's retries (seconds apart), short enough that a deliberate
@@ -115,10 +121,12 @@ def _choose_pins(
     else:
         # Keep each device whose rules still leave a common PIN length with the others.
         sharing: list[Device] = []
+        rules: CodeRules | None = None
         for d in devices:
-            if shared_rules([device_rules(x) for x in [*sharing, d]]) is not None:
+            merged = shared_rules([device_rules(d)] if rules is None else [rules, device_rules(d)])
+            if merged is not None:
+                rules = merged
                 sharing.append(d)
-        rules = shared_rules([device_rules(x) for x in sharing])
         taken = set().union(*(live[d.device_id] for d in sharing))
         try:
             if rules is not None:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from sqlalchemy import select
@@ -21,6 +20,7 @@ from pinwarden.api.lookup import (
     DELETE_REPLAY_WINDOW,
     device_in_workspace,
     earlier_delete,
+    locked_unmanaged,
     new_action_attempt,
     request_reconcile,
     simulated_device,
@@ -32,6 +32,7 @@ from pinwarden.api.routes.access_codes import GetParams
 from pinwarden.api.wire import Endpoint, Params
 from pinwarden.devices.models import LOCK_MODELS
 from pinwarden.devices.simulated import edit_at_keypad, occupied_slots
+from pinwarden.engine.unmanaged import add_unmanaged
 from pinwarden.store.events import record_event
 from pinwarden.store.tables import AccessCode, Device, UnmanagedAccessCode
 from pinwarden.store.views import action_attempt_view, unmanaged_access_code_view
@@ -101,11 +102,9 @@ def get_unmanaged(ctx: RequestContext, params: GetParams) -> dict[str, Any]:
     check_lookup(params.access_code_id, params.device_id, params.code)
     with ctx.services.db.read() as session:
         if params.access_code_id is not None:
-            row = unmanaged_in_workspace(session, ctx.workspace_id, params.access_code_id)
-            if params.device_id is not None and row.device_id != params.device_id:
-                raise not_found(
-                    "access_code", access_code_id=params.access_code_id, device_id=params.device_id
-                )
+            row = unmanaged_in_workspace(
+                session, ctx.workspace_id, params.access_code_id, params.device_id
+            )
         else:
             device_in_workspace(session, ctx.workspace_id, params.device_id or "")
             found = session.scalars(
@@ -120,15 +119,6 @@ def get_unmanaged(ctx: RequestContext, params: GetParams) -> dict[str, Any]:
         return {"access_code": _view(session, row)}
 
 
-def _locked(
-    session: Session, workspace_id: str, access_code_id: str
-) -> tuple[UnmanagedAccessCode, Device]:
-    """The unmanaged code and its device, the device locked against the reconciler."""
-    row = unmanaged_in_workspace(session, workspace_id, access_code_id)
-    device = device_in_workspace(session, workspace_id, row.device_id, for_update=True)
-    return unmanaged_in_workspace(session, workspace_id, access_code_id), device
-
-
 def convert_to_managed(ctx: RequestContext, params: ConvertParams) -> dict[str, Any]:
     """PATCH/POST /access_codes/unmanaged/convert_to_managed (R110, R189): the code keeps
     its id and its slot, and from now on follows the managed lifecycle."""
@@ -137,7 +127,7 @@ def convert_to_managed(ctx: RequestContext, params: ConvertParams) -> dict[str, 
     )
     now = ctx.services.clock.now()
     with ctx.services.db.write() as session:
-        row, device = _locked(session, ctx.workspace_id, params.access_code_id)
+        row, device = locked_unmanaged(session, ctx.workspace_id, params.access_code_id)
         model = LOCK_MODELS[device.model_key]
         if not model.can_convert_unmanaged_codes:
             raise invalid_input(
@@ -214,17 +204,18 @@ def delete_unmanaged(ctx: RequestContext, params: DeleteParams) -> dict[str, Any
     then emits ``access_code.unmanaged.removed``. A replay answers the first attempt."""
     now = ctx.services.clock.now()
     with ctx.services.db.write() as session:
-        earlier = earlier_delete(
-            session, ctx.workspace_id, params.access_code_id, now - DELETE_REPLAY_WINDOW
-        )
+        since = now - DELETE_REPLAY_WINDOW
         try:
-            row, device = _locked(session, ctx.workspace_id, params.access_code_id)
+            row, device = locked_unmanaged(session, ctx.workspace_id, params.access_code_id)
         except SeamError:
+            earlier = earlier_delete(session, ctx.workspace_id, params.access_code_id, since)
             if earlier is None:
                 raise
             return {"action_attempt": action_attempt_view(earlier)}
-        if earlier is not None and row.delete_requested_at is not None:
-            return {"action_attempt": action_attempt_view(earlier)}
+        if row.delete_requested_at is not None:
+            earlier = earlier_delete(session, ctx.workspace_id, params.access_code_id, since)
+            if earlier is not None:
+                return {"action_attempt": action_attempt_view(earlier)}
         ctx.services.rate_limits.check("delete", device.device_id)
         row.delete_requested_at = now
         attempt = new_action_attempt(
@@ -282,25 +273,7 @@ def simulate_create(ctx: RequestContext, params: SimulateParams) -> dict[str, An
         if not free:
             raise invalid_input("The lock has no free slot", "device_id")
         edit_at_keypad(session, device.device_id, free[0], params.code, now, name=params.name)
-        row = UnmanagedAccessCode(
-            access_code_id=str(uuid.uuid4()),
-            workspace_id=ctx.workspace_id,
-            device_id=device.device_id,
-            slot=free[0],
-            code=params.code,
-            name=params.name,
-            created_at=now,
-        )
-        session.add(row)
-        record_event(
-            session,
-            "access_code.unmanaged.created",
-            now,
-            workspace_id=ctx.workspace_id,
-            device=device,
-            access_code=row,
-            code=row.code,
-        )
+        row = add_unmanaged(session, device, now, free[0], params.code, params.name)
         request_reconcile(session, device.device_id, now)
         session.flush()
         result = {"access_code": unmanaged_access_code_view(row, model)}
