@@ -38,10 +38,12 @@ DatabaseOption = Annotated[
 ]
 
 
-def _service(database: str | None) -> Service:
+def _service(database: str | None, worker: bool = True) -> Service:
     settings = Settings.from_env()
     if database:
         settings = replace(settings, database_url=database)
+    if not worker:
+        settings = replace(settings, run_worker=False)
     service = Service(settings)
     service.migrate()
     return service
@@ -61,8 +63,7 @@ def serve(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    service = _service(database)
-    service.settings = replace(service.settings, run_worker=worker and service.settings.run_worker)
+    service = _service(database, worker)
     settings = service.settings
     bind_host = host or settings.host
     bind_port = port or settings.port

@@ -59,24 +59,41 @@ class Settings:
     def from_env(cls) -> Settings:
         """Build settings from the environment, falling back to the defaults."""
         base = cls()
+
+        def span(name: str, unit: timedelta, default: timedelta) -> timedelta:
+            return unit * _env_float(name, default / unit)
+
+        minute, hour, second = timedelta(minutes=1), timedelta(hours=1), timedelta(seconds=1)
         return replace(
             base,
             database_url=os.environ.get("PINWARDEN_DATABASE_URL") or base.database_url,
             host=os.environ.get("PINWARDEN_HOST") or base.host,
-            port=int(os.environ.get("PINWARDEN_PORT") or base.port),
-            programming_lead_time=timedelta(
-                minutes=_env_float("PINWARDEN_PROGRAMMING_LEAD_MINUTES", 60)
+            port=_env_int("PINWARDEN_PORT", base.port),
+            programming_lead_time=span(
+                "PINWARDEN_PROGRAMMING_LEAD_MINUTES", minute, base.programming_lead_time
             ),
-            native_preload=timedelta(hours=_env_float("PINWARDEN_NATIVE_PRELOAD_HOURS", 72)),
-            sandbox_latency=timedelta(seconds=_env_float("PINWARDEN_SANDBOX_LATENCY_SECONDS", 1)),
-            delay_warning_after=timedelta(minutes=_env_float("PINWARDEN_DELAY_WARNING_MINUTES", 5)),
-            drift_check_interval=timedelta(minutes=_env_float("PINWARDEN_DRIFT_CHECK_MINUTES", 60)),
-            lease_duration=timedelta(seconds=_env_float("PINWARDEN_LEASE_SECONDS", 120)),
-            webhook_timeout=timedelta(seconds=_env_float("PINWARDEN_WEBHOOK_TIMEOUT_SECONDS", 10)),
-            delivery_lease=timedelta(seconds=_env_float("PINWARDEN_DELIVERY_LEASE_SECONDS", 60)),
-            event_retention=timedelta(days=_env_float("PINWARDEN_EVENT_RETENTION_DAYS", 90)),
+            native_preload=span("PINWARDEN_NATIVE_PRELOAD_HOURS", hour, base.native_preload),
+            sandbox_latency=span("PINWARDEN_SANDBOX_LATENCY_SECONDS", second, base.sandbox_latency),
+            delay_warning_after=span(
+                "PINWARDEN_DELAY_WARNING_MINUTES", minute, base.delay_warning_after
+            ),
+            drift_check_interval=span(
+                "PINWARDEN_DRIFT_CHECK_MINUTES", minute, base.drift_check_interval
+            ),
+            lease_duration=span("PINWARDEN_LEASE_SECONDS", second, base.lease_duration),
+            webhook_timeout=span("PINWARDEN_WEBHOOK_TIMEOUT_SECONDS", second, base.webhook_timeout),
+            delivery_lease=span("PINWARDEN_DELIVERY_LEASE_SECONDS", second, base.delivery_lease),
+            event_retention=span(
+                "PINWARDEN_EVENT_RETENTION_DAYS", timedelta(days=1), base.event_retention
+            ),
             run_worker=os.environ.get("PINWARDEN_RUN_WORKER", "1") not in ("0", "false"),
-            rate_limit_creates=_env_int("PINWARDEN_RATE_LIMIT_CREATES_PER_MINUTE", 10),
-            rate_limit_updates=_env_int("PINWARDEN_RATE_LIMIT_UPDATES_PER_MINUTE", 10),
-            rate_limit_deletes=_env_int("PINWARDEN_RATE_LIMIT_DELETES_PER_MINUTE", 20),
+            rate_limit_creates=_env_int(
+                "PINWARDEN_RATE_LIMIT_CREATES_PER_MINUTE", base.rate_limit_creates
+            ),
+            rate_limit_updates=_env_int(
+                "PINWARDEN_RATE_LIMIT_UPDATES_PER_MINUTE", base.rate_limit_updates
+            ),
+            rate_limit_deletes=_env_int(
+                "PINWARDEN_RATE_LIMIT_DELETES_PER_MINUTE", base.rate_limit_deletes
+            ),
         )

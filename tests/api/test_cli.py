@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 from pathlib import Path
+from typing import Any
 
 from seam import Seam
 
-from tests.processes import PINWARDEN, free_port
+from tests.processes import PINWARDEN, free_port, wait_until
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
@@ -86,18 +86,21 @@ def test_serve_sandbox_prints_a_key_the_sdk_can_use(tmp_path: Path) -> None:
                 break
         assert key is not None
         seam = Seam(api_key=key, endpoint=f"http://127.0.0.1:{port}")
-        for _ in range(100):
+
+        def locks() -> list[Any] | None:
             try:
-                devices = seam.devices.list(device_type="august_lock")
-                break
+                return list(seam.devices.list(device_type="august_lock"))
             except Exception:
-                time.sleep(0.1)
+                return None  # not listening yet
+
+        wait_until(locks, 10)
+        devices = locks()
+        assert devices
         code = seam.access_codes.create(device_id=devices[0].device_id, code="4821")
         # Real clock, zero simulated latency: the worker sets it within moments.
-        for _ in range(100):
-            if seam.access_codes.get(access_code_id=code.access_code_id).status == "set":
-                break
-            time.sleep(0.05)
+        wait_until(
+            lambda: seam.access_codes.get(access_code_id=code.access_code_id).status == "set", 5
+        )
         assert seam.access_codes.get(access_code_id=code.access_code_id).status == "set"
     finally:
         proc.terminate()

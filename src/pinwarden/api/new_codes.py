@@ -16,6 +16,7 @@ from pinwarden.api.errors import invalid_input
 from pinwarden.api.lookup import new_action_attempt, request_reconcile
 from pinwarden.devices.models import LOCK_MODELS
 from pinwarden.domain.codes import CodeRules
+from pinwarden.domain.issues import has_error
 from pinwarden.domain.windows import belongs_on_lock, status_before_confirmation, validate_window
 from pinwarden.engine.backup_pool import EMPTY, show_empty
 from pinwarden.store.events import record_event
@@ -38,7 +39,7 @@ def code_views(session: Session, codes: list[AccessCode]) -> list[dict[str, Any]
     facts = {
         r.device_id: (
             list(r.errors),
-            r.backup_pool_enabled and all(e.get("error_code") != EMPTY for e in r.errors),
+            r.backup_pool_enabled and not has_error(r.errors, EMPTY),
         )
         for r in rows
     }

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from pinwarden.clock import Clock
@@ -53,6 +53,14 @@ def _via_wall_clock(window: Window, zone: ZoneInfo) -> Window:
     """A window passed between pinwarden and a local-time lock: as wall-clock times in
     ``zone`` one way, as instants of the lock's clock the other."""
     return window_to_utc(window_to_local(window, zone), zone)
+
+
+def _held_at(now: datetime) -> ColumnElement[bool]:
+    """Slot rows the lock holds at ``now``: written, and not yet overwritten or cleared."""
+    return and_(
+        SimulatedSlot.visible_from <= now,
+        or_(SimulatedSlot.gone_at.is_(None), SimulatedSlot.gone_at > now),
+    )
 
 
 class SimulatedDriver:
@@ -110,8 +118,7 @@ class SimulatedDriver:
                 select(SimulatedSlot)
                 .where(
                     SimulatedSlot.device_id == device.device_id,
-                    SimulatedSlot.visible_from <= now,
-                    or_(SimulatedSlot.gone_at.is_(None), SimulatedSlot.gone_at > now),
+                    _held_at(now),
                 )
                 .order_by(SimulatedSlot.slot, SimulatedSlot.visible_from)
             ).all()
@@ -212,8 +219,7 @@ def edit_at_keypad(
         .where(
             SimulatedSlot.device_id == device_id,
             SimulatedSlot.slot == slot,
-            SimulatedSlot.visible_from <= now,
-            or_(SimulatedSlot.gone_at.is_(None), SimulatedSlot.gone_at > now),
+            _held_at(now),
         )
         .order_by(SimulatedSlot.visible_from.desc())
     ).first()
@@ -238,8 +244,7 @@ def keypad_accepts(session: Session, device_id: str, code: str, now: datetime) -
         select(SimulatedSlot).where(
             SimulatedSlot.device_id == device_id,
             SimulatedSlot.code == code,
-            SimulatedSlot.visible_from <= now,
-            or_(SimulatedSlot.gone_at.is_(None), SimulatedSlot.gone_at > now),
+            _held_at(now),
         )
     ).all()
     for row in rows:

@@ -94,11 +94,13 @@ def generate_code(
     """A random PIN that the device accepts and that is not in ``avoid``."""
     length = choose_length(rules, preferred_length)
     alphabet = "0123456789"
-    for forbidden, constraint in (("0", "no_zeros"), ("089", "cannot_contain_089")):
+    for forbidden, constraint in (
+        ("0", "no_zeros"),
+        ("089", "cannot_contain_089"),
+        ("0789", "cannot_contain_0789"),
+    ):
         if constraint in rules.constraints:
             alphabet = "".join(d for d in alphabet if d not in forbidden)
-    if "cannot_contain_0789" in rules.constraints:
-        alphabet = "".join(d for d in alphabet if d not in "0789")
     # Generated PINs are never trivially guessable, whatever the device tolerates.
     strict = CodeRules(
         rules.supported_code_lengths,

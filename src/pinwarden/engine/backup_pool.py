@@ -11,15 +11,14 @@ from __future__ import annotations
 import random
 import uuid
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pinwarden.devices.models import LOCK_MODELS
 from pinwarden.domain.codes import NoCodeAvailable, generate_code
+from pinwarden.domain.issues import error, with_error, without_errors
 from pinwarden.store.tables import AccessCode, Device, UnmanagedAccessCode
-from pinwarden.timeutil import iso
 
 # Spare codes kept on each lock whose pool is enabled (the number is not documented).
 POOL_SIZE = 2
@@ -86,7 +85,7 @@ def refill(
         )
         added = True
     if any(m.status == "set" for m in members):
-        device.errors = [e for e in device.errors if e.get("error_code") != EMPTY]
+        device.errors = without_errors(device.errors, {EMPTY})
     else:
         show_empty(device, now)
     return added
@@ -94,12 +93,12 @@ def refill(
 
 def show_empty(device: Device, now: datetime) -> None:
     """Give the device the ``empty_backup_access_code_pool`` error, once."""
-    if any(e.get("error_code") == EMPTY for e in device.errors):
-        return
-    empty: dict[str, Any] = {
-        "error_code": EMPTY,
-        "message": "The backup access code pool has no code ready on the lock",
-        "created_at": iso(now),
-        "is_device_error": True,
-    }
-    device.errors = [*device.errors, empty]
+    device.errors, _ = with_error(
+        device.errors,
+        error(
+            EMPTY,
+            "The backup access code pool has no code ready on the lock",
+            now,
+            is_device_error=True,
+        ),
+    )

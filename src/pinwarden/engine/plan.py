@@ -89,20 +89,33 @@ class Decision:
 class DevicePlan:
     """Decisions for every code on one device, and the next time it needs attention."""
 
+    wake_at: datetime
     decisions: list[Decision] = field(default_factory=list)
-    wake_at: datetime | None = None
 
     def wake_no_later_than(self, instant: datetime | None) -> None:
-        if instant is not None and (self.wake_at is None or instant < self.wake_at):
+        """Bring the next look forward to ``instant`` if that is sooner."""
+        if instant is not None and instant < self.wake_at:
             self.wake_at = instant
 
 
+def _op_in_flight_any(code: CodeState, kind: OpKind, now: datetime) -> bool:
+    """An operation of ``kind`` sent for any revision that has not settled yet."""
+    return code.op_kind == kind and code.op_settles_at is not None and now < code.op_settles_at
+
+
 def _op_in_flight(code: CodeState, kind: OpKind, now: datetime) -> bool:
+    """An operation of ``kind`` sent for the current revision that has not settled yet."""
+    return _op_in_flight_any(code, kind, now) and code.op_revision == code.revision
+
+
+def _settled_without_effect(code: CodeState, kind: OpKind, now: datetime) -> bool:
+    """An operation of ``kind`` sent for the current revision has settled (and yet the
+    caller found its effect missing)."""
     return (
         code.op_kind == kind
         and code.op_revision == code.revision
         and code.op_settles_at is not None
-        and now < code.op_settles_at
+        and now >= code.op_settles_at
     )
 
 
@@ -121,20 +134,6 @@ def _changed_at_lock(code: CodeState) -> bool:
     return confirmed and code.slot is not None and code.op_kind is None and code.was_on_device
 
 
-def _settled_without_effect(code: CodeState, kind: OpKind, now: datetime) -> bool:
-    return (
-        code.op_kind == kind
-        and code.op_revision == code.revision
-        and code.op_settles_at is not None
-        and now >= code.op_settles_at
-    )
-
-
-def _op_in_flight_any(code: CodeState, kind: OpKind, now: datetime) -> bool:
-    """An operation of ``kind`` sent for any revision that has not settled yet."""
-    return code.op_kind == kind and code.op_settles_at is not None and now < code.op_settles_at
-
-
 def plan_device(
     codes: list[CodeState],
     slots: dict[int, Held],
@@ -149,8 +148,7 @@ def plan_device(
     Natively scheduled codes are loaded with their window ``native_lead_time`` ahead and
     stay ``unset`` until ``starts_at``; others are programmed ``lead_time`` ahead.
     """
-    plan = DevicePlan()
-    plan.wake_no_later_than(now + drift_check_interval)
+    plan = DevicePlan(now + drift_check_interval)
     needs_slot: list[tuple[Decision, CodeState]] = []
     owned = {c.slot for c in codes if c.slot is not None}
 

@@ -29,8 +29,9 @@ from pinwarden.devices.driver import (
     SlotReport,
 )
 from pinwarden.devices.models import LOCK_MODELS
+from pinwarden.domain.issues import error, has_error, with_error, without_errors
 from pinwarden.engine import backup_pool, unmanaged
-from pinwarden.engine.plan import CodeState, Decision, Held, plan_device
+from pinwarden.engine.plan import CodeState, Decision, DevicePlan, Held, plan_device
 from pinwarden.store.db import Database
 from pinwarden.store.events import record_event
 from pinwarden.store.tables import AccessCode, ActionAttempt, Device
@@ -62,23 +63,6 @@ def backoff(failures: int, base: timedelta, cap: timedelta) -> timedelta:
     """Capped exponential back-off: base, 2·base, 4·base, … up to ``cap``."""
     step: timedelta = base * (2 ** max(0, min(failures - 1, 20)))
     return min(cap, step)
-
-
-def _error(code: str, message: str, now: datetime, **flags: Any) -> dict[str, Any]:
-    return {"error_code": code, "message": message, "created_at": iso(now), **flags}
-
-
-def _with_error(
-    errors: list[dict[str, Any]], error: dict[str, Any]
-) -> tuple[list[dict[str, Any]], bool]:
-    """``errors`` plus ``error`` unless one with that code is there; and whether it was added."""
-    if any(e.get("error_code") == error["error_code"] for e in errors):
-        return errors, False
-    return [*errors, error], True
-
-
-def _without_errors(errors: list[dict[str, Any]], codes: set[str]) -> list[dict[str, Any]]:
-    return [e for e in errors if e.get("error_code") not in codes]
 
 
 UNREACHABLE_ERRORS = {"device_offline", "hub_disconnected"}
@@ -147,7 +131,7 @@ class Reconciler:
                 device.driver,
                 LOCK_MODELS[device.model_key].max_active_codes_supported,
                 codes,
-                any(e.get("error_code") == ACCOUNT_DISCONNECTED for e in device.errors),
+                has_error(device.errors, ACCOUNT_DISCONNECTED),
                 unmanaged.removals(session, device_id),
             )
 
@@ -185,7 +169,7 @@ class Reconciler:
             access_code_id: outcome
             for (access_code_id, _op), outcome in zip(sent, outcomes, strict=True)
         }
-        self._apply(snap, claimed_seq, plan.decisions, reported, results, plan.wake_at, now)
+        self._apply(snap, claimed_seq, plan, reported, results, now)
 
     def _reserve_slots(self, snap: _Snapshot, decisions: list[Decision]) -> None:
         """Write newly allocated slots down *before* programming them.
@@ -214,14 +198,11 @@ class Reconciler:
             device = session.get(Device, device_id, with_for_update=True)
             if device is None:
                 return
-            device.failure_count += 1
-            device.errors, _ = _with_error(
-                _without_errors(list(device.errors), UNREACHABLE_ERRORS - {exc.error_code}),
-                _error(exc.error_code, f"Device is unreachable: {exc}", now, is_device_error=True),
+            device.errors, _ = with_error(
+                without_errors(list(device.errors), UNREACHABLE_ERRORS - {exc.error_code}),
+                error(exc.error_code, f"Device is unreachable: {exc}", now, is_device_error=True),
             )
-            wake_at = now + backoff(
-                device.failure_count, self._settings.retry_base, self._settings.retry_cap
-            )
+            wake_at = self._fail(device, now)
             # Codes waiting on an unreachable lock are exactly the ones that run late.
             for row in session.scalars(select(AccessCode).where(AccessCode.device_id == device_id)):
                 due = self._record_delay(session, device, row, now)
@@ -236,6 +217,13 @@ class Reconciler:
             if device is not None:
                 self._release(device, claimed_seq, now + self._settings.drift_check_interval, now)
 
+    def _fail(self, device: Device, now: datetime) -> datetime:
+        """Count a failed pass; the lock is not asked again before the back-off ends."""
+        device.failure_count += 1
+        return now + backoff(
+            device.failure_count, self._settings.retry_base, self._settings.retry_cap
+        )
+
     def _release(self, device: Device, claimed_seq: int, wake_at: datetime, now: datetime) -> None:
         # An API write during the reconcile bumped wake_seq: go round again at once.
         device.next_reconcile_at = now if device.wake_seq != claimed_seq else wake_at
@@ -246,10 +234,9 @@ class Reconciler:
         self,
         snap: _Snapshot,
         claimed_seq: int,
-        decisions: list[Decision],
+        plan: DevicePlan,
         reported: list[SlotReport],
         results: dict[str, OpOutcome],
-        wake_at: datetime | None,
         now: datetime,
     ) -> None:
         device_id = snap.ref.device_id
@@ -257,7 +244,7 @@ class Reconciler:
             device = session.get(Device, device_id, with_for_update=True)
             if device is None:
                 return
-            device.errors = _without_errors(list(device.errors), UNREACHABLE_ERRORS)
+            device.errors = without_errors(list(device.errors), UNREACHABLE_ERRORS)
             rows = {
                 row.access_code_id: row
                 for row in session.scalars(
@@ -273,7 +260,7 @@ class Reconciler:
             ):
                 attempts.setdefault(attempt.access_code_id or "", []).append(attempt)
             failed = unmanaged.failed(results, snap.unmanaged_removals)
-            for decision in decisions:
+            for decision in plan.decisions:
                 result = results.get(decision.access_code_id)
                 failed |= decision.unconfirmed
                 failed |= isinstance(result, DeviceUnavailable | DeviceRejected)
@@ -289,12 +276,11 @@ class Reconciler:
                     now,
                     attempts.get(row.access_code_id, []),
                 )
-                if settle is not None and (wake_at is None or settle < wake_at):
-                    wake_at = settle
+                plan.wake_no_later_than(settle)
             if device.backup_pool_enabled and backup_pool.refill(
                 session, device, list(rows.values()), {s.code for s in reported if s.code}, now
             ):
-                wake_at = now
+                plan.wake_no_later_than(now)  # new spares to program
             unmanaged.record_refusals(session, results, snap.unmanaged_removals)
             unmanaged.sync_unmanaged(
                 session,
@@ -306,20 +292,16 @@ class Reconciler:
             )
             for uid in snap.unmanaged_removals:
                 ack = results.get(uid)
-                if isinstance(ack, OpAck) and (wake_at is None or ack.settles_at < wake_at):
-                    wake_at = ack.settles_at
+                if isinstance(ack, OpAck):
+                    plan.wake_no_later_than(ack.settles_at)
             if failed:
-                # Whatever else is pending, a failing lock is not asked again before the
-                # back-off: operations per lock stay bounded however it fails.
-                device.failure_count += 1
-                wake_at = now + backoff(
-                    device.failure_count, self._settings.retry_base, self._settings.retry_cap
-                )
+                # Whatever else is pending, a failing lock waits out the back-off:
+                # operations per lock stay bounded however it fails.
+                wake_at = self._fail(device, now)
             else:
                 device.failure_count = 0
-            self._release(
-                device, claimed_seq, wake_at or now + self._settings.drift_check_interval, now
-            )
+                wake_at = plan.wake_at
+            self._release(device, claimed_seq, wake_at, now)
 
     def _apply_code(
         self,
@@ -436,8 +418,8 @@ class Reconciler:
                 {"warning_code": EXTERNAL, "message": message, "created_at": iso(now)},
             ]
         else:
-            row.errors, _ = _with_error(
-                list(row.errors), _error(EXTERNAL, message, now, is_access_code_error=True)
+            row.errors, _ = with_error(
+                list(row.errors), error(EXTERNAL, message, now, is_access_code_error=True)
             )
 
     def _record_status(
@@ -456,7 +438,7 @@ class Reconciler:
         errors = list(row.errors)
         row.is_scheduled_on_device = d.scheduled
         if d.became_scheduled:
-            errors = _without_errors(errors, SET_ERRORS)
+            errors = without_errors(errors, SET_ERRORS)
             record_event(
                 session,
                 "access_code.scheduled_on_device",
@@ -467,7 +449,7 @@ class Reconciler:
                 code=row.code,
             )
         if d.became_set:
-            errors = _without_errors(errors, SET_ERRORS)
+            errors = without_errors(errors, SET_ERRORS)
             record_event(
                 session,
                 "access_code.set_on_device",
@@ -479,11 +461,11 @@ class Reconciler:
             )
         if d.status == "unset" and d.op is None and not (d.keep_op or d.scheduled):
             # Not due on the lock yet and nothing in flight: nothing can be failing.
-            errors = _without_errors(errors, SET_ERRORS | REMOVE_ERRORS)
+            errors = without_errors(errors, SET_ERRORS | REMOVE_ERRORS)
         if d.duplicate:
-            errors, _ = _with_error(
+            errors, _ = with_error(
                 errors,
-                _error(
+                error(
                     "duplicate_code_on_device",
                     "The lock already holds this PIN in a slot pinwarden does not manage",
                     now,
@@ -491,10 +473,10 @@ class Reconciler:
                 ),
             )
         else:
-            errors = _without_errors(errors, {"duplicate_code_on_device"})
+            errors = without_errors(errors, {"duplicate_code_on_device"})
         failure: dict[str, Any] | None = None
         if d.no_space:
-            failure = _error(
+            failure = error(
                 "no_space_for_access_code_on_device",
                 "The lock has no free slot for this code",
                 now,
@@ -504,11 +486,11 @@ class Reconciler:
             kind = (
                 "failed_to_set_on_device" if d.op.kind == "set" else "failed_to_remove_from_device"
             )
-            failure = _error(
+            failure = error(
                 kind, f"The lock rejected the operation: {result}", now, is_access_code_error=True
             )
         if failure is not None:
-            errors, added = _with_error(errors, failure)
+            errors, added = with_error(errors, failure)
             if added:
                 event = (
                     "access_code.failed_to_remove_from_device"

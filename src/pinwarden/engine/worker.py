@@ -13,7 +13,7 @@ import uuid
 
 from sqlalchemy import case, func, or_, select, update
 
-from pinwarden.background import Signal, run_loop
+from pinwarden.background import Signal, pause_until, run_loop
 from pinwarden.clock import Clock
 from pinwarden.config import Settings
 from pinwarden.engine.reconciler import Reconciler
@@ -21,9 +21,6 @@ from pinwarden.store.db import Database
 from pinwarden.store.tables import Device
 
 log = logging.getLogger(__name__)
-
-# Even with nothing due, look at the queue this often (other processes may add work).
-IDLE_POLL_SECONDS = 5.0
 
 
 class Worker:
@@ -98,10 +95,7 @@ class Worker:
         )
         with self._db.read() as session:
             next_due = session.scalar(select(func.min(due_at)))
-        if next_due is None:
-            return IDLE_POLL_SECONDS
-        wait = self._clock.real_seconds_until(next_due)
-        return IDLE_POLL_SECONDS if wait is None else min(wait, IDLE_POLL_SECONDS)
+        return pause_until(self._clock, next_due)
 
     async def _step(self) -> float | None:
         handled = await self.run_once()

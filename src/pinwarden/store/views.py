@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pinwarden.devices.models import LOCK_MODELS, LockModel
+from pinwarden.domain.issues import has_error
 from pinwarden.domain.windows import code_type
 from pinwarden.store.tables import (
     AccessCode,
@@ -37,9 +38,7 @@ def access_code_view(
         "common_code_key": code.common_code_key,
         "type": kind,
         # pinwarden cannot tell while the lock's account is disconnected (T18).
-        "status": "unknown"
-        if any(e.get("error_code") == ACCOUNT_DISCONNECTED for e in device_errors)
-        else code.status,
+        "status": "unknown" if has_error(device_errors, ACCOUNT_DISCONNECTED) else code.status,
         "starts_at": iso(code.starts_at),
         "ends_at": iso(code.ends_at),
         "created_at": iso(code.created_at),

@@ -24,7 +24,7 @@ from sqlalchemy import case, delete, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from pinwarden import __version__
-from pinwarden.background import Signal, run_loop
+from pinwarden.background import Signal, pause_until, run_loop
 from pinwarden.clock import Clock, SystemClock
 from pinwarden.config import Settings
 from pinwarden.store.db import Database
@@ -35,7 +35,6 @@ from pinwarden.webhooks.signing import signed_headers
 
 log = logging.getLogger(__name__)
 
-IDLE_POLL_SECONDS = 5.0
 LANE_BATCH = 50
 # Fast successes are recorded in groups; anything slow or failed is recorded at once.
 RECORD_BATCH = 20
@@ -206,8 +205,16 @@ class Deliverer:
             hook = session.get(Webhook, webhook_id, with_for_update=True)
             if hook is None or hook.lane_owner != self.owner:
                 return  # deleted, or taken over after our lease ran out
+            deliveries = {
+                d.id: d
+                for d in session.scalars(
+                    select(WebhookDelivery).where(
+                        WebhookDelivery.id.in_([job.delivery_id for job, _ in results])
+                    )
+                )
+            }
             for job, outcome in results:
-                delivery = session.get(WebhookDelivery, job.delivery_id)
+                delivery = deliveries.get(job.delivery_id)
                 if delivery is not None and delivery.status == "pending":
                     self._apply(session, delivery, job, outcome)
             if not release:
@@ -295,10 +302,7 @@ class Deliverer:
             stmt = stmt.where(WebhookDelivery.webhook_id.not_in(list(self._lanes)))
         with self._db.read() as session:
             next_due: datetime | None = session.scalar(stmt)
-        if next_due is None:
-            return IDLE_POLL_SECONDS
-        wait = self._clock.real_seconds_until(next_due)
-        return IDLE_POLL_SECONDS if wait is None else min(wait, IDLE_POLL_SECONDS)
+        return pause_until(self._clock, next_due)
 
     def prune_events(self) -> int:
         """Drop events past retention (never less than the retry horizon) that owe nothing."""

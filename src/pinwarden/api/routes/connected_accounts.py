@@ -14,10 +14,10 @@ from pinwarden.api.lookup import request_reconcile, require_sandbox
 from pinwarden.api.pagination import paginate
 from pinwarden.api.params import Id, Limit, ShortText
 from pinwarden.api.wire import Endpoint, Params
+from pinwarden.domain.issues import error, without_errors
 from pinwarden.store.events import record_event
 from pinwarden.store.tables import ConnectedAccount, Device
 from pinwarden.store.views import ACCOUNT_DISCONNECTED, connected_account_view
-from pinwarden.timeutil import iso
 
 
 class GetParams(Params):
@@ -97,18 +97,18 @@ def _set_connected(ctx: RequestContext, account_id: str, connected: bool) -> dic
             .with_for_update()
         ).all()
         for device in devices:
-            others = [e for e in device.errors if e.get("error_code") != ACCOUNT_DISCONNECTED]
+            others = without_errors(device.errors, {ACCOUNT_DISCONNECTED})
             device.errors = (
                 others
                 if connected
                 else [
                     *others,
-                    {
-                        "error_code": ACCOUNT_DISCONNECTED,
-                        "message": "The account the lock is connected through is disconnected",
-                        "created_at": iso(now),
-                        "is_connected_account_error": True,
-                    },
+                    error(
+                        ACCOUNT_DISCONNECTED,
+                        "The account the lock is connected through is disconnected",
+                        now,
+                        is_connected_account_error=True,
+                    ),
                 ]
             )
             request_reconcile(session, device.device_id, now)
