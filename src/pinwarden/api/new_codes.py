@@ -36,14 +36,18 @@ def code_views(session: Session, codes: list[AccessCode]) -> list[dict[str, Any]
         if device_ids
         else []
     )
-    facts = {
-        r.device_id: (
-            list(r.errors),
-            r.backup_pool_enabled and not has_error(r.errors, EMPTY),
-        )
-        for r in rows
-    }
+    facts = {r.device_id: _device_facts(r.errors, r.backup_pool_enabled) for r in rows}
     return [access_code_view(c, *facts.get(c.device_id, ([], False))) for c in codes]
+
+
+def code_view(code: AccessCode, device: Device) -> dict[str, Any]:
+    """The view of ``code`` on ``device``, already loaded (as :func:`code_views`)."""
+    return access_code_view(code, *_device_facts(device.errors, device.backup_pool_enabled))
+
+
+def _device_facts(errors: list[dict[str, Any]], pool_enabled: bool) -> tuple[list[Any], bool]:
+    """What a code shows of its device: its errors, and whether a backup is ready."""
+    return list(errors), pool_enabled and not has_error(errors, EMPTY)
 
 
 def enable_backup_pool(session: Session, device: Device, now: datetime) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from pinwarden.api.context import RequestContext
 from pinwarden.api.errors import invalid_input
-from pinwarden.api.new_codes import NewCode, add_code, code_views
+from pinwarden.api.new_codes import NewCode, add_code, code_view
 from pinwarden.devices.models import LOCK_MODELS
 from pinwarden.domain.offline_codes import (
     FIRST_USE_WITHIN,
@@ -122,6 +122,6 @@ def create_offline(
     attempt.status, attempt.result = "success", {}
     session.flush()
     return {
-        "access_code": code_views(session, [code])[0],
+        "access_code": code_view(code, device),
         "action_attempt": action_attempt_view(attempt),
     }

@@ -9,6 +9,7 @@ runs the handler in a worker thread and wraps the result as ``{..., "ok": true}`
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import types
@@ -75,11 +76,22 @@ def _accepts(annotation: Any, origins: tuple[type, ...]) -> bool:
     return False
 
 
+@functools.cache
+def _shapes(model: type[Params]) -> tuple[frozenset[str], frozenset[str]]:
+    """The parameters of ``model`` that take a list, and those that take an object."""
+    fields = model.model_fields
+    return (
+        frozenset(n for n, f in fields.items() if _accepts(f.annotation, (list, tuple, set))),
+        frozenset(n for n, f in fields.items() if _accepts(f.annotation, (dict,))),
+    )
+
+
 def query_params(request: Request, model: type[Params]) -> dict[str, Any]:
     """Parse the query string the way the official SDKs write it (R22–R29)."""
     query = request.query_params
     strict = query.get("_strict") == "true"
     fields = model.model_fields
+    lists, objects = _shapes(model)
     out: dict[str, Any] = {}
     for key in dict.fromkeys(query.keys()):
         if key == "_strict":
@@ -87,7 +99,7 @@ def query_params(request: Request, model: type[Params]) -> dict[str, Any]:
         values = query.getlist(key)
         name = key[:-2] if key.endswith("[]") else key
         head, dot, rest = name.partition(".")
-        if dot and head in fields and _accepts(fields[head].annotation, (dict,)):
+        if dot and head in objects:
             nested = out.setdefault(head, {})
             if not isinstance(nested, dict):
                 raise invalid_input(f"{head} must be given as {head}.<key>=<value>", head)
@@ -97,7 +109,7 @@ def query_params(request: Request, model: type[Params]) -> dict[str, Any]:
             if strict:
                 raise invalid_input(f"Unknown parameter {name}", name)
             continue
-        if _accepts(fields[name].annotation, (list, tuple, set)):
+        if name in lists:
             items = [v for v in values if v != ""]
             if not strict:
                 items = [part for v in items for part in v.split(",") if part != ""]

@@ -12,13 +12,12 @@ import random
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pinwarden.devices.models import LOCK_MODELS
 from pinwarden.domain.codes import NoCodeAvailable, generate_code
 from pinwarden.domain.issues import error, with_error, without_errors
-from pinwarden.store.tables import AccessCode, Device, UnmanagedAccessCode
+from pinwarden.store.tables import AccessCode, Device
 
 # Spare codes kept on each lock whose pool is enabled (the number is not documented).
 POOL_SIZE = 2
@@ -36,22 +35,11 @@ def refill(
     session: Session, device: Device, codes: list[AccessCode], held: set[str], now: datetime
 ) -> bool:
     """Top the pool of ``device`` up to :data:`POOL_SIZE` and show ``EMPTY`` on the device
-    while no member is ready on the lock. ``held``: the PINs the lock reported. Returns
-    whether members were added (they still have to be programmed)."""
+    while no member is ready on the lock. ``held``: every other PIN known on the lock (as
+    reported, and of its unmanaged codes). Returns whether members were added (they still
+    have to be programmed)."""
     members = [c for c in codes if is_member(c)]
-    taken = (
-        held
-        | {c.code for c in codes if c.code}
-        | {
-            pin
-            for pin in session.scalars(
-                select(UnmanagedAccessCode.code).where(
-                    UnmanagedAccessCode.device_id == device.device_id
-                )
-            )
-            if pin
-        }
-    )
+    taken = held | {c.code for c in codes if c.code}
     rules = LOCK_MODELS[device.model_key].rules_for(device.reported_code_lengths)
     added = False
     for _ in range(POOL_SIZE - len(members)):

@@ -34,7 +34,7 @@ from pinwarden.engine import backup_pool, unmanaged
 from pinwarden.engine.plan import CodeState, Decision, DevicePlan, Held, plan_device
 from pinwarden.store.db import Database
 from pinwarden.store.events import record_event
-from pinwarden.store.tables import AccessCode, ActionAttempt, Device
+from pinwarden.store.tables import AccessCode, ActionAttempt, Device, UnmanagedAccessCode
 from pinwarden.store.views import ACCOUNT_DISCONNECTED, access_code_view
 from pinwarden.timeutil import iso
 
@@ -251,10 +251,15 @@ class Reconciler:
                     select(AccessCode).where(AccessCode.device_id == device_id)
                 ).all()
             }
+            foreign = list(
+                session.scalars(
+                    select(UnmanagedAccessCode).where(UnmanagedAccessCode.device_id == device_id)
+                )
+            )
             attempts: dict[str, list[ActionAttempt]] = {}
             for attempt in session.scalars(
                 select(ActionAttempt).where(
-                    ActionAttempt.access_code_id.in_(list(rows)),
+                    ActionAttempt.access_code_id.in_([*rows, *(u.access_code_id for u in foreign)]),
                     ActionAttempt.status == "pending",
                 )
             ):
@@ -277,14 +282,17 @@ class Reconciler:
                     attempts.get(row.access_code_id, []),
                 )
                 plan.wake_no_later_than(settle)
+            held = {s.code for s in reported if s.code} | {u.code for u in foreign if u.code}
             if device.backup_pool_enabled and backup_pool.refill(
-                session, device, list(rows.values()), {s.code for s in reported if s.code}, now
+                session, device, list(rows.values()), held, now
             ):
                 plan.wake_no_later_than(now)  # new spares to program
-            unmanaged.record_refusals(session, results, snap.unmanaged_removals)
+            unmanaged.record_refusals(foreign, results, attempts)
             unmanaged.sync_unmanaged(
                 session,
                 device,
+                foreign,
+                attempts,
                 reported,
                 {r.slot for r in rows.values() if r.slot is not None},
                 now,

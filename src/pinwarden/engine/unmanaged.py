@@ -60,23 +60,27 @@ def failed(results: Mapping[str, OpOutcome], pending: Mapping[str, object]) -> b
     return any(isinstance(results.get(uid), DeviceUnavailable) for uid in pending)
 
 
+Attempts = Mapping[str, list[ActionAttempt]]
+
+
+def _pending(attempts: Attempts, access_code_id: str) -> list[ActionAttempt]:
+    return [a for a in attempts.get(access_code_id, []) if a.status == "pending"]
+
+
 def record_refusals(
-    session: Session, results: Mapping[str, OpOutcome], pending: Mapping[str, object]
+    rows: list[UnmanagedAccessCode],
+    results: Mapping[str, OpOutcome],
+    attempts: Attempts,
 ) -> None:
     """A removal the lock refused outright ends its delete request with an error; asking
-    again would not help, and the code stays listed (the caller may delete again)."""
-    for uid in pending:
-        outcome = results.get(uid)
+    again would not help, and the code stays listed (the caller may delete again).
+    ``attempts``: the pending action attempts, by code id."""
+    for row in rows:
+        outcome = results.get(row.access_code_id)
         if not isinstance(outcome, DeviceRejected):
             continue
-        row = session.get(UnmanagedAccessCode, uid)
-        if row is not None:
-            row.delete_requested_at = None
-        for attempt in session.scalars(
-            select(ActionAttempt).where(
-                ActionAttempt.access_code_id == uid, ActionAttempt.status == "pending"
-            )
-        ):
+        row.delete_requested_at = None
+        for attempt in _pending(attempts, row.access_code_id):
             attempt.status = "error"
             attempt.error = {
                 "type": "failed_to_remove_from_device",
@@ -87,13 +91,16 @@ def record_refusals(
 def sync_unmanaged(
     session: Session,
     device: Device,
+    rows: list[UnmanagedAccessCode],
+    attempts: Attempts,
     reported: list[SlotReport],
     owned: set[int],
     now: datetime,
     *,
     in_step: bool,
 ) -> None:
-    """Bring the device's unmanaged codes in line with ``reported`` slots not in ``owned``.
+    """Bring the device's unmanaged codes (``rows``) in line with ``reported`` slots not in
+    ``owned``.
 
     ``in_step`` is false when an API write landed during the pass: the read may predate it
     (a simulated unmanaged code, a conversion), so only updates are recorded, and
@@ -101,12 +108,7 @@ def sync_unmanaged(
     """
     model = LOCK_MODELS[device.model_key]
     foreign = {s.slot: s for s in reported if s.slot not in owned}
-    known = {
-        u.slot: u
-        for u in session.scalars(
-            select(UnmanagedAccessCode).where(UnmanagedAccessCode.device_id == device.device_id)
-        )
-    }
+    known = {u.slot: u for u in rows}
     for slot, row in known.items():
         report = foreign.get(slot)
         if report is not None:
@@ -114,7 +116,7 @@ def sync_unmanaged(
             row.starts_at, row.ends_at = report.starts_at, report.ends_at
         elif in_step or slot in owned:
             # A managed code holds the slot now: this PIN left it, whatever raced the read.
-            _gone(session, device, row, now)
+            _gone(session, device, row, _pending(attempts, row.access_code_id), now)
     if not (in_step and model.lists_unmanaged_codes):
         return
     for slot, report in foreign.items():
@@ -169,7 +171,13 @@ def add_unmanaged(
     return row
 
 
-def _gone(session: Session, device: Device, row: UnmanagedAccessCode, now: datetime) -> None:
+def _gone(
+    session: Session,
+    device: Device,
+    row: UnmanagedAccessCode,
+    attempts: list[ActionAttempt],
+    now: datetime,
+) -> None:
     """The PIN left the lock: drop the record and finish any delete request for it."""
     record_event(
         session,
@@ -180,10 +188,6 @@ def _gone(session: Session, device: Device, row: UnmanagedAccessCode, now: datet
         access_code=row,
         code=row.code,
     )
-    for attempt in session.scalars(
-        select(ActionAttempt).where(
-            ActionAttempt.access_code_id == row.access_code_id, ActionAttempt.status == "pending"
-        )
-    ):
+    for attempt in attempts:
         attempt.status, attempt.result = "success", {}
     session.delete(row)

@@ -220,15 +220,13 @@ def create(ctx: RequestContext, params: CreateParams) -> dict[str, Any]:
     return result
 
 
-def _changed(row: AccessCode, **values: Any) -> list[dict[str, Any]]:
-    """Apply ``values`` to ``row``; returns Seam's ``changed_properties`` list."""
-    changes: list[dict[str, Any]] = []
-    for prop, new in values.items():
-        old = getattr(row, prop)
-        if old != new:
-            changes.append({"property": prop, "from": old, "to": new})
-            setattr(row, prop, new)
-    return changes
+def _changes(row: AccessCode, values: dict[str, Any]) -> list[dict[str, Any]]:
+    """Seam's ``changed_properties``: the ``values`` that differ from ``row``."""
+    return [
+        {"property": prop, "from": getattr(row, prop), "to": new}
+        for prop, new in values.items()
+        if getattr(row, prop) != new
+    ]
 
 
 def update_row(
@@ -299,13 +297,15 @@ def update_row(
             params.is_one_time_use if params.is_one_time_use is not None else row.is_one_time_use
         ),
     }
-    if charge and any(getattr(row, prop) != value for prop, value in new_values.items()):
+    changes = _changes(row, new_values)
+    if not changes:
         # A no-op (such as the SDK replaying a PUT that was applied) asks nothing of the
         # lock and costs no budget, so a replay is never refused.
-        ctx.services.rate_limits.check("update", device.device_id)
-    changes = _changed(row, **new_values)
-    if not changes:
         return False
+    if charge:
+        ctx.services.rate_limits.check("update", device.device_id)
+    for change in changes:
+        setattr(row, change["property"], change["to"])
     row.revision += 1
     if any(c["property"] in ("code", "starts_at", "ends_at") for c in changes):
         row.status = pending_status(row, device, now, ctx)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from pinwarden.api.context import RequestContext
 from pinwarden.api.errors import SeamError, invalid_input
 from pinwarden.api.lookup import locked_access_code, request_reconcile
-from pinwarden.api.new_codes import code_views
+from pinwarden.api.new_codes import code_view
 from pinwarden.api.params import Id
 from pinwarden.api.wire import Endpoint, Params
 from pinwarden.domain.windows import code_type
@@ -86,7 +86,7 @@ def pull(ctx: RequestContext, params: PullParams) -> dict[str, Any]:
             )
             request_reconcile(session, device.device_id, now)
         session.flush()
-        view = code_views(session, [backup])[0]
+        view = code_view(backup, device)
     ctx.services.wake_worker()
     return {"access_code": view, "backup_access_code": view}
 

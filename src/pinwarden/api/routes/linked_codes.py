@@ -22,7 +22,7 @@ from pinwarden.api.new_codes import (
     NewCode,
     add_code,
     check_new_code,
-    code_views,
+    code_view,
     device_rules,
     enable_backup_pool,
 )
@@ -180,7 +180,7 @@ def create_multiple(ctx: RequestContext, params: CreateMultipleParams) -> dict[s
                     access_code_ids=[c.access_code_id for c in earlier],
                 )
             )
-        codes = code_views(session, earlier)
+        codes = [code_view(c, locked[c.device_id]) for c in earlier]
     ctx.services.wake_worker()
     return {"access_codes": codes}
 
