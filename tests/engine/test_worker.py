@@ -119,14 +119,9 @@ def running(engine: Engine) -> Iterator[Callable[[Worker], None]]:
         thread.join(timeout=10)
 
 
-@pytest.mark.parametrize("stage", ["read", "apply"])
-def test_a_pass_that_lost_its_lease_writes_nothing(
-    engine: Engine, gated: Callable[..., Gate], stage: str
-) -> None:
-    lock = engine.device("august_lock").device_id
-    code = engine.create(lock, code="4821")["access_code_id"]
-    before = engine.events()
-    gate = gated({lock}, on=stage)
+def _lose_lease_mid_pass(engine: Engine, gate: Gate, lock: str) -> list[str]:
+    """Run a pass on ``lock`` that another worker takes the device from while the gate
+    holds it; returns the new claim's token(s)."""
     first = engine.service.worker
 
     async def scenario() -> list[str]:
@@ -144,7 +139,25 @@ def test_a_pass_that_lost_its_lease_writes_nothing(
         await task
         return [c.token for c in stolen]
 
-    tokens = asyncio.run(scenario())
+    return asyncio.run(scenario())
+
+
+def _free(engine: Engine, lock: str) -> None:
+    with engine.service.db.write() as s:
+        device = s.get(Device, lock)
+        assert device is not None
+        device.lease_owner = device.lease_until = None
+
+
+@pytest.mark.parametrize("stage", ["read", "apply"])
+def test_a_pass_that_lost_its_lease_writes_nothing(
+    engine: Engine, gated: Callable[..., Gate], stage: str
+) -> None:
+    lock = engine.device("august_lock").device_id
+    code = engine.create(lock, code="4821")["access_code_id"]
+    before = engine.events()
+    gate = gated({lock}, on=stage)
+    tokens = _lose_lease_mid_pass(engine, gate, lock)
     assert len(tokens) == 1
     # The old pass recorded nothing, not even its release: the new claim stands.
     assert _lease(engine, lock)[0] == tokens[0]
@@ -154,10 +167,7 @@ def test_a_pass_that_lost_its_lease_writes_nothing(
     # Fenced out before it sent anything, or after the lock took the set: the PIN is on
     # the lock at most once, and the next owner's pass finds it there.
     assert engine.lock_pins(lock) == ([] if stage == "read" else ["4821"])
-    with engine.service.db.write() as s:
-        device = s.get(Device, lock)
-        assert device is not None
-        device.lease_owner = device.lease_until = None
+    _free(engine, lock)
     engine.drain()
     engine.advance(SECOND)
     assert engine.code(code).status == "set"  # type: ignore[union-attr]
@@ -264,3 +274,47 @@ def test_claims_only_the_free_concurrency(
 
     wait_for(all_set)
     assert len(gate.entered) == 5
+
+
+def test_a_stale_removal_never_clears_the_pin_that_replaced_it(engine: Engine) -> None:
+    # A pass that lost its lease after its last check may still reach the lock; its
+    # removal names the PIN it saw, so it cannot wipe what the device's next owner put there.
+    lock = engine.device("august_lock").device_id
+    driver = engine.service.reconciler.drivers["simulated"]
+    ref = engine._ref(lock)
+
+    def apply(*ops: SlotOp) -> None:
+        asyncio.run(driver.apply(ref, list(ops)))
+        engine.clock.advance(SECOND)
+
+    apply(SlotOp("set", 7, "4821"))
+    apply(SlotOp("remove", 7, "1111"))
+    assert engine.lock_pins(lock) == ["4821"]
+    apply(SlotOp("remove", 7, "4821"))
+    assert engine.lock_pins(lock) == []
+
+
+def test_a_slot_freed_and_taken_in_a_pass_that_dies_has_one_owner(
+    engine: Engine, gated: Callable[..., Gate]
+) -> None:
+    # Found by the chaos test: the pass that sees a deleted code's removal land gives its
+    # slot to a new code and programs it, then dies before recording the old code's
+    # release. The old code must not still claim the slot, or its next removal wipes the
+    # new PIN (deleted_external_to_seam, then a second set_on_device).
+    lock = engine.device("smartthings_lock").device_id  # no native scheduling
+    old = engine.create(lock, code="4821")["access_code_id"]
+    engine.drain()
+    engine.advance(SECOND)
+    engine.delete(old)
+    engine.drain()  # the removal is sent
+    engine.clock.advance(SECOND)  # ... and lands, unseen yet
+    new = engine.create(lock, code="5937")["access_code_id"]
+    gate = gated({lock}, on="apply")
+    _lose_lease_mid_pass(engine, gate, lock)
+    _free(engine, lock)
+    for _ in range(3):
+        engine.advance(SECOND)
+    assert engine.lock_pins(lock) == ["5937"]
+    assert engine.code(new).status == "set"  # type: ignore[union-attr]
+    assert engine.code(old) is None
+    assert engine.events(new) == ["access_code.created", "access_code.set_on_device"]

@@ -56,7 +56,11 @@ class DeviceRejected(Exception):
 
 @dataclass(frozen=True)
 class SlotOp:
-    """One change to one slot: program a PIN (optionally with a native window) or clear it."""
+    """One change to one slot: program a PIN (optionally with a native window) or clear it.
+
+    A removal that carries ``code`` clears the slot only while it still holds that PIN (a
+    lock that cannot check acts as if it did); otherwise it is acknowledged with no effect.
+    """
 
     kind: Literal["set", "remove"]
     slot: int

@@ -154,6 +154,7 @@ class SimulatedDriver:
             # The batch lands together; written with one statement for all its slots.
             at = self._settles_at(faults)
             landed: list[tuple[SlotOp, tuple[datetime, datetime] | None]] = []
+            holding: dict[int, str] | None = None
             for op in ops:
                 window = op.window
                 if window is not None and local_time:
@@ -170,6 +171,11 @@ class SimulatedDriver:
                 outcomes.append(OpAck(settles_at=at))
                 if op.kind == "set" and faults.get("drop_after_ack"):
                     continue  # acknowledged, then forgotten
+                if op.kind == "remove" and op.code is not None:
+                    if holding is None:
+                        holding = occupied_slots(session, device.device_id, self._clock.now())
+                    if holding.get(op.slot) != op.code:
+                        continue  # the slot holds another PIN now: nothing to clear
                 landed.append((op, window))
             self._end_slots(session, device.device_id, [op.slot for op, _ in landed], at)
             session.add_all(
@@ -254,12 +260,15 @@ def keypad_accepts(session: Session, device_id: str, code: str, now: datetime) -
 
 
 def occupied_slots(session: Session, device_id: str, now: datetime) -> dict[int, str]:
-    """Every slot that holds a PIN now or will once a pending write lands, with its PIN."""
+    """Every slot that holds a PIN now or will once a pending write lands, with its PIN
+    (the latest write's, where one is still landing)."""
     rows = session.execute(
-        select(SimulatedSlot.slot, SimulatedSlot.code).where(
+        select(SimulatedSlot.slot, SimulatedSlot.code)
+        .where(
             SimulatedSlot.device_id == device_id,
             or_(SimulatedSlot.gone_at.is_(None), SimulatedSlot.gone_at > now),
         )
+        .order_by(SimulatedSlot.visible_from)
     ).all()
     return {r.slot: r.code for r in rows}
 

@@ -222,7 +222,9 @@ def plan_device(
                 plan.wake_no_later_than(c.op_settles_at)
             else:
                 d.unconfirmed = _settled_without_effect(c, "remove", now)
-                d.op = Op("remove", c.slot)
+                # Only what the read saw there: a stale pass never clears a PIN that
+                # replaced it meanwhile (None when the lock hides PINs).
+                d.op = Op("remove", c.slot, held.code if held is not None else None)
         elif is_finished(c.ends_at, c.deleted, now):
             d.status, d.slot = None, None
             d.removed_from_device = c.was_on_device

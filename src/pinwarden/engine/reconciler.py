@@ -203,9 +203,22 @@ class Reconciler:
         ]
         with owned(self._db, claim) as (session, _device):
             if fresh:
+                table = cast(Table, AccessCode.__table__)
+                # A slot has one owner: one freed in this same pass (its code finished) is
+                # given up now, not when the pass is recorded, or a pass that dies in
+                # between leaves two codes in one slot, and the old one's removal would
+                # wipe the new PIN.
+                session.execute(
+                    update(table)
+                    .where(
+                        table.c.device_id == claim.device_id,
+                        table.c.slot.in_([f["slot"] for f in fresh]),
+                        table.c.access_code_id.not_in([f["id"] for f in fresh]),
+                    )
+                    .values(slot=None)
+                )
                 # A Core executemany: a code deleted since the snapshot matches no row,
                 # where the ORM's bulk update by primary key would raise StaleDataError.
-                table = cast(Table, AccessCode.__table__)
                 session.execute(
                     update(table)
                     .where(table.c.access_code_id == bindparam("id"))

@@ -49,7 +49,7 @@ def removal_ops(
     that no managed code has taken over meanwhile."""
     held = {s.slot: s.code for s in reported}
     return [
-        (uid, SlotOp("remove", slot))
+        (uid, SlotOp("remove", slot, held[slot]))
         for uid, (slot, code) in pending.items()
         if slot in held and slot not in owned and held[slot] in (code, None)
     ]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 import uuid
 from datetime import datetime, timedelta
 
@@ -155,15 +156,20 @@ class Worker:
         await asyncio.to_thread(self.finish, claim, result)
 
     async def _keep_lease(self, claim: Claim) -> None:
-        """Extend the lease every third of its length; returns once the claim lost it."""
-        every = self._settings.lease_duration.total_seconds() / 3
-        while True:
+        """Extend the lease every third of its length; returns once the claim lost it, or
+        could have: when no renewal got through for two beats, the lease may lapse before
+        the next, and the pass stops rather than race the device's next owner at the lock."""
+        lease = self._settings.lease_duration.total_seconds()
+        every = lease / 3
+        safe_until = time.monotonic() + lease
+        while time.monotonic() < safe_until - every:
             await asyncio.sleep(every)
+            attempt = time.monotonic()
             try:
                 if not await asyncio.to_thread(self.renew, claim):
                     return
+                safe_until = attempt + lease
             except Exception:
-                # The fence still protects the device; try again on the next beat.
                 log.exception("renewing the lease on device %s failed", claim.device_id)
 
     def renew(self, claim: Claim) -> bool:
