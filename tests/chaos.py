@@ -278,8 +278,11 @@ def run_chaos(
         calm = max(last_kill, last_write[0])
         report.writes_after_last_kill_s = max(0.0, last_write[0] - last_kill)
 
+        checked_at = [datetime.now(UTC)]
+
         def converged() -> bool:
-            return not _divergence(db, client.codes, datetime.now(UTC))
+            checked_at[0] = datetime.now(UTC)
+            return not _divergence(db, client.codes, checked_at[0])
 
         try:
             wait_until(converged, seconds=5 * PERIOD.total_seconds())
@@ -293,7 +296,7 @@ def run_chaos(
             report.violations += _divergence(db, client.codes, datetime.now(UTC))
         stop_sampling.set()
         sampler.join(timeout=10)
-        report.violations += _event_violations(client.codes, client.events())
+        report.violations += _event_violations(client.codes, client.events(), checked_at[0])
         return report
     finally:
         stop_sampling.set()
@@ -348,12 +351,15 @@ def _divergence(db: Database, codes: list[_Code], now: datetime) -> list[str]:
     return problems
 
 
-def _event_violations(codes: list[_Code], events: list[dict[str, Any]]) -> list[str]:
+def _event_violations(
+    codes: list[_Code], events: list[dict[str, Any]], converged_at: datetime
+) -> list[str]:
+    """Event counts per code; a code must have been set if it was open at convergence."""
     problems: list[str] = []
     if len({e["event_id"] for e in events}) != len(events):
         problems.append("an event was recorded twice")
     per_code = Counter((e.get("access_code_id"), e["event_type"]) for e in events)
-    now = datetime.now(UTC)
+    now = converged_at
     for code in codes:
         cid = code.access_code_id
         counts = {
