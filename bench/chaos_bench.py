@@ -66,6 +66,7 @@ def main() -> None:
     print(
         "converged "
         + (f"{converged:.1f} s after the last kill" if converged is not None else "NOT in time")
+        + f" (writes trailed it by {report.writes_after_last_kill_s:.1f} s)"
         + f"; {len(report.violations)} invariant violations"
     )
     for violation in report.violations[:20]:
