@@ -89,7 +89,8 @@ def sync_account(
             continue
         if lock.battery_level is not None:
             device.battery_level = lock.battery_level
-        if device.capabilities != capabilities:
+        # Compared typed: stored JSON has lists where the dataclass has tuples.
+        if device.caps != lock.capabilities:
             device.capabilities = capabilities
             # Slot count, PIN rules or scheduling may differ now: plan again.
             wake_device(session, device.device_id, now)

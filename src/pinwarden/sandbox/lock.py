@@ -119,3 +119,18 @@ def keypad_accepts_offline(lock: SandboxLock, secret: str | None, code: str, now
     if not seen:
         lock.used_offline_pins = [*lock.used_offline_pins, code]
     return True
+
+
+def enter_pin(
+    session: Session, lock: SandboxLock, code: str, now: datetime, offline_secret: str | None
+) -> None:
+    """Someone types ``code`` at the keypad: a PIN the lock holds (in its window) opens it
+    and the lock reports the slot; an offline PIN it reads with ``offline_secret`` opens it
+    and it reports the PIN; anything else is refused."""
+    slot = keypad_accepts(session, lock.lock_id, code, now)
+    if slot is not None:
+        report(session, lock.lock_id, "KeypadUnlock", now, slot=slot, code=code)
+    elif keypad_accepts_offline(lock, offline_secret, code, now):
+        report(session, lock.lock_id, "KeypadUnlock", now, slot=None, code=code)
+    else:
+        report(session, lock.lock_id, "AccessDenied", now)

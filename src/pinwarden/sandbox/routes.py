@@ -31,8 +31,7 @@ from pinwarden.engine.unmanaged import add_unmanaged
 from pinwarden.sandbox.driver import SandboxDriver, locks_of
 from pinwarden.sandbox.lock import (
     edit_at_keypad,
-    keypad_accepts,
-    keypad_accepts_offline,
+    enter_pin,
     occupied_slots,
     report,
 )
@@ -319,15 +318,10 @@ class SandboxRoutes:
         now = ctx.services.clock.now()
         with ctx.services.db.write() as session:
             device, lock = _lock(session, ctx, params.device_id)
-            slot = keypad_accepts(session, lock.lock_id, params.code, now)
-            if slot is not None:
-                report(session, lock.lock_id, "KeypadUnlock", now, slot=slot, code=params.code)
-            elif device.caps.can_program_offline_access_codes and keypad_accepts_offline(
-                lock, device.offline_code_secret, params.code, now
-            ):
-                report(session, lock.lock_id, "KeypadUnlock", now, slot=None, code=params.code)
-            else:
-                report(session, lock.lock_id, "AccessDenied", now)
+            offline = device.caps.can_program_offline_access_codes
+            enter_pin(
+                session, lock, params.code, now, device.offline_code_secret if offline else None
+            )
             result = _finished(session, ctx, device, "SIMULATE_KEYPAD_CODE_ENTRY")
         self._driver.lock_reported()
         return result
