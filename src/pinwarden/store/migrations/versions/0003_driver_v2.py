@@ -217,8 +217,13 @@ def downgrade() -> None:
             sa.Column("sim_used_offline_pins", sa.JSON(), server_default="[]", nullable=False)
         )
     op.execute(
-        "UPDATE devices SET model_key = (SELECT model_key FROM sandbox_locks"
-        " WHERE sandbox_locks.lock_id = devices.address), driver = 'simulated'"
+        "UPDATE devices SET"
+        " model_key = (SELECT model_key FROM sandbox_locks l WHERE l.lock_id = devices.address),"
+        " sim_faults = (SELECT faults FROM sandbox_locks l WHERE l.lock_id = devices.address),"
+        " sim_used_offline_pins = (SELECT used_offline_pins FROM sandbox_locks l"
+        " WHERE l.lock_id = devices.address),"
+        " online = (SELECT online FROM sandbox_locks l WHERE l.lock_id = devices.address),"
+        " driver = 'simulated'"
         " WHERE driver = 'sandbox'"
     )
     op.execute(
