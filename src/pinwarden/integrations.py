@@ -12,12 +12,11 @@ from pinwarden.api.wire import Endpoint
 from pinwarden.clock import Clock
 from pinwarden.config import Settings
 from pinwarden.devices.driver import Driver
-from pinwarden.sandbox.driver import SandboxDriver
+from pinwarden.sandbox.driver import DRIVER_NAME, SandboxDriver
 from pinwarden.sandbox.routes import SandboxRoutes
 from pinwarden.sandbox.seed import seed_sandbox
 from pinwarden.store.db import Database
 from pinwarden.store.tables import Workspace
-from pinwarden.store.views import SANDBOX_DRIVER
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +26,7 @@ class Integrations:
 
     def __init__(self, db: Database, clock: Clock, settings: Settings) -> None:
         self.sandbox = SandboxDriver(db, clock, settings.sandbox_latency)
-        self.drivers: dict[str, Driver] = {SANDBOX_DRIVER: self.sandbox}
+        self.drivers: dict[str, Driver] = {DRIVER_NAME: self.sandbox}
         self.endpoints: list[Endpoint] = SandboxRoutes(self.sandbox).endpoints()
 
     @staticmethod

@@ -11,6 +11,7 @@ import pytest
 from alembic import command
 from sqlalchemy import create_engine, text
 
+from pinwarden.devices.capabilities import LockCapabilities
 from pinwarden.sandbox.models import LOCK_MODELS
 from pinwarden.store.migrate import alembic_config
 from tests.conftest import PG_URL
@@ -89,10 +90,7 @@ def test_sandbox_state_moves_to_the_sandbox_tables_and_back(blank_url: str) -> N
     if isinstance(capabilities, str):  # SQLite hands raw JSON back
         capabilities = json.loads(capabilities)
     assert (device.driver, device.address, device.battery_level) == ("sandbox", "d", 0.9)
-    assert capabilities == LOCK_MODELS["yale_assure_lock_2"].to_json() | {
-        "supported_code_lengths": [4, 5, 6, 7, 8],
-        "constraints": [],
-    }
+    assert LockCapabilities.from_json(capabilities) == LOCK_MODELS["yale_assure_lock_2"]
     assert tuple(lock) == ("d", "a", "yale_assure_lock_2", False)
     assert [tuple(s) for s in slots] == [("d", 3, "4821")]
     assert account == "sandbox"

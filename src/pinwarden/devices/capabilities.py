@@ -45,6 +45,8 @@ class LockCapabilities:
     can_convert_unmanaged_codes: bool = True
     # The PIN lengths are whatever the owner reports (report_device_constraints, R107).
     accepts_reported_constraints: bool = False
+    # A simulated lock: the sandbox's simulate routes work on it.
+    simulated: bool = False
 
     def rules_for(self, reported_lengths: list[int] | None) -> CodeRules:
         """The PIN rules of this lock, with any lengths reported for it."""

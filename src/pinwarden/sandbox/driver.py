@@ -55,6 +55,8 @@ from pinwarden.sandbox.models import LOCK_MODELS
 from pinwarden.sandbox.tables import SandboxLock, SandboxLockEvent, SandboxSlot
 from pinwarden.store.db import Database
 
+# The name the sandbox driver is registered under.
+DRIVER_NAME = "sandbox"
 # Every sandbox lock's clock starts in one zone, as if the whole property were there.
 SANDBOX_TIME_ZONE = "America/Los_Angeles"
 # Reports written by another process are picked up this often (one process wakes the

@@ -12,6 +12,7 @@ LOCK_MODELS: dict[str, LockCapabilities] = {
         (
             "august_wifi_smart_lock",
             LockCapabilities(
+                simulated=True,
                 manufacturer="august",
                 model_display_name="Wi-Fi Smart Lock",
                 device_type="august_lock",
@@ -24,6 +25,7 @@ LOCK_MODELS: dict[str, LockCapabilities] = {
         (
             "schlage_encode",
             LockCapabilities(
+                simulated=True,
                 manufacturer="schlage",
                 model_display_name="Encode Smart WiFi Deadbolt",
                 device_type="schlage_lock",
@@ -35,6 +37,7 @@ LOCK_MODELS: dict[str, LockCapabilities] = {
         (
             "kwikset_halo",
             LockCapabilities(
+                simulated=True,
                 manufacturer="kwikset",
                 model_display_name="Halo Touchscreen",
                 device_type="kwikset_lock",
@@ -50,6 +53,7 @@ LOCK_MODELS: dict[str, LockCapabilities] = {
         (
             "yale_assure_lock_2",
             LockCapabilities(
+                simulated=True,
                 manufacturer="yale",
                 model_display_name="Assure Lock 2",
                 device_type="yale_lock",
@@ -61,6 +65,7 @@ LOCK_MODELS: dict[str, LockCapabilities] = {
         (
             "nuki_smart_lock_4",
             LockCapabilities(
+                simulated=True,
                 manufacturer="nuki",
                 model_display_name="Smart Lock 4th Gen with Keypad 2",
                 device_type="nuki_lock",
@@ -73,6 +78,7 @@ LOCK_MODELS: dict[str, LockCapabilities] = {
         (
             "smartthings_zwave_lock",
             LockCapabilities(
+                simulated=True,
                 manufacturer="smartthings",
                 model_display_name="Z-Wave Lock via SmartThings",
                 device_type="smartthings_lock",
@@ -89,6 +95,7 @@ LOCK_MODELS: dict[str, LockCapabilities] = {
         (
             "igloohome_deadbolt_2s",
             LockCapabilities(
+                simulated=True,
                 manufacturer="igloohome",
                 model_display_name="Smart Deadbolt 2S",
                 device_type="igloohome_lock",
@@ -105,6 +112,7 @@ LOCK_MODELS: dict[str, LockCapabilities] = {
         (
             "tedee_go",
             LockCapabilities(
+                simulated=True,
                 manufacturer="tedee",
                 model_display_name="GO",
                 device_type="tedee_lock",
@@ -118,6 +126,7 @@ LOCK_MODELS: dict[str, LockCapabilities] = {
         (
             "ttlock_keypad_1_6",
             LockCapabilities(
+                simulated=True,
                 manufacturer="ttlock",
                 model_display_name="Keypad Lock (digits 1-6)",
                 device_type="ttlock_lock",

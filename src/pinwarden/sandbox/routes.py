@@ -28,7 +28,7 @@ from pinwarden.api.wire import Endpoint, NoParams, Params
 from pinwarden.domain.issues import error, without_errors
 from pinwarden.engine.discovery import sync_account
 from pinwarden.engine.unmanaged import add_unmanaged
-from pinwarden.sandbox.driver import SandboxDriver, locks_of
+from pinwarden.sandbox.driver import DRIVER_NAME, SandboxDriver, locks_of
 from pinwarden.sandbox.lock import (
     edit_at_keypad,
     enter_pin,
@@ -41,7 +41,6 @@ from pinwarden.store.events import record_event
 from pinwarden.store.tables import AccessCode, Device, UnmanagedAccessCode, Workspace
 from pinwarden.store.views import (
     ACCOUNT_DISCONNECTED,
-    SANDBOX_DRIVER,
     action_attempt_view,
     unmanaged_access_code_view,
 )
@@ -90,7 +89,7 @@ def _lock(session: Session, ctx: RequestContext, device_id: str) -> tuple[Device
     device = device_in_workspace(session, ctx.workspace_id, device_id, for_update=True)
     lock = (
         session.get(SandboxLock, device.address, with_for_update=True)
-        if device.driver == SANDBOX_DRIVER
+        if device.driver == DRIVER_NAME
         else None
     )
     if lock is None:

@@ -10,7 +10,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from pinwarden.engine.discovery import sync_account
-from pinwarden.sandbox.driver import locks_of
+from pinwarden.sandbox.driver import DRIVER_NAME, locks_of
 from pinwarden.sandbox.models import LOCK_MODELS, SANDBOX_MODEL_KEYS
 from pinwarden.sandbox.tables import SandboxLock
 from pinwarden.store.tables import (
@@ -22,7 +22,6 @@ from pinwarden.store.tables import (
     ReplayGuard,
     Workspace,
 )
-from pinwarden.store.views import SANDBOX_DRIVER
 
 
 def seed_sandbox(session: Session, workspace: Workspace, now: datetime) -> None:
@@ -37,7 +36,7 @@ def seed_sandbox(session: Session, workspace: Workspace, now: datetime) -> None:
                 connected_account_id=str(uuid.uuid4()),
                 workspace_id=workspace.workspace_id,
                 provider=manufacturer,
-                driver=SANDBOX_DRIVER,
+                driver=DRIVER_NAME,
                 config={},
                 created_at=now,
             )

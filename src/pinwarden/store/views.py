@@ -18,8 +18,6 @@ from pinwarden.store.tables import (
 from pinwarden.timeutil import iso
 
 ACCOUNT_DISCONNECTED = "account_disconnected"
-# The driver name of sandbox locks, the only ones that can be simulated.
-SANDBOX_DRIVER = "sandbox"
 
 
 def access_code_view(
@@ -116,10 +114,9 @@ def connected_account_view(account: ConnectedAccount) -> dict[str, Any]:
 
 
 def capability_flags(device: Device) -> dict[str, bool]:
-    """The ``can_*`` flags of a lock, from what it reports; simulations only exist for
-    sandbox locks."""
+    """The ``can_*`` flags of a lock, from what it reports."""
     caps = device.caps
-    simulated = device.driver == SANDBOX_DRIVER
+    simulated = caps.simulated
     return {
         "can_program_online_access_codes": True,
         "can_program_offline_access_codes": caps.can_program_offline_access_codes,
