@@ -43,9 +43,11 @@ class Service:
         self.reconciler = Reconciler(self.db, self.clock, drivers, settings)
         self.worker = Worker(self.db, self.clock, self.reconciler, settings)
         self.deliverer = Deliverer(self.db, self.clock, settings)
-        self.discovery = Discovery(self.db, self.clock, drivers)
+        self.discovery = Discovery(self.db, self.clock, drivers, self.worker.wake)
         self.device_events = DeviceEvents(self.db, self.clock, drivers, self.worker.wake)
+        # Discovery's loop: a move of a fake clock may make the next round due.
         self.devices_idle = Signal()
+        self.clock.subscribe(self.devices_idle.wake)
         self.services = Services(
             self.db,
             self.clock,

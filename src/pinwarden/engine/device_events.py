@@ -34,6 +34,8 @@ from pinwarden.store.events import record_event
 from pinwarden.store.tables import AccessCode, Device, UnmanagedAccessCode
 
 log = logging.getLogger(__name__)
+# Real seconds before a failed event stream is opened again.
+STREAM_RETRY_SECONDS = 1.0
 
 
 def _keypad_unlock(session: Session, device: Device, event: KeypadUnlock) -> bool:
@@ -169,17 +171,25 @@ class DeviceEvents:
             return record_device_event(session, device, event)
 
     async def consume(self, name: str, driver: Driver) -> None:
-        """Record ``driver``'s events until its stream ends (at ``aclose``)."""
-        async for event in driver.events():
+        """Record ``driver``'s events until its stream ends (at ``aclose``); a stream that
+        fails is opened again after a pause."""
+        while True:
             try:
-                woke = await asyncio.to_thread(self.record, name, event)
+                async for event in driver.events():
+                    await self._handle(name, event)
+                return
             except Exception:
-                log.exception(
-                    "recording a %s event of driver %s failed", type(event).__name__, name
-                )
-                continue
-            if woke:
-                self._wake_worker()
+                log.exception("the event stream of driver %s failed", name)
+                await asyncio.sleep(STREAM_RETRY_SECONDS)
+
+    async def _handle(self, name: str, event: DeviceEvent) -> None:
+        try:
+            woke = await asyncio.to_thread(self.record, name, event)
+        except Exception:
+            log.exception("recording a %s event of driver %s failed", type(event).__name__, name)
+            return
+        if woke:
+            self._wake_worker()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume every driver's stream until ``stop``; the caller closes the drivers."""

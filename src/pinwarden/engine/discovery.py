@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -108,10 +108,17 @@ def sync_account(
 class Discovery:
     """Runs every connected account's discovery through its driver."""
 
-    def __init__(self, db: Database, clock: Clock, drivers: Mapping[str, Driver]) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        drivers: Mapping[str, Driver],
+        wake_worker: Callable[[], None],
+    ) -> None:
         self._db = db
         self._clock = clock
         self._drivers = drivers
+        self._wake_worker = wake_worker
 
     def _accounts(self) -> list[tuple[str, str, dict[str, object]]]:
         with self._db.read() as session:
@@ -142,6 +149,8 @@ class Discovery:
                 log.warning("discovery of account %s failed: %s", account_id, exc)
                 continue
             added += await asyncio.to_thread(self._record, account_id, found)
+        # New devices are due at once, changed ones are woken: let the worker look.
+        self._wake_worker()
         return added
 
     def _record(self, account_id: str, found: list[DiscoveredLock]) -> int:
