@@ -28,6 +28,7 @@ def add_account(service: Service, workspace_id: str) -> str:
                 provider="yale",
                 driver="sandbox",
                 config={},
+                discovery_seq=0,
                 created_at=service.clock.now(),
             )
         )

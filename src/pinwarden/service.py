@@ -123,6 +123,7 @@ class Service:
                 provider=driver,
                 driver=driver,
                 config=config,
+                discovery_seq=0,
                 created_at=self.clock.now(),
             )
             session.add(account)

@@ -8,9 +8,11 @@ import uuid
 
 from sqlalchemy import select
 
+from pinwarden.devices.driver import AccountRef, DiscoveredLock
+from pinwarden.engine.discovery import sync_account
 from pinwarden.sandbox.models import LOCK_MODELS
 from pinwarden.sandbox.tables import SandboxLock
-from pinwarden.store.tables import Device
+from pinwarden.store.tables import ConnectedAccount, Device
 from pinwarden.store.views import device_view
 from tests.engine.conftest import Engine
 
@@ -73,3 +75,26 @@ def test_changed_capabilities_are_stored_and_the_lock_planned_again(engine: Engi
         assert device.caps == LOCK_MODELS["nuki_smart_lock_4"]
         assert device.next_reconcile_at == engine.clock.now()
     assert engine.drain() == 1
+
+
+def test_a_stale_discovery_does_not_bring_back_a_lock_removed_meanwhile(engine: Engine) -> None:
+    yale = engine.device("yale_lock")
+    driver = engine.service.integrations.sandbox
+    original = driver.discover
+
+    async def discover_then_remove(account: AccountRef) -> list[DiscoveredLock]:
+        found = await original(account)
+        if account.connected_account_id == yale.connected_account_id:
+            # While this answer travels back, the lock leaves and the account is synced.
+            with engine.service.db.write() as s:
+                s.delete(s.get(SandboxLock, yale.address))
+                account_row = s.get(ConnectedAccount, account.connected_account_id)
+                assert account_row is not None
+                sync_account(s, account_row, [], engine.clock.now())
+        return found
+
+    driver.discover = discover_then_remove  # type: ignore[method-assign]
+    asyncio.run(engine.service.discovery.run_once())
+    assert _account_devices(engine, yale.connected_account_id) == []
+    assert engine.events().count("device.added") == 0
+    assert engine.events().count("device.removed") == 1

@@ -51,6 +51,7 @@ def sync_account(
     """Bring the account's devices in line with what its driver found; returns the
     devices added. ``announce`` False adds them without ``device.added`` (a sandbox
     workspace is created with its locks)."""
+    account.discovery_seq += 1
     known = {
         d.address: d
         for d in session.scalars(
@@ -120,25 +121,26 @@ class Discovery:
         self._drivers = drivers
         self._wake_worker = wake_worker
 
-    def _accounts(self) -> list[tuple[str, str, dict[str, object]]]:
+    def _accounts(self) -> list[tuple[str, str, dict[str, object], int]]:
         with self._db.read() as session:
             rows = session.execute(
                 select(
                     ConnectedAccount.connected_account_id,
                     ConnectedAccount.driver,
                     ConnectedAccount.config,
+                    ConnectedAccount.discovery_seq,
                 )
                 .where(ConnectedAccount.disconnected_at.is_(None))
                 .order_by(ConnectedAccount.connected_account_id)
             ).all()
-        return [(r.connected_account_id, r.driver, dict(r.config)) for r in rows]
+        return [(r.connected_account_id, r.driver, dict(r.config), r.discovery_seq) for r in rows]
 
     async def run_once(self) -> int:
         """Discover every (connected) account once; returns how many devices were added.
         An account whose driver cannot be asked keeps its devices until the next round."""
         accounts = await asyncio.to_thread(self._accounts)
         added = 0
-        for account_id, driver_name, config in accounts:
+        for account_id, driver_name, config, seen in accounts:
             driver = self._drivers.get(driver_name)
             if driver is None:
                 log.warning("connected account %s names unknown driver %r", account_id, driver_name)
@@ -148,14 +150,17 @@ class Discovery:
             except DeviceUnavailable as exc:
                 log.warning("discovery of account %s failed: %s", account_id, exc)
                 continue
-            added += await asyncio.to_thread(self._record, account_id, found)
+            added += await asyncio.to_thread(self._record, account_id, seen, found)
         # New devices are due at once, changed ones are woken: let the worker look.
         self._wake_worker()
         return added
 
-    def _record(self, account_id: str, found: list[DiscoveredLock]) -> int:
+    def _record(self, account_id: str, seen: int, found: list[DiscoveredLock]) -> int:
+        """Apply one account's discovery, unless the account went or was brought in line
+        by someone else since ``seen`` (then this round's view may be stale; the next
+        round looks again)."""
         with self._db.write() as session:
-            account = session.get(ConnectedAccount, account_id)
-            if account is None:
+            account = session.get(ConnectedAccount, account_id, with_for_update=True)
+            if account is None or account.discovery_seq != seen:
                 return 0
             return len(sync_account(session, account, found, self._clock.now()))

@@ -254,6 +254,7 @@ class SandboxRoutes:
         with ctx.services.db.write() as session:
             device, lock = _lock(session, ctx, params.device_id)
             account = account_in_workspace(session, ctx.workspace_id, device.connected_account_id)
+            session.refresh(account, with_for_update=True)
             session.delete(lock)
             session.flush()
             sync_account(session, account, locks_of(session, account.connected_account_id), now)

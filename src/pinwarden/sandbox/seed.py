@@ -38,6 +38,7 @@ def seed_sandbox(session: Session, workspace: Workspace, now: datetime) -> None:
                 provider=manufacturer,
                 driver=DRIVER_NAME,
                 config={},
+                discovery_seq=0,
                 created_at=now,
             )
             accounts[manufacturer] = account

@@ -83,6 +83,9 @@ class ConnectedAccount(Base):
     # account (a server URL, credentials): never shown by the API nor logged.
     driver: Mapped[str] = mapped_column(String(40))
     config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Bumped whenever the account's devices are brought in line with a discovery, so a
+    # discovery that ran meanwhile (and may have seen a lock that is gone) is not applied.
+    discovery_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # Set while the account is disconnected (sandbox simulation): its locks are left alone.
     disconnected_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -321,6 +321,9 @@ def upgrade() -> None:
             sa.Column("driver", sa.String(length=40), server_default="sandbox", nullable=False)
         )
         batch_op.add_column(sa.Column("config", sa.JSON(), server_default="{}", nullable=False))
+        batch_op.add_column(
+            sa.Column("discovery_seq", sa.BigInteger(), server_default="0", nullable=False)
+        )
     with op.batch_alter_table("devices", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("address", sa.String(length=200), server_default="", nullable=False)
@@ -336,6 +339,7 @@ def upgrade() -> None:
     with op.batch_alter_table("connected_accounts", schema=None) as batch_op:
         batch_op.alter_column("driver", server_default=None)
         batch_op.alter_column("config", server_default=None)
+        batch_op.alter_column("discovery_seq", server_default=None)
     with op.batch_alter_table("devices", schema=None) as batch_op:
         batch_op.alter_column("address", server_default=None)
         batch_op.alter_column("capabilities", server_default=None)
@@ -471,6 +475,7 @@ def downgrade() -> None:
         batch_op.drop_column("capabilities")
         batch_op.drop_column("address")
     with op.batch_alter_table("connected_accounts", schema=None) as batch_op:
+        batch_op.drop_column("discovery_seq")
         batch_op.drop_column("config")
         batch_op.drop_column("driver")
     op.drop_table("sandbox_lock_events")
