@@ -160,7 +160,9 @@ class Discovery:
         by someone else since ``seen`` (then this round's view may be stale; the next
         round looks again)."""
         with self._db.write() as session:
-            account = session.get(ConnectedAccount, account_id, with_for_update=True)
+            # FOR NO KEY UPDATE: serialized with other syncs and the account's deletion, but
+            # not with the key-share locks its devices' writes take on it.
+            account = session.get(ConnectedAccount, account_id, with_for_update={"key_share": True})
             if account is None or account.discovery_seq != seen:
                 return 0
             return len(sync_account(session, account, found, self._clock.now()))

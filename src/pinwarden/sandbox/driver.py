@@ -128,7 +128,6 @@ class SandboxDriver:
         self._rng = rng or random.Random()
         self._closed = False
         self._reports = Signal()
-        self._stop: asyncio.Event | None = None
 
     async def start(self) -> None:
         """Nothing to connect to: the locks live in the database."""
@@ -277,7 +276,8 @@ class SandboxDriver:
     async def events(self) -> AsyncIterator[DeviceEvent]:
         """The locks' reports, oldest first; each is handed out once."""
         wake = self._reports.attach()
-        stop = asyncio.Event()
+        # aclose ends the stream through a wake (then ``_closed`` is seen), not a stop.
+        never = asyncio.Event()
         try:
             while not self._closed:
                 seen = self._reports.requests()
@@ -288,7 +288,7 @@ class SandboxDriver:
                 if batch:
                     continue
                 self._reports.mark_idle_if_unchanged(seen)
-                await self._reports.sleep(wake, stop, EVENT_POLL_SECONDS)
+                await self._reports.sleep(wake, never, EVENT_POLL_SECONDS)
         finally:
             self._reports.detach()
 

@@ -252,9 +252,12 @@ class SandboxRoutes:
         discovery, run at once, removes the device with its codes."""
         now = ctx.services.clock.now()
         with ctx.services.db.write() as session:
-            device, lock = _lock(session, ctx, params.device_id)
-            account = account_in_workspace(session, ctx.workspace_id, device.connected_account_id)
-            session.refresh(account, with_for_update=True)
+            require_sandbox(ctx.is_sandbox)
+            owner = device_in_workspace(session, ctx.workspace_id, params.device_id)
+            # The account first, then its device: the order discovery locks them in.
+            account = account_in_workspace(session, ctx.workspace_id, owner.connected_account_id)
+            session.refresh(account, with_for_update={"key_share": True})
+            _device, lock = _lock(session, ctx, params.device_id)
             session.delete(lock)
             session.flush()
             sync_account(session, account, locks_of(session, account.connected_account_id), now)
