@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from pinwarden.engine.discovery import sync_account
@@ -65,6 +65,13 @@ def reset_sandbox(session: Session, workspace: Workspace, now: datetime) -> None
     """Drop every code, event, attempt, device and account of the workspace (the locks
     go with their accounts), then seed afresh."""
     wid = workspace.workspace_id
+    # Accounts before devices, the order discovery locks them in.
+    session.execute(
+        select(ConnectedAccount.connected_account_id)
+        .where(ConnectedAccount.workspace_id == wid)
+        .order_by(ConnectedAccount.connected_account_id)
+        .with_for_update(key_share=True)
+    )
     for table in (AccessCode, ActionAttempt, Event, Device, ConnectedAccount, ReplayGuard):
         session.execute(delete(table).where(table.workspace_id == wid))
     seed_sandbox(session, workspace, now)
