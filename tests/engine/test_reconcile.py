@@ -210,13 +210,15 @@ def test_lease_keeps_a_device_from_two_workers(engine: Engine) -> None:
     lock = engine.device("august_lock")
     engine.create(lock.device_id, code="4821")
     first = engine.service.worker.claim_due()
-    assert lock.device_id in [d for d, _ in first]
-    assert lock.device_id not in [d for d, _ in engine.service.worker.claim_due()]
+    assert lock.device_id in [c.device_id for c in first]
+    assert lock.device_id not in [c.device_id for c in engine.service.worker.claim_due()]
     with engine.service.db.read() as s:
         owner = s.scalar(select(Device.lease_owner).where(Device.device_id == lock.device_id))
-    assert owner == engine.service.worker.owner
-    for device_id, seq in first:
-        asyncio.run(engine.service.reconciler.reconcile(device_id, seq))
+    claim = next(c for c in first if c.device_id == lock.device_id)
+    assert owner == claim.token
+    assert owner.startswith(engine.service.worker.owner)
+    for c in first:
+        asyncio.run(engine.service.reconciler.reconcile(c))
 
 
 def test_delete_while_the_set_is_being_sent_leaves_the_lock_empty(engine: Engine) -> None:
@@ -269,7 +271,7 @@ def test_a_device_leased_elsewhere_does_not_make_the_worker_spin(engine: Engine)
     assert engine.service.worker.claim_due() == []
     assert engine.service.worker._seconds_to_next_due() > 0
     engine.clock.advance(timedelta(minutes=2, seconds=1))
-    assert [d for d, _ in engine.service.worker.claim_due()] == [lock.device_id]
+    assert [c.device_id for c in engine.service.worker.claim_due()] == [lock.device_id]
 
 
 def test_native_scheduling_preloads_72_hours_ahead_and_sets_at_the_start(engine: Engine) -> None:
