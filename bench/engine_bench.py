@@ -18,13 +18,13 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from rows import add_account, code_row, device_row
+from rows import add_account, code_row, device_row, insert_locks
 from sqlalchemy import func, insert, select
 
 from pinwarden.clock import FakeClock
 from pinwarden.config import Settings
 from pinwarden.service import Service
-from pinwarden.store.tables import AccessCode, Device
+from pinwarden.store.tables import AccessCode
 
 
 def populate(service: Service, workspace_id: str, devices: int, codes: int) -> None:
@@ -41,7 +41,7 @@ def populate(service: Service, workspace_id: str, devices: int, codes: int) -> N
                 for c in range(codes)
             ]
         with service.db.write() as session:
-            session.execute(insert(Device), device_rows)
+            insert_locks(session, device_rows)
             session.execute(insert(AccessCode), code_rows)
 
 

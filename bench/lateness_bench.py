@@ -35,24 +35,33 @@ import random
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from multiprocessing.synchronize import Event as MpEvent
 from pathlib import Path
 from typing import Any
 
-from rows import MODEL, add_account, code_row, device_row
+from rows import MODEL, add_account, code_row, device_row, insert_locks
 from sqlalchemy import func, insert, select, update
 
 from pinwarden.background import run_in_thread
 from pinwarden.clock import SystemClock
 from pinwarden.config import Settings
-from pinwarden.devices.driver import DeviceRef, OpAck, OpOutcome, SlotOp, SlotReport
-from pinwarden.devices.models import LOCK_MODELS
-from pinwarden.devices.simulated import SimulatedDriver
+from pinwarden.devices.driver import (
+    AccountRef,
+    DeviceEvent,
+    DeviceRef,
+    DiscoveredLock,
+    OpAck,
+    OpOutcome,
+    SlotOp,
+    SlotReport,
+)
 from pinwarden.engine.reconciler import Reconciler
 from pinwarden.engine.worker import Worker
+from pinwarden.sandbox.driver import SandboxDriver
+from pinwarden.sandbox.models import LOCK_MODELS
 from pinwarden.service import Service
 from pinwarden.store.db import Database
 from pinwarden.store.tables import AccessCode, Device, Event
@@ -80,15 +89,27 @@ class PlannedCode:
 class RecordingDriver:
     """The simulated driver, noting when the lock acknowledged each set and remove."""
 
-    def __init__(self, inner: SimulatedDriver) -> None:
+    def __init__(self, inner: SandboxDriver) -> None:
         self._inner = inner
         self._last_read: dict[str, dict[int, str | None]] = {}
         self.applied: list[Applied] = []
         self.passes = 0
 
-    async def read_slots(self, device: DeviceRef) -> list[SlotReport]:
+    async def start(self) -> None:
+        await self._inner.start()
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def discover(self, account: AccountRef) -> list[DiscoveredLock]:
+        return await self._inner.discover(account)
+
+    def events(self) -> AsyncIterator[DeviceEvent]:
+        return self._inner.events()
+
+    async def read_slots(self, device: DeviceRef, fresh: bool) -> list[SlotReport]:
         self.passes += 1
-        reports = await self._inner.read_slots(device)
+        reports = await self._inner.read_slots(device, fresh)
         # A remove names only the slot; the read that precedes it in the pass names the PIN.
         self._last_read[device.device_id] = {r.slot: r.code for r in reports}
         return reports
@@ -122,8 +143,8 @@ def worker_process(url: str, go: MpEvent, stop: MpEvent, messages: mp.Queue[Any]
     settings = bench_settings(url)
     clock = SystemClock()
     db = Database(url)
-    driver = RecordingDriver(SimulatedDriver(db, clock, settings.sandbox_latency))
-    reconciler = Reconciler(db, clock, {"simulated": driver}, settings)
+    driver = RecordingDriver(SandboxDriver(db, clock, settings.sandbox_latency))
+    reconciler = Reconciler(db, clock, {"sandbox": driver}, settings)
     worker = Worker(db, clock, reconciler, settings)
     messages.put(("ready", os.getpid()))
     go.wait()
@@ -183,7 +204,7 @@ def populate(
             for n, device_id in enumerate(device_ids[chunk : chunk + 1000])
         ]
         with service.db.write() as session:
-            session.execute(insert(Device), rows)
+            insert_locks(session, rows)
     for chunk in range(0, len(planned), 10_000):
         rows = [
             code_row(
@@ -262,7 +283,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     per_device = -(-args.codes // args.devices)
-    slots = LOCK_MODELS[MODEL].max_active_codes_supported
+    slots = LOCK_MODELS[MODEL].slot_count
     if per_device > slots:
         parser.error(f"{per_device} codes per lock do not fit in {slots} slots; add --devices")
 

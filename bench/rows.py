@@ -6,8 +6,13 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import insert
+from sqlalchemy.orm import Session
+
+from pinwarden.sandbox.models import LOCK_MODELS
+from pinwarden.sandbox.tables import SandboxLock
 from pinwarden.service import Service
-from pinwarden.store.tables import ConnectedAccount
+from pinwarden.store.tables import ConnectedAccount, Device
 
 MODEL = "yale_assure_lock_2"
 
@@ -21,6 +26,9 @@ def add_account(service: Service, workspace_id: str) -> str:
                 connected_account_id=account,
                 workspace_id=workspace_id,
                 provider="yale",
+                driver="sandbox",
+                config={},
+                discovery_seq=0,
                 created_at=service.clock.now(),
             )
         )
@@ -35,11 +43,11 @@ def device_row(
         "device_id": device_id,
         "workspace_id": workspace_id,
         "connected_account_id": account,
-        "driver": "simulated",
-        "model_key": MODEL,
+        "driver": "sandbox",
+        "address": device_id,
+        "capabilities": LOCK_MODELS[MODEL].to_json(),
         "name": f"Door {n}",
         "custom_metadata": {},
-        "sim_faults": {"latency_ms": 0},
         "online": True,
         "locked": True,
         "errors": [],
@@ -48,6 +56,24 @@ def device_row(
         "wake_seq": 0,
         "failure_count": 0,
     }
+
+
+def insert_locks(session: Session, devices: list[dict[str, Any]]) -> None:
+    """Insert ``device_row`` rows and, behind each, its zero-latency simulated lock."""
+    locks = [
+        {
+            "lock_id": d["address"],
+            "connected_account_id": d["connected_account_id"],
+            "model_key": MODEL,
+            "online": True,
+            "battery_level": 0.9,
+            "faults": {"latency_ms": 0},
+            "used_offline_pins": [],
+        }
+        for d in devices
+    ]
+    session.execute(insert(SandboxLock), locks)
+    session.execute(insert(Device), devices)
 
 
 def code_row(

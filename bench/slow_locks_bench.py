@@ -20,14 +20,14 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from rows import add_account, code_row, device_row
+from rows import add_account, code_row, device_row, insert_locks
 from sqlalchemy import func, insert, select
 
 from pinwarden.background import run_in_thread
 from pinwarden.config import Settings
 from pinwarden.devices.driver import DeviceRef, Driver, OpOutcome, SlotOp, SlotReport
 from pinwarden.service import Service
-from pinwarden.store.tables import AccessCode, Device
+from pinwarden.store.tables import AccessCode
 
 
 class SlowLocks:
@@ -41,10 +41,10 @@ class SlowLocks:
     def _lock(self, device: DeviceRef) -> asyncio.Lock:
         return self._busy.setdefault(device.device_id, asyncio.Lock())
 
-    async def read_slots(self, device: DeviceRef) -> list[SlotReport]:
+    async def read_slots(self, device: DeviceRef, fresh: bool) -> list[SlotReport]:
         async with self._lock(device):
             await asyncio.sleep(self._latency)
-            return await self._inner.read_slots(device)
+            return await self._inner.read_slots(device, fresh)
 
     async def apply(self, device: DeviceRef, ops: Sequence[SlotOp]) -> list[OpOutcome]:
         async with self._lock(device):
@@ -66,8 +66,8 @@ def main() -> None:
         )
         service = Service(settings)
         service.migrate()
-        service.reconciler.drivers["simulated"] = SlowLocks(
-            service.reconciler.drivers["simulated"], args.latency
+        service.reconciler.drivers["sandbox"] = SlowLocks(
+            service.reconciler.drivers["sandbox"], args.latency
         )
         workspace_id, _ = service.create_workspace("bench", sandbox=False)
         account = add_account(service, workspace_id)
@@ -80,7 +80,7 @@ def main() -> None:
         thread, stop = run_in_thread("bench-worker", service.worker.run)
         started = time.perf_counter()
         with service.db.write() as session:
-            session.execute(insert(Device), devices)
+            insert_locks(session, devices)
             session.execute(insert(AccessCode), codes)
         service.worker.wake()
         done = 0

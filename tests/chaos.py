@@ -37,8 +37,9 @@ from typing import Any
 import httpx
 from sqlalchemy import or_, select
 
+from pinwarden.sandbox.tables import SandboxSlot
 from pinwarden.store.db import Database
-from pinwarden.store.tables import AccessCode, Device, SimulatedSlot
+from pinwarden.store.tables import AccessCode, Device
 from tests.processes import PINWARDEN, answers, free_port, sandbox_key, wait_until
 
 BIG_LOCKS = ("august_lock", "schlage_lock", "yale_lock", "kwikset_lock")
@@ -100,9 +101,11 @@ def _held(db: Database, now: datetime) -> list[tuple[str, int, str]]:
     """(device, slot, PIN) of every slot a simulated lock holds at ``now``."""
     with db.read() as s:
         rows = s.execute(
-            select(SimulatedSlot.device_id, SimulatedSlot.slot, SimulatedSlot.code).where(
-                SimulatedSlot.visible_from <= now,
-                or_(SimulatedSlot.gone_at.is_(None), SimulatedSlot.gone_at > now),
+            select(Device.device_id, SandboxSlot.slot, SandboxSlot.code)
+            .join(Device, Device.address == SandboxSlot.lock_id)
+            .where(
+                SandboxSlot.visible_from <= now,
+                or_(SandboxSlot.gone_at.is_(None), SandboxSlot.gone_at > now),
             )
         ).all()
     return [(r.device_id, r.slot, r.code) for r in rows]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import replace
@@ -119,6 +120,40 @@ def workspace_create(
     """Create a workspace and print its first API key."""
     workspace_id, key = _service(database).create_workspace(name, sandbox=sandbox)
     typer.echo(json.dumps({"workspace_id": workspace_id, "api_key": key}))
+
+
+def _options(pairs: list[str]) -> dict[str, str]:
+    config: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            err.print(f"[red]--option takes key=value, not {pair!r}[/]")
+            raise typer.Exit(2)
+        config[key] = value
+    return config
+
+
+@app.command()
+def connect(
+    driver: Annotated[str, typer.Argument(help="Driver name, e.g. sandbox")],
+    workspace: Annotated[
+        str | None, typer.Option("--workspace", help="Workspace id (default: the only one)")
+    ] = None,
+    option: Annotated[
+        list[str] | None, typer.Option("--option", help="Driver setting key=value (repeatable)")
+    ] = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Connect an account of DRIVER to a workspace, discover its locks, print its id."""
+    service = _service(database)
+    try:
+        account_id = service.connect_account(driver, workspace, _options(option or []))
+    except LookupError as exc:
+        err.print(f"[red]{exc.args[0]}[/]")
+        raise typer.Exit(1) from exc
+    added = asyncio.run(service.discover_once())
+    err.print(f"{added} lock(s) found")
+    typer.echo(json.dumps({"connected_account_id": account_id}))
 
 
 @api_key_app.command("create")

@@ -36,6 +36,8 @@ class Settings:
     delay_warning_after: timedelta = timedelta(minutes=5)
     # A converged device is still re-read this often to notice drift.
     drift_check_interval: timedelta = timedelta(hours=1)
+    # Every connected account's locks are discovered again this often.
+    discovery_interval: timedelta = timedelta(minutes=5)
     # Retry back-off after a failed device call: base * 2^n, capped.
     retry_base: timedelta = timedelta(seconds=5)
     retry_cap: timedelta = timedelta(minutes=10)
@@ -83,6 +85,9 @@ class Settings:
             ),
             drift_check_interval=span(
                 "PINWARDEN_DRIFT_CHECK_MINUTES", minute, base.drift_check_interval
+            ),
+            discovery_interval=span(
+                "PINWARDEN_DISCOVERY_INTERVAL_SECONDS", second, base.discovery_interval
             ),
             lease_duration=span("PINWARDEN_LEASE_SECONDS", second, base.lease_duration),
             worker_concurrency=_env_int("PINWARDEN_WORKER_CONCURRENCY", base.worker_concurrency),

@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
+from typing import Any
 
 from fastapi import FastAPI
+from sqlalchemy import select
 
 from pinwarden.api.app import create_app
 from pinwarden.api.auth import ApiKeyVerifier, issue_api_key
 from pinwarden.api.context import Services
 from pinwarden.api.ratelimit import RateLimiter
-from pinwarden.background import run_in_thread
+from pinwarden.background import Signal, pause_until, run_in_thread, run_loop
 from pinwarden.clock import Clock, SystemClock
 from pinwarden.config import Settings
-from pinwarden.devices.driver import Driver
-from pinwarden.devices.simulated import SimulatedDriver
+from pinwarden.engine.device_events import DeviceEvents
+from pinwarden.engine.discovery import Discovery
 from pinwarden.engine.reconciler import Reconciler
 from pinwarden.engine.worker import Worker
+from pinwarden.integrations import Integrations
 from pinwarden.store import migrate
 from pinwarden.store.db import Database
+from pinwarden.store.tables import ConnectedAccount, Workspace
 from pinwarden.store.workspaces import create_workspace
 from pinwarden.webhooks.deliverer import Deliverer
 
@@ -32,12 +38,16 @@ class Service:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
         self.db = Database(settings.database_url)
-        drivers: dict[str, Driver] = {
-            "simulated": SimulatedDriver(self.db, self.clock, settings.sandbox_latency)
-        }
+        self.integrations = Integrations(self.db, self.clock, settings)
+        drivers = self.integrations.drivers
         self.reconciler = Reconciler(self.db, self.clock, drivers, settings)
         self.worker = Worker(self.db, self.clock, self.reconciler, settings)
         self.deliverer = Deliverer(self.db, self.clock, settings)
+        self.discovery = Discovery(self.db, self.clock, drivers, self.worker.wake)
+        self.device_events = DeviceEvents(self.db, self.clock, drivers, self.worker.wake)
+        # Discovery's loop: a move of a fake clock may make the next round due.
+        self.devices_idle = Signal()
+        self.clock.subscribe(self.devices_idle.wake)
         self.services = Services(
             self.db,
             self.clock,
@@ -46,7 +56,9 @@ class Service:
             ApiKeyVerifier(self.db),
             RateLimiter.from_settings(self.clock, settings),
         )
-        self.app: FastAPI = create_app(self.services, self._lifespan)
+        self.app: FastAPI = create_app(
+            self.services, self._lifespan, extra_endpoints=self.integrations.endpoints
+        )
 
     def migrate(self) -> None:
         """Bring the schema to the newest version."""
@@ -58,6 +70,7 @@ class Service:
         if self.settings.run_worker:
             loops.append(run_in_thread("pinwarden-worker", self.worker.run))
             loops.append(run_in_thread("pinwarden-deliverer", self.deliverer.run))
+            loops.append(run_in_thread("pinwarden-devices", self.run_devices))
         try:
             yield
         finally:
@@ -68,11 +81,71 @@ class Service:
                 thread.join(timeout=30)
             self.db.dispose()
 
+    async def run_devices(self, stop: asyncio.Event) -> None:
+        """The drivers' side of the engine, on one event loop: start the drivers, discover
+        every account now and every ``discovery_interval``, record what locks report,
+        and close the drivers at ``stop``."""
+        await self.integrations.start()
+        events = asyncio.create_task(self.device_events.run(stop))
+        next_due = self.clock.now()
+
+        async def discover() -> float | None:
+            nonlocal next_due
+            if self.clock.now() >= next_due:
+                await self.discovery.run_once()
+                next_due = self.clock.now() + self.settings.discovery_interval
+            return pause_until(self.clock, next_due)
+
+        try:
+            await run_loop(self.devices_idle, stop, discover, name="discovery")
+        finally:
+            await self.integrations.aclose()
+            await events
+
+    def connect_account(self, driver: str, workspace_id: str | None, config: dict[str, Any]) -> str:
+        """A new connected account of ``driver`` in the workspace (the only one, when
+        None); returns its id. Raises :class:`LookupError` for an unknown driver or
+        workspace."""
+        if driver not in self.integrations.drivers:
+            known = ", ".join(sorted(self.integrations.drivers))
+            raise LookupError(f"No driver {driver!r} (known: {known})")
+        with self.db.write() as session:
+            if workspace_id is None:
+                ids = session.scalars(select(Workspace.workspace_id).limit(2)).all()
+                if len(ids) != 1:
+                    raise LookupError("Name the workspace with --workspace")
+                workspace_id = ids[0]
+            elif session.get(Workspace, workspace_id) is None:
+                raise LookupError(f"No workspace {workspace_id}")
+            account = ConnectedAccount(
+                connected_account_id=str(uuid.uuid4()),
+                workspace_id=workspace_id,
+                provider=driver,
+                driver=driver,
+                config=config,
+                discovery_seq=0,
+                created_at=self.clock.now(),
+            )
+            session.add(account)
+            return account.connected_account_id
+
+    async def discover_once(self) -> int:
+        """Start the drivers, discover every account once, close them; returns how many
+        devices were added."""
+        await self.integrations.start()
+        try:
+            return await self.discovery.run_once()
+        finally:
+            await self.integrations.aclose()
+
     def create_workspace(self, name: str, sandbox: bool) -> tuple[str, str]:
-        """A new workspace and its first API key: ``(workspace_id, api_key)``."""
+        """A new workspace and its first API key: ``(workspace_id, api_key)``; a sandbox
+        one comes with its simulated locks."""
         now: datetime = self.clock.now()
         with self.db.write() as session:
             workspace = create_workspace(session, name, sandbox, now)
+            if sandbox:
+                self.integrations.seed_sandbox(session, workspace, now)
             key = issue_api_key(session, workspace, now)
             workspace_id = workspace.workspace_id
         return workspace_id, key

@@ -12,6 +12,11 @@ import pytest
 from seam.exceptions import SeamHttpApiError, SeamHttpInvalidInputError
 
 from pinwarden.api.routes import all_endpoints
+from pinwarden.api.wire import Endpoint
+from pinwarden.clock import SystemClock
+from pinwarden.config import Settings
+from pinwarden.integrations import Integrations
+from pinwarden.store.db import Database
 from tests.conftest import Harness
 
 # Paths and methods extracted from Seam's OpenAPI subset (shared/contract).
@@ -40,9 +45,20 @@ WRONG_VALUES: list[Any] = [
 ]
 
 
+def _served() -> list[Endpoint]:
+    """Every route a service mounts: the API's and the integrations' (sandbox) own."""
+    db = Database("sqlite://")
+    try:
+        return [*all_endpoints(), *Integrations(db, SystemClock(), Settings()).endpoints]
+    finally:
+        db.dispose()
+
+
 def test_every_route_accepts_exactly_the_contract_methods() -> None:
     paths = json.loads(CONTRACT.read_text())["paths"]
-    for endpoint in all_endpoints():
+    served = _served()
+    assert "/locks/simulate/keypad_code_entry" in {e.path for e in served}
+    for endpoint in served:
         if endpoint.path in EXTENSIONS:
             continue
         assert endpoint.path in paths, endpoint.path
@@ -65,7 +81,7 @@ def _assert_envelope(response: httpx.Response, context: str) -> None:
 def test_wrong_types_on_every_parameter_of_every_route(server: Harness) -> None:
     _, key = server.workspace()
     http = httpx.Client(base_url=server.endpoint, headers={"Authorization": f"Bearer {key}"})
-    for endpoint in all_endpoints():
+    for endpoint in _served():
         if endpoint.path == "/workspaces/reset_sandbox":
             continue  # valid with any body; covered by its own test
         payloads: list[dict[str, Any]] = [{}]

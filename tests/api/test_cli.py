@@ -105,3 +105,73 @@ def test_serve_sandbox_prints_a_key_the_sdk_can_use(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def _up(seam: Seam) -> bool:
+    try:
+        seam.workspaces.get()
+    except Exception:
+        return False  # not listening yet
+    return True
+
+
+def test_connect_creates_an_account_that_never_shows_its_configuration(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    made = json.loads(
+        subprocess.run(
+            [*PINWARDEN, "sandbox", "create", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout
+    )
+    out = subprocess.run(
+        [
+            *PINWARDEN,
+            "connect",
+            "sandbox",
+            "--workspace",
+            made["workspace_id"],
+            "--option",
+            "password=hunter2-secret",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    account_id = json.loads(out.stdout)["connected_account_id"]
+    assert "hunter2" not in out.stdout + out.stderr
+    unknown = subprocess.run(
+        [*PINWARDEN, "connect", "no-such-driver", "--workspace", made["workspace_id"]],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert unknown.returncode == 1 and unknown.stdout == ""
+    port = free_port()
+    server = subprocess.Popen(
+        [*PINWARDEN, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        seam = Seam(api_key=made["api_key"], endpoint=f"http://127.0.0.1:{port}")
+        wait_until(lambda: _up(seam), 10)
+        account = seam.client.post(
+            "/connected_accounts/get", json={"connected_account_id": account_id}
+        )
+        assert account["connected_account"]["account_type"] == "sandbox"
+        listed = json.dumps(seam.client.post("/connected_accounts/list", json={}))
+        assert "hunter2" not in json.dumps(account) + listed
+        assert seam.devices.list(connected_account_id=account_id) == []
+    finally:
+        server.terminate()
+        _out, err = server.communicate(timeout=30)
+    assert "hunter2" not in err

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from seam.exceptions import SeamHttpApiError, SeamHttpInvalidInputError
 
-from pinwarden.devices.models import LOCK_MODELS
+from pinwarden.sandbox.models import LOCK_MODELS
 from tests.conftest import Harness
 
 SECOND = timedelta(seconds=1)
@@ -59,6 +59,7 @@ def test_disconnect_holds_codes_in_setting_and_connect_resumes(server: Harness) 
     seam = server.seam()
     lock = seam.devices.list(device_type="august_lock")[0]
     seam.devices.simulate.disconnect(device_id=lock.device_id)
+    server.settle()  # the engine records what the lock reported
     assert seam.devices.get(device_id=lock.device_id).properties.online is False
     code = seam.access_codes.create(device_id=lock.device_id, code="4821")
     server.advance(timedelta(minutes=5))
@@ -67,6 +68,7 @@ def test_disconnect_holds_codes_in_setting_and_connect_resumes(server: Harness) 
     assert [e.error_code for e in stuck.errors] == ["device_offline"]
     assert stuck.errors[0].is_device_error is True
     seam.devices.simulate.connect(device_id=lock.device_id)
+    server.settle()  # the engine records what the lock reported
     server.advance(SECOND)
     healed = seam.access_codes.get(access_code_id=code.access_code_id)
     assert (healed.status, healed.errors) == ("set", [])

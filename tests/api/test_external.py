@@ -9,8 +9,8 @@ import pytest
 from seam import Seam
 from seam.exceptions import SeamHttpApiError
 
-from pinwarden.devices.driver import DeviceRef
 from tests.conftest import Harness
+from tests.sandbox import device_ref
 
 SECOND = timedelta(seconds=1)
 HOUR = timedelta(hours=1)
@@ -27,9 +27,8 @@ def _set_code(server: Harness, seam: Seam, allowed: bool) -> tuple[str, str]:
 
 
 def _lock_pins(server: Harness, device_id: str) -> list[str | None]:
-    driver = server.service.reconciler.drivers["simulated"]
-    model = "yale_assure_lock_2"
-    slots = asyncio.run(driver.read_slots(DeviceRef(device_id, model, None)))
+    driver = server.service.integrations.sandbox
+    slots = asyncio.run(driver.read_slots(device_ref(server.service.db, device_id), fresh=True))
     return [s.code for s in slots]
 
 
@@ -108,13 +107,16 @@ def test_keypad_entry_unlocks_with_a_set_code_and_denies_others(server: Harness)
     seam = server.seam()
     lock, cid = _set_code(server, seam, allowed=False)
     attempt = seam.locks.simulate.keypad_code_entry(device_id=lock, code="4821")
+    server.settle()  # the engine records what the lock reported
     assert (attempt.action_type, attempt.status) == ("SIMULATE_KEYPAD_CODE_ENTRY", "success")
     unlocked = seam.events.get(event_type="lock.unlocked")
     assert (unlocked.access_code_id, unlocked.method) == (cid, "keycode")
     assert seam.devices.get(device_id=lock).properties.locked is False
     seam.locks.simulate.keypad_code_entry(device_id=lock, code="1357")
+    server.settle()  # the engine records what the lock reported
     assert seam.events.get(device_id=lock).event_type == "lock.access_denied"
     seam.locks.simulate.manual_lock_via_keypad(device_id=lock)
+    server.settle()  # the engine records what the lock reported
     assert seam.events.get(device_id=lock).event_type == "lock.locked"
     assert seam.devices.get(device_id=lock).properties.locked is True
 
@@ -131,8 +133,10 @@ def test_a_preloaded_code_opens_only_inside_its_window(server: Harness) -> None:
     server.advance(SECOND)
     assert seam.access_codes.get(access_code_id=code.access_code_id).is_scheduled_on_device
     seam.locks.simulate.keypad_code_entry(device_id=lock, code="5930")
+    server.settle()  # the engine records what the lock reported
     assert seam.events.get(device_id=lock).event_type == "lock.access_denied"
     server.clock.set(server.clock.now().replace(year=2025, month=1, day=1, hour=16, minute=0))
     server.settle()
     seam.locks.simulate.keypad_code_entry(device_id=lock, code="5930")
+    server.settle()  # the engine records what the lock reported
     assert seam.events.get(device_id=lock).event_type == "lock.unlocked"

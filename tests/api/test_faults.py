@@ -81,6 +81,7 @@ def test_hub_disconnect_shows_on_the_device_and_its_codes(server: Harness) -> No
     seam = server.seam()
     lock = seam.devices.list(device_type="august_lock")[0].device_id
     seam.devices.simulate.disconnect_from_hub(device_id=lock)
+    server.settle()  # the engine records what the lock reported
     code = seam.access_codes.create(device_id=lock, code="4821")
     server.advance(SECOND)
     assert [e.error_code for e in seam.devices.get(device_id=lock).errors] == ["hub_disconnected"]
@@ -88,6 +89,7 @@ def test_hub_disconnect_shows_on_the_device_and_its_codes(server: Harness) -> No
         e.error_code for e in seam.access_codes.get(access_code_id=code.access_code_id).errors
     ]
     seam.devices.simulate.connect_to_hub(device_id=lock)
+    server.settle()  # the engine records what the lock reported
     server.advance(SECOND)
     assert seam.access_codes.get(access_code_id=code.access_code_id).status == "set"
     assert seam.devices.get(device_id=lock).errors == []

@@ -16,8 +16,9 @@ from tests.api.test_unmanaged import _lock
 from tests.conftest import START, Harness
 
 
-def _enter(seam: Seam, lock: str, pin: str) -> str:
+def _enter(server: Harness, seam: Seam, lock: str, pin: str) -> str:
     seam.locks.simulate.keypad_code_entry(device_id=lock, code=pin)
+    server.settle()  # the engine records what the lock reported
     return str(seam.events.list(device_id=lock, since="2024-01-01T00:00:00Z")[-1].event_type)
 
 
@@ -48,17 +49,17 @@ def test_hourly_offline_code_opens_exactly_in_its_rounded_window(server: Harness
     assert _lock_pins(server, lock) == []  # nothing was programmed
 
     _at(server, datetime(2025, 1, 1, 9, 59, tzinfo=UTC))
-    assert _enter(seam, lock, code.code) == "lock.access_denied"
+    assert _enter(server, seam, lock, code.code) == "lock.access_denied"
     _at(server, datetime(2025, 1, 1, 10, 0, tzinfo=UTC))
-    assert _enter(seam, lock, code.code) == "lock.unlocked"
+    assert _enter(server, seam, lock, code.code) == "lock.unlocked"
     assert (
         seam.events.list(device_id=lock, since="2024-01-01T00:00:00Z")[-1].access_code_id
         == code.access_code_id
     )
     _at(server, datetime(2025, 1, 1, 15, 59, tzinfo=UTC))
-    assert _enter(seam, lock, code.code) == "lock.unlocked"
+    assert _enter(server, seam, lock, code.code) == "lock.unlocked"
     _at(server, datetime(2025, 1, 1, 16, 0, tzinfo=UTC))
-    assert _enter(seam, lock, code.code) == "lock.access_denied"
+    assert _enter(server, seam, lock, code.code) == "lock.access_denied"
     with pytest.raises(SeamHttpApiError):
         seam.access_codes.get(access_code_id=code.access_code_id)
 
@@ -111,10 +112,11 @@ def test_long_codes_need_daily_rounding_and_a_first_use_within_a_day(server: Har
         "igloo_algopin_must_be_used_within_24_hours"
     ]
     _at(server, datetime(2025, 1, 5, 12, tzinfo=UTC))
-    assert _enter(seam, lock, used.code or "") == "lock.unlocked"
+    assert _enter(server, seam, lock, used.code or "") == "lock.unlocked"
     _at(server, datetime(2025, 1, 6, 12, tzinfo=UTC))
-    assert _enter(seam, lock, used.code or "") == "lock.unlocked"  # used in time: still works
-    assert _enter(seam, lock, late.code or "") == "lock.access_denied"  # first use too late
+    # Used in time: still works.
+    assert _enter(server, seam, lock, used.code or "") == "lock.unlocked"
+    assert _enter(server, seam, lock, late.code or "") == "lock.access_denied"  # first use too late
 
 
 def test_one_time_offline_code_works_once(server: Harness) -> None:
@@ -128,8 +130,8 @@ def test_one_time_offline_code_works_once(server: Harness) -> None:
     )
     assert code.is_one_time_use and code.ends_at.startswith("2025-01-05T09:00:00")
     _at(server, datetime(2025, 1, 4, 18, tzinfo=UTC))
-    assert _enter(seam, lock, code.code or "") == "lock.unlocked"
-    assert _enter(seam, lock, code.code or "") == "lock.access_denied"
+    assert _enter(server, seam, lock, code.code or "") == "lock.unlocked"
+    assert _enter(server, seam, lock, code.code or "") == "lock.access_denied"
     # Kept on record until its end, so its PIN is not handed out again meanwhile.
     server.settle()
     assert seam.access_codes.get(access_code_id=code.access_code_id).code == code.code
@@ -165,13 +167,13 @@ def test_a_used_one_time_pin_is_never_issued_again(server: Harness) -> None:
         device_id=lock, is_offline_access_code=True, is_one_time_use=True, **start
     )
     _at(server, datetime(2025, 1, 4, 10, tzinfo=UTC))
-    assert _enter(seam, lock, first.code or "") == "lock.unlocked"
+    assert _enter(server, seam, lock, first.code or "") == "lock.unlocked"
     server.settle()
     second = seam.access_codes.create(
         device_id=lock, is_offline_access_code=True, is_one_time_use=True, **start
     )
     assert second.code != first.code
-    assert _enter(seam, lock, second.code or "") == "lock.unlocked"
+    assert _enter(server, seam, lock, second.code or "") == "lock.unlocked"
 
 
 def test_offline_window_must_end_after_it_starts(server: Harness) -> None:

@@ -12,9 +12,10 @@ from seam.exceptions import (
     SeamHttpInvalidInputError,
 )
 
-from pinwarden.devices.simulated import edit_at_keypad
+from pinwarden.sandbox.lock import edit_at_keypad
 from tests.api.test_external import _change, _events, _lock_pins
 from tests.conftest import Harness
+from tests.sandbox import lock_id
 
 SECOND = timedelta(seconds=1)
 HOUR = timedelta(hours=1)
@@ -55,13 +56,16 @@ def test_simulated_keypad_pin_is_listed_and_never_overwritten(server: Harness) -
 def test_pin_added_at_the_lock_is_discovered_by_the_drift_check(server: Harness) -> None:
     seam = server.seam()
     lock = _lock(seam)
+    address = lock_id(server.service.db, lock)
     managed = seam.access_codes.create(device_id=lock, code="4821")
     server.advance(SECOND)
     # Someone edits our slot (a modification) and, separately, programs a new PIN,
     # without pinwarden being told.
     _change(seam, managed.access_code_id, code="9999")
     with server.service.db.write() as session:
-        edit_at_keypad(session, lock, 200, "6060", server.clock.now(), name="Handyman")
+        edit_at_keypad(
+            session, address, 200, "6060", server.clock.now(), name="Handyman", tell=False
+        )
     server.advance(HOUR)
     server.advance(SECOND)
     # Our slot holds our PIN again; the edit was not mistaken for an unmanaged code.
@@ -72,7 +76,7 @@ def test_pin_added_at_the_lock_is_discovered_by_the_drift_check(server: Harness)
     assert _events(seam, found[0].access_code_id) == ["access_code.unmanaged.created"]
     # Removed at the lock: the record goes too.
     with server.service.db.write() as session:
-        edit_at_keypad(session, lock, 200, None, server.clock.now())
+        edit_at_keypad(session, address, 200, None, server.clock.now(), tell=False)
     server.advance(HOUR)
     assert seam.access_codes.unmanaged.list(device_id=lock) == []
     assert "access_code.unmanaged.removed" in _events(seam, found[0].access_code_id)
@@ -236,6 +240,7 @@ def test_one_time_code_is_removed_after_its_first_use(server: Harness) -> None:
     assert code.is_one_time_use is True
     server.advance(SECOND)
     seam.locks.simulate.keypad_code_entry(device_id=lock, code="3141")
+    server.settle()  # the engine records what the lock reported
     got = seam.access_codes.get(access_code_id=code.access_code_id)
     assert got.status == "removing"
     server.advance(SECOND)
@@ -244,6 +249,7 @@ def test_one_time_code_is_removed_after_its_first_use(server: Harness) -> None:
     with pytest.raises(SeamHttpApiError):
         seam.access_codes.get(access_code_id=code.access_code_id)
     seam.locks.simulate.keypad_code_entry(device_id=lock, code="3141")
+    server.settle()  # the engine records what the lock reported
     events = _all_events(seam)
     assert events.count("lock.unlocked") == 1
     assert events.count("lock.access_denied") == 1

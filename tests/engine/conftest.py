@@ -14,9 +14,11 @@ from sqlalchemy import select
 from pinwarden.api.context import RequestContext
 from pinwarden.api.routes import access_codes
 from pinwarden.clock import FakeClock
+from pinwarden.devices.driver import DeviceRef
 from pinwarden.service import Service
 from pinwarden.store.tables import AccessCode, Device, Event
 from tests.conftest import START, make_settings
+from tests.sandbox import device_ref, set_online
 
 
 @dataclass
@@ -41,9 +43,7 @@ class Engine:
             rows = s.scalars(
                 select(Device).where(Device.workspace_id == self.ctx.workspace_id)
             ).all()
-        from pinwarden.devices.models import LOCK_MODELS
-
-        return next(d for d in rows if LOCK_MODELS[d.model_key].device_type == device_type)
+        return next(d for d in rows if d.caps.device_type == device_type)
 
     def create(self, device_id: str, **params: Any) -> dict[str, Any]:
         view: dict[str, Any] = access_codes.create(
@@ -65,17 +65,12 @@ class Engine:
 
     def lock_pins(self, device_id: str) -> list[str]:
         report = asyncio.run(
-            self.service.reconciler.drivers["simulated"].read_slots(self._ref(device_id))
+            self.service.integrations.sandbox.read_slots(self._ref(device_id), fresh=True)
         )
         return sorted(r.code or "" for r in report)
 
-    def _ref(self, device_id: str) -> Any:
-        from pinwarden.devices.driver import DeviceRef
-
-        with self.service.db.read() as s:
-            d = s.get(Device, device_id)
-            assert d is not None
-            return DeviceRef(d.device_id, d.model_key, d.time_zone)
+    def _ref(self, device_id: str) -> DeviceRef:
+        return device_ref(self.service.db, device_id)
 
     def events(self, access_code_id: str | None = None) -> list[str]:
         with self.service.db.read() as s:
@@ -85,10 +80,10 @@ class Engine:
             return list(s.scalars(stmt).all())
 
     def set_online(self, device_id: str, online: bool) -> None:
+        set_online(self.service.db, device_id, online)
         with self.service.db.write() as s:
             d = s.get(Device, device_id)
             assert d is not None
-            d.online = online
             d.next_reconcile_at = self.clock.now()
 
 

@@ -9,8 +9,12 @@ from typing import Any
 from sqlalchemy import select
 
 from pinwarden.devices.driver import DeviceRef
+from pinwarden.sandbox.lock import edit_at_keypad
+from pinwarden.sandbox.routes import SandboxRoutes, UnmanagedParams
+from pinwarden.sandbox.tables import SandboxSlot
 from pinwarden.store.tables import Device
 from tests.engine.conftest import Engine
+from tests.sandbox import set_faults
 
 SECOND = timedelta(seconds=1)
 MINUTE = timedelta(minutes=1)
@@ -19,14 +23,14 @@ HOUR = timedelta(hours=1)
 
 def count_lock_reads(engine: Engine, device_id: str) -> list[object]:
     """Record every read of one lock's slots."""
-    driver = engine.service.reconciler.drivers["simulated"]
+    driver = engine.service.integrations.sandbox
     original = driver.read_slots
     calls: list[object] = []
 
-    async def counting(device: DeviceRef) -> list[Any]:
+    async def counting(device: DeviceRef, fresh: bool) -> list[Any]:
         if device.device_id == device_id:
             calls.append(engine.clock.now())
-        return await original(device)
+        return await original(device, fresh)
 
     driver.read_slots = counting  # type: ignore[method-assign]
     return calls
@@ -176,7 +180,7 @@ def test_full_lock_reports_no_space_until_a_slot_frees(engine: Engine) -> None:
 def test_api_write_during_a_reconcile_is_not_lost(engine: Engine) -> None:
     lock = engine.device("august_lock")
     code = engine.create(lock.device_id, code="4821")
-    driver = engine.service.reconciler.drivers["simulated"]
+    driver = engine.service.integrations.sandbox
     original = driver.apply
 
     async def apply_then_update(device: DeviceRef, ops: Any) -> Any:
@@ -220,7 +224,7 @@ def test_lease_keeps_a_device_from_two_workers(engine: Engine) -> None:
 def test_delete_while_the_set_is_being_sent_leaves_the_lock_empty(engine: Engine) -> None:
     lock = engine.device("august_lock")
     code = engine.create(lock.device_id, code="4826")
-    driver = engine.service.reconciler.drivers["simulated"]
+    driver = engine.service.integrations.sandbox
     original = driver.apply
 
     async def apply_then_delete(device: DeviceRef, ops: Any) -> Any:
@@ -398,11 +402,8 @@ def test_slow_removal_warns(engine: Engine) -> None:
 
 def test_a_lock_that_forgets_codes_is_not_hammered(engine: Engine) -> None:
     lock = engine.device("yale_lock")
-    with engine.service.db.write() as s:
-        device = s.get(Device, lock.device_id)
-        assert device is not None
-        device.sim_faults = {"drop_after_ack": True}
-    driver = engine.service.reconciler.drivers["simulated"]
+    set_faults(engine.service.db, lock.device_id, {"drop_after_ack": True})
+    driver = engine.service.integrations.sandbox
     original = driver.apply
     sets: list[object] = []
 
@@ -420,14 +421,10 @@ def test_a_lock_that_forgets_codes_is_not_hammered(engine: Engine) -> None:
 
 
 def test_a_pin_already_held_in_an_unmanaged_slot_is_not_programmed(engine: Engine) -> None:
-    from pinwarden.store.tables import SimulatedSlot
-
     lock = engine.device("yale_lock")
     with engine.service.db.write() as s:  # someone set 4821 at the keypad, in slot 7
         s.add(
-            SimulatedSlot(
-                device_id=lock.device_id, slot=7, code="4821", visible_from=engine.clock.now()
-            )
+            SandboxSlot(lock_id=lock.address, slot=7, code="4821", visible_from=engine.clock.now())
         )
     code = engine.create(lock.device_id, code="4821")
     cid = code["access_code_id"]
@@ -438,7 +435,7 @@ def test_a_pin_already_held_in_an_unmanaged_slot_is_not_programmed(engine: Engin
     assert [e["error_code"] for e in row.errors] == ["duplicate_code_on_device"]
     assert engine.lock_pins(lock.device_id) == ["4821"]  # only the unmanaged one
     with engine.service.db.write() as s:  # the clash is cleared at the lock
-        for slot in s.scalars(select(SimulatedSlot).where(SimulatedSlot.slot == 7)):
+        for slot in s.scalars(select(SandboxSlot).where(SandboxSlot.slot == 7)):
             s.delete(slot)
     engine.advance(HOUR)  # the drift check sees it
     engine.advance(SECOND)
@@ -479,17 +476,14 @@ def _unmanaged(engine: Engine, device_id: str) -> list[tuple[int, str | None]]:
 
 
 def test_unmanaged_codes_follow_the_lock_even_when_it_hides_pins(engine: Engine) -> None:
-    from pinwarden.devices.simulated import edit_at_keypad
-
     lock = engine.device("yale_lock")
     engine.create(lock.device_id, code="4821")
     with engine.service.db.write() as s:
-        edit_at_keypad(s, lock.device_id, 9, "7777", engine.clock.now())
+        edit_at_keypad(s, lock.address, 9, "7777", engine.clock.now(), tell=False)
     engine.drain()
     engine.advance(SECOND)
     assert _unmanaged(engine, lock.device_id) == [(9, "7777")]
-    with engine.service.db.write() as s:
-        s.get(Device, lock.device_id).sim_faults = {"mask_pins": True}  # type: ignore[union-attr]
+    set_faults(engine.service.db, lock.device_id, {"mask_pins": True})
     engine.advance(HOUR)
     # Still one unmanaged code, now without its PIN; our own slot is not mistaken for one.
     assert _unmanaged(engine, lock.device_id) == [(9, None)]
@@ -499,22 +493,20 @@ def test_unmanaged_codes_follow_the_lock_even_when_it_hides_pins(engine: Engine)
 def test_a_read_older_than_an_api_write_does_not_drop_a_new_unmanaged_code(
     engine: Engine,
 ) -> None:
-    from pinwarden.api.routes import unmanaged
-
     lock = engine.device("yale_lock")
     engine.drain()
-    driver = engine.service.reconciler.drivers["simulated"]
+    driver = engine.service.integrations.sandbox
     original = driver.read_slots
 
-    async def read_then_simulate(device: DeviceRef) -> Any:
-        slots = await original(device)
+    async def read_then_simulate(device: DeviceRef, fresh: bool) -> Any:
+        slots = await original(device, fresh)
         if device.device_id != lock.device_id:
             return slots
         # Between this read and the pass's record, someone programs a PIN (and the API
         # records it): the stale read does not show it, and must not delete its record.
-        unmanaged.simulate_create(
+        SandboxRoutes(driver).create_unmanaged(
             engine.ctx,
-            unmanaged.SimulateParams(device_id=lock.device_id, name="Cleaner", code="2580"),
+            UnmanagedParams(device_id=lock.device_id, name="Cleaner", code="2580"),
         )
         driver.read_slots = original  # type: ignore[method-assign]
         return slots
@@ -536,8 +528,8 @@ def test_a_stale_unmanaged_record_never_removes_the_managed_code_in_its_slot(
     engine.drain()
     # A record of a PIN that was in slot 1 and whose removal was asked for; the PIN has
     # already left the lock, which applies operations at once.
+    set_faults(engine.service.db, lock.device_id, {"latency_ms": 0})
     with engine.service.db.write() as s:
-        s.get(Device, lock.device_id).sim_faults = {"latency_ms": 0}  # type: ignore[union-attr]
         s.add(
             UnmanagedAccessCode(
                 access_code_id="5b3a4a4e-1111-4a4a-8a8a-000000000001",
@@ -550,7 +542,7 @@ def test_a_stale_unmanaged_record_never_removes_the_managed_code_in_its_slot(
             )
         )
     code = engine.create(lock.device_id, code="4821")
-    driver = engine.service.reconciler.drivers["simulated"]
+    driver = engine.service.integrations.sandbox
     original = driver.apply
 
     async def apply_then_write(device: DeviceRef, ops: Any) -> Any:
@@ -606,10 +598,8 @@ def test_changing_a_set_code_goes_back_to_setting_with_a_changed_event(engine: E
 
 def test_natively_preloaded_codes_count_against_the_slots(engine: Engine) -> None:
     """R152: a full lock counts codes loaded ahead of their start."""
-    from pinwarden.devices.models import LOCK_MODELS
-
     lock = engine.device("schlage_lock")
-    slots = LOCK_MODELS[lock.model_key].max_active_codes_supported
+    slots = lock.caps.slot_count
     start = engine.clock.now() + timedelta(days=2)
     for n in range(slots):
         engine.create(

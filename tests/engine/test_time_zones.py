@@ -5,18 +5,21 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from pinwarden.api.routes import devices
-from pinwarden.devices import simulated
-from pinwarden.devices.driver import DeviceRef, DeviceRejected, SlotOp
-from pinwarden.devices.simulated import keypad_accepts
+from pinwarden.devices.driver import DeviceRejected, SlotOp
 from pinwarden.domain.localtime import Window
-from pinwarden.store.tables import Device, SimulatedSlot
+from pinwarden.sandbox import driver as simulated
+from pinwarden.sandbox.lock import keypad_accepts
+from pinwarden.sandbox.tables import SandboxSlot
+from pinwarden.store.tables import Device
 from tests.engine.conftest import Engine
+from tests.sandbox import lock_id
 
 SECOND = timedelta(seconds=1)
 HOUR = timedelta(hours=1)
@@ -42,7 +45,7 @@ def opens(engine: Engine, device_id: str, at: datetime) -> bool:
     engine.clock.set(at)
     engine.drain()
     with engine.service.db.read() as s:
-        return keypad_accepts(s, device_id, PIN, at) is not None
+        return keypad_accepts(s, lock_id(engine.service.db, device_id), PIN, at) is not None
 
 
 def load_natively(engine: Engine, starts: datetime, ends: datetime) -> tuple[str, str]:
@@ -97,8 +100,8 @@ def test_keypad_opens_exactly_for_the_utc_window(
 def test_the_lock_reports_its_window_back_unchanged(engine: Engine) -> None:
     starts, ends = utc("2025-11-02T06:15:00"), utc("2025-11-02T06:45:00")
     lock, _ = load_natively(engine, starts, ends)
-    driver = engine.service.reconciler.drivers["simulated"]
-    slots = asyncio.run(driver.read_slots(engine._ref(lock)))
+    driver = engine.service.integrations.sandbox
+    slots = asyncio.run(driver.read_slots(engine._ref(lock), fresh=True))
     assert [(s.code, s.starts_at, s.ends_at) for s in slots] == [(PIN, starts, ends)]
 
 
@@ -172,7 +175,9 @@ def test_setting_the_zone_loads_waiting_codes_with_their_window(engine: Engine) 
     assert opens(engine, lock, starts)
     with engine.service.db.read() as s:
         writes = s.scalar(
-            select(func.count()).select_from(SimulatedSlot).where(SimulatedSlot.device_id == lock)
+            select(func.count())
+            .select_from(SandboxSlot)
+            .where(SandboxSlot.lock_id == lock_id(engine.service.db, lock))
         )
     assert writes == 1
 
@@ -181,11 +186,12 @@ def test_the_driver_refuses_a_schedule_for_a_local_time_lock_without_a_zone(
     engine: Engine,
 ) -> None:
     lock = engine.device("ttlock_lock")
-    driver = engine.service.reconciler.drivers["simulated"]
+    driver = engine.service.integrations.sandbox
     window = (utc("2025-03-09T06:30:00"), utc("2025-03-09T07:30:00"))
     outcomes = asyncio.run(
         driver.apply(
-            DeviceRef(lock.device_id, lock.model_key, None), [SlotOp("set", 1, PIN, None, window)]
+            replace(engine._ref(lock.device_id), time_zone=None),
+            [SlotOp("set", 1, PIN, None, window)],
         )
     )
     assert [type(o) for o in outcomes] == [DeviceRejected]

@@ -53,10 +53,10 @@ class Gate:
             self.cancelled.add(device.device_id)
             raise
 
-    async def read_slots(self, device: DeviceRef) -> list[SlotReport]:
+    async def read_slots(self, device: DeviceRef, fresh: bool) -> list[SlotReport]:
         if self.on == "read":
             await self._wait(device)
-        return await self.inner.read_slots(device)
+        return await self.inner.read_slots(device, fresh)
 
     async def apply(self, device: DeviceRef, ops: Sequence[SlotOp]) -> list[OpOutcome]:
         outcomes = await self.inner.apply(device, ops)
@@ -77,8 +77,8 @@ def wait_for(check: Callable[[], object], seconds: float = 10.0) -> None:
 @pytest.fixture
 def gated(engine: Engine) -> Callable[..., Gate]:
     def install(hold: set[str], on: str = "read") -> Gate:
-        gate = Gate(engine.service.reconciler.drivers["simulated"], hold, on)
-        engine.service.reconciler.drivers["simulated"] = gate
+        gate = Gate(engine.service.reconciler.drivers["sandbox"], hold, on)
+        engine.service.reconciler.drivers["sandbox"] = gate
         return gate
 
     return install
@@ -280,7 +280,7 @@ def test_a_stale_removal_never_clears_the_pin_that_replaced_it(engine: Engine) -
     # A pass that lost its lease after its last check may still reach the lock; its
     # removal names the PIN it saw, so it cannot wipe what the device's next owner put there.
     lock = engine.device("august_lock").device_id
-    driver = engine.service.reconciler.drivers["simulated"]
+    driver = engine.service.integrations.sandbox
     ref = engine._ref(lock)
 
     def apply(*ops: SlotOp) -> None:

@@ -22,8 +22,9 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
+from pinwarden.sandbox.tables import SandboxSlot
 from pinwarden.store.db import Database
-from pinwarden.store.tables import AccessCode, Device, SimulatedSlot
+from pinwarden.store.tables import AccessCode, Device
 from tests.processes import answers, free_port, sandbox_key, serve, wait_until
 
 
@@ -86,8 +87,12 @@ def test_kill_mid_reconcile_then_restart_converges_without_loss(database_url: st
         with db.read() as s:
             live = {r.access_code_id: r for r in s.scalars(select(AccessCode)).all()}
             memory = [
-                (slot.device_id, slot.slot, slot.code)
-                for slot in s.scalars(select(SimulatedSlot)).all()
+                (device_id, slot.slot, slot.code)
+                for device_id, slot in s.execute(
+                    select(Device.device_id, SandboxSlot).join(
+                        Device, Device.address == SandboxSlot.lock_id
+                    )
+                ).all()
                 if slot.gone_at is None
             ]
         # Every live code sits on its lock exactly once; nothing else is on any lock.
@@ -111,7 +116,7 @@ def test_kill_mid_reconcile_then_restart_converges_without_loss(database_url: st
         # A converged system restarted does not touch its locks.
         with db.read() as s:
             before = {d.device_id: d.next_reconcile_at for d in s.scalars(select(Device))}
-            slots_before = len(s.scalars(select(SimulatedSlot)).all())
+            slots_before = len(s.scalars(select(SandboxSlot)).all())
         server.send_signal(signal.SIGKILL)
         server.wait(timeout=10)
         server = serve(env, port)
@@ -119,7 +124,7 @@ def test_kill_mid_reconcile_then_restart_converges_without_loss(database_url: st
         time.sleep(1.0)
         with db.read() as s:
             after = {d.device_id: d.next_reconcile_at for d in s.scalars(select(Device))}
-            slots_after = len(s.scalars(select(SimulatedSlot)).all())
+            slots_after = len(s.scalars(select(SandboxSlot)).all())
         assert after == before and slots_after == slots_before
     finally:
         server.kill()

@@ -320,6 +320,7 @@ def test_two_deliverers_keep_order_and_never_send_twice(
         for _ in range(15):
             seam.devices.simulate.disconnect(device_id=lock)
             seam.devices.simulate.connect(device_id=lock)
+        server.settle()  # the engine records what the lock reported
         events = [e.event_id for e in seam.events.list(since="2024-01-01T00:00:00Z")]
         # Two deliverers cannot see each other's idleness; wait for the receiver instead.
         deadline = time.monotonic() + 20

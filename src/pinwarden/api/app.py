@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 
 from fastapi import FastAPI, Request
@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from pinwarden.api.context import Services
 from pinwarden.api.errors import SeamError, internal_error
 from pinwarden.api.routes import all_endpoints
-from pinwarden.api.wire import mount
+from pinwarden.api.wire import Endpoint, mount
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +23,10 @@ log = logging.getLogger(__name__)
 def create_app(
     services: Services,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
+    extra_endpoints: Sequence[Endpoint] = (),
 ) -> FastAPI:
-    """Build the app; ``lifespan`` starts and stops background work (the worker)."""
+    """Build the app; ``lifespan`` starts and stops background work (the worker);
+    ``extra_endpoints`` are the integrations' own routes (the sandbox's simulations)."""
     app = FastAPI(
         title="pinwarden",
         docs_url=None,
@@ -32,7 +34,7 @@ def create_app(
         openapi_url=None,
         lifespan=lifespan,
     )
-    mount(app, services, all_endpoints())
+    mount(app, services, [*all_endpoints(), *extra_endpoints])
     app.add_middleware(RequestIdMiddleware)
 
     @app.exception_handler(Exception)

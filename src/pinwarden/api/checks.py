@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pinwarden.api.errors import SeamError, invalid_input
-from pinwarden.devices.models import LockModel
+from pinwarden.devices.capabilities import LockCapabilities
 from pinwarden.domain.codes import CodeRules, code_violations
 from pinwarden.store.tables import AccessCode
 
@@ -33,7 +33,7 @@ def check_pin(rules: CodeRules, code: str) -> None:
         )
 
 
-def check_name(model: LockModel, name: str | None) -> None:
+def check_name(model: LockCapabilities, name: str | None) -> None:
     """400 when the name is shorter than the device allows (``name_length``)."""
     if model.name_length is not None and name is not None and len(name) < model.name_length[0]:
         raise invalid_input(

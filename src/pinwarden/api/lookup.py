@@ -28,17 +28,6 @@ def require_sandbox(is_sandbox: bool) -> None:
         raise invalid_input("Simulations are only available in sandbox workspaces")
 
 
-def simulated_device(
-    session: Session, workspace_id: str, is_sandbox: bool, device_id: str
-) -> Device:
-    """A simulated lock of a sandbox workspace, locked for update; simulations need one."""
-    require_sandbox(is_sandbox)
-    device = device_in_workspace(session, workspace_id, device_id, for_update=True)
-    if device.driver != "simulated":
-        raise invalid_input("Only simulated locks can be simulated", "device_id")
-    return device
-
-
 def _code_not_found(access_code_id: str, device_id: str | None) -> SeamError:
     data = {"access_code_id": access_code_id}
     if device_id is not None:

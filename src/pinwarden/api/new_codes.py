@@ -14,7 +14,6 @@ from pinwarden.api.checks import check_name
 from pinwarden.api.context import RequestContext
 from pinwarden.api.errors import invalid_input
 from pinwarden.api.lookup import new_action_attempt, request_reconcile
-from pinwarden.devices.models import LOCK_MODELS
 from pinwarden.domain.codes import CodeRules
 from pinwarden.domain.issues import has_error
 from pinwarden.domain.windows import belongs_on_lock, status_before_confirmation, validate_window
@@ -52,7 +51,7 @@ def _device_facts(errors: list[dict[str, Any]], pool_enabled: bool) -> tuple[lis
 
 def enable_backup_pool(session: Session, device: Device, now: datetime) -> None:
     """``use_backup_access_code_pool: true`` turns the device's pool on, for good (R175)."""
-    if not LOCK_MODELS[device.model_key].supports_backup_access_code_pool:
+    if not device.caps.supports_backup_access_code_pool:
         raise invalid_input(
             "This device does not support a backup access code pool",
             "use_backup_access_code_pool",
@@ -66,7 +65,7 @@ def enable_backup_pool(session: Session, device: Device, now: datetime) -> None:
 def pending_status(code: AccessCode, device: Device, now: datetime, ctx: RequestContext) -> str:
     """Status right after a create or a change of PIN or window (T1–T3, T10)."""
     settings = ctx.services.settings
-    model = LOCK_MODELS[device.model_key]
+    model = device.caps
     native = model.schedules_natively(device.time_zone) and code.prefer_native_scheduling
     lead = settings.native_preload if native else settings.programming_lead_time
     if code.was_on_device and not belongs_on_lock(code.starts_at, code.ends_at, False, now, lead):
@@ -91,7 +90,7 @@ class NewCode:
 
 def check_new_code(device: Device, spec: NewCode, now: datetime) -> None:
     """The device-specific checks on a new code's window and name (R57–R65)."""
-    model = LOCK_MODELS[device.model_key]
+    model = device.caps
     validate_window(
         spec.starts_at,
         spec.ends_at,
@@ -157,4 +156,4 @@ def add_code(
 
 def device_rules(device: Device) -> CodeRules:
     """The PIN rules of ``device``, with any lengths reported for it (R107)."""
-    return LOCK_MODELS[device.model_key].rules_for(device.reported_code_lengths)
+    return device.caps.rules_for(device.reported_code_lengths)

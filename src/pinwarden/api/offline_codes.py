@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 from pinwarden.api.context import RequestContext
 from pinwarden.api.errors import invalid_input
 from pinwarden.api.new_codes import NewCode, add_code, code_view
-from pinwarden.devices.models import LOCK_MODELS
 from pinwarden.domain.offline_codes import (
     FIRST_USE_WITHIN,
     VARIANCES,
@@ -56,7 +55,7 @@ def create_offline(
     with the same window take the next variance; when all are used, the request is refused
     (igloohome allows three per hour or day, five one-time codes per start, R183).
     """
-    model = LOCK_MODELS[device.model_key]
+    model = device.caps
     if not model.can_program_offline_access_codes:
         raise invalid_input(
             "This device cannot program offline access codes", "is_offline_access_code"

@@ -14,7 +14,6 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from pinwarden.devices.models import LOCK_MODELS
 from pinwarden.domain.codes import NoCodeAvailable, generate_code
 from pinwarden.domain.issues import error, with_error, without_errors
 from pinwarden.store.tables import AccessCode, Device
@@ -40,7 +39,7 @@ def refill(
     have to be programmed)."""
     members = [c for c in codes if is_member(c)]
     taken = held | {c.code for c in codes if c.code}
-    rules = LOCK_MODELS[device.model_key].rules_for(device.reported_code_lengths)
+    rules = device.caps.rules_for(device.reported_code_lengths)
     added = False
     for _ in range(POOL_SIZE - len(members)):
         try:

@@ -32,7 +32,6 @@ from pinwarden.devices.driver import (
     OpOutcome,
     SlotReport,
 )
-from pinwarden.devices.models import LOCK_MODELS
 from pinwarden.domain.issues import error, has_error, with_error, without_errors
 from pinwarden.engine import backup_pool, unmanaged
 from pinwarden.engine.lease import Claim, owned
@@ -56,6 +55,8 @@ class _Snapshot:
     account_disconnected: bool
     # Unmanaged codes to take off the lock (unmanaged/delete), by id → slot.
     unmanaged_removals: dict[str, tuple[int, str | None]]
+    # Ask the lock itself, not the driver's cache (Driver.read_slots).
+    fresh: bool
 
 
 def _window(report: SlotReport) -> tuple[datetime, datetime] | None:
@@ -105,7 +106,8 @@ class Reconciler:
             device = session.get(Device, device_id)
             if device is None:
                 return None
-            native = LOCK_MODELS[device.model_key].schedules_natively(device.time_zone)
+            caps = device.caps
+            native = caps.schedules_natively(device.time_zone)
             rows = session.scalars(
                 select(AccessCode)
                 .where(AccessCode.device_id == device_id)
@@ -138,13 +140,25 @@ class Reconciler:
                 )
                 for r in rows
             ]
+            now = self._clock.now()
             return _Snapshot(
-                DeviceRef(device.device_id, device.model_key, device.time_zone),
+                DeviceRef(
+                    device.device_id,
+                    device.address,
+                    device.connected_account_id,
+                    device.time_zone,
+                    caps,
+                ),
                 device.driver,
-                LOCK_MODELS[device.model_key].max_active_codes_supported,
+                caps.slot_count,
                 codes,
                 has_error(device.errors, ACCOUNT_DISCONNECTED),
                 unmanaged.removals(session, device_id),
+                # Fresh on the drift check (or after the lock said a slot changed), and
+                # while acknowledged operations wait to be seen.
+                fresh=device.next_fresh_read_at is None
+                or now >= device.next_fresh_read_at
+                or any(c.op_kind is not None for c in codes),
             )
 
     async def reconcile(self, claim: Claim) -> PassResult:
@@ -162,7 +176,7 @@ class Reconciler:
             return PassResult(wake_at=now + self._settings.drift_check_interval)
         driver = self.drivers[snap.driver]
         try:
-            reported = await driver.read_slots(snap.ref)
+            reported = await driver.read_slots(snap.ref, fresh=snap.fresh)
         except DeviceUnavailable as exc:
             return await asyncio.to_thread(self._record_unreachable, claim, exc)
         plan = plan_device(
@@ -256,6 +270,8 @@ class Reconciler:
         device_id = snap.ref.device_id
         with owned(self._db, claim) as (session, device):
             device.errors = without_errors(list(device.errors), UNREACHABLE_ERRORS)
+            if snap.fresh:
+                device.next_fresh_read_at = now + self._settings.drift_check_interval
             rows = {
                 row.access_code_id: row
                 for row in session.scalars(
@@ -332,7 +348,12 @@ class Reconciler:
         row.was_on_device = d.was_on_device
         if d.slot is None:
             row.slot_code = None
-        if isinstance(result, OpAck) and d.op is not None:
+        if isinstance(result, OpAck) and result.confirmed and d.op is not None:
+            # Verified on the lock: nothing to wait for, the next (cached) read shows it.
+            row.op_kind = row.op_revision = row.op_settles_at = None
+            row.slot_code = d.op.code if d.op.kind == "set" else None
+            settle = now
+        elif isinstance(result, OpAck) and d.op is not None:
             row.op_kind, row.op_revision, row.op_settles_at = (
                 d.op.kind,
                 d.revision,

@@ -21,7 +21,6 @@ from pinwarden.devices.driver import (
     SlotOp,
     SlotReport,
 )
-from pinwarden.devices.models import LOCK_MODELS
 from pinwarden.store.events import record_event
 from pinwarden.store.tables import ActionAttempt, Device, UnmanagedAccessCode
 
@@ -106,7 +105,7 @@ def sync_unmanaged(
     (a simulated unmanaged code, a conversion), so only updates are recorded, and
     appearances and disappearances wait for the next pass.
     """
-    model = LOCK_MODELS[device.model_key]
+    model = device.caps
     foreign = {s.slot: s for s in reported if s.slot not in owned}
     known = {u.slot: u for u in rows}
     for slot, row in known.items():

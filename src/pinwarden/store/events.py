@@ -33,11 +33,20 @@ _WEBHOOKS = "pinwarden.webhooks_by_workspace"
 
 
 def _webhooks(session: Session, workspace_id: str) -> list[Webhook]:
-    """The workspace's webhooks, read once per transaction (events come in bursts)."""
+    """The workspace's webhooks, read once per transaction (events come in bursts).
+
+    Held with ``FOR KEY SHARE`` (PostgreSQL) until the transaction ends: a webhook deleted
+    meanwhile waits for the deliveries owed to it and takes them along, instead of the
+    event's transaction failing on a delivery row whose webhook is gone."""
     cache: dict[str, list[Webhook]] = session.info.setdefault(_WEBHOOKS, {})
     if workspace_id not in cache:
         cache[workspace_id] = list(
-            session.scalars(select(Webhook).where(Webhook.workspace_id == workspace_id))
+            session.scalars(
+                select(Webhook)
+                .where(Webhook.workspace_id == workspace_id)
+                .order_by(Webhook.webhook_id)
+                .with_for_update(read=True, key_share=True)
+            )
         )
     return cache[workspace_id]
 

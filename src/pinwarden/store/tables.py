@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -22,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from pinwarden.devices.capabilities import LockCapabilities
 from pinwarden.timeutil import as_utc
 
 
@@ -77,6 +79,13 @@ class ConnectedAccount(Base):
         ID, ForeignKey("workspaces.workspace_id", ondelete="CASCADE"), index=True
     )
     provider: Mapped[str] = mapped_column(String(60))
+    # The driver whose ``discover`` finds this account's locks, and its settings for the
+    # account (a server URL, credentials): never shown by the API nor logged.
+    driver: Mapped[str] = mapped_column(String(40))
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Bumped whenever the account's devices are brought in line with a discovery, so a
+    # discovery that ran meanwhile (and may have seen a lock that is gone) is not applied.
+    discovery_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # Set while the account is disconnected (sandbox simulation): its locks are left alone.
     disconnected_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -93,7 +102,12 @@ class Device(Base):
         ID, ForeignKey("connected_accounts.connected_account_id", ondelete="CASCADE")
     )
     driver: Mapped[str] = mapped_column(String(40))
-    model_key: Mapped[str] = mapped_column(String(60))
+    # The driver's name for the lock (DeviceRef.address), unique among its locks.
+    address: Mapped[str] = mapped_column(String(200))
+    # What the lock reports about itself (LockCapabilities.to_json), refreshed by discovery.
+    capabilities: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Between 0 and 1, as last reported; None while the lock has not said.
+    battery_level: Mapped[float | None] = mapped_column(Float, nullable=True)
     name: Mapped[str] = mapped_column(String(200))
     custom_metadata: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     time_zone: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -101,9 +115,6 @@ class Device(Base):
     locked: Mapped[bool] = mapped_column(Boolean, default=True)
     errors: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    # Sandbox fault injection for the simulated driver (latency_ms, failure_rate,
-    # drop_after_ack, mask_pins); real drivers ignore it.
-    sim_faults: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # Work-queue columns (ARCHITECTURE decision 2).
     next_reconcile_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -112,15 +123,14 @@ class Device(Base):
     # already running knows to go round again instead of sleeping.
     wake_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     failure_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The next read of the lock asks the lock itself from then on (None: at once): the
+    # drift check, or a slot the lock said changed.
+    next_fresh_read_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # PIN lengths reported through report_device_constraints (R107); None = the model's.
     reported_code_lengths: Mapped[list[int] | None] = mapped_column(JSON, nullable=True)
     # The key offline PINs are enciphered with (R179), made with the first one. The lock
     # holds the same key (for a real lock, the vendor does).
     offline_code_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    # The simulated lock's memory of one-time offline PINs already used up.
-    sim_used_offline_pins: Mapped[list[str]] = mapped_column(
-        JSON, default=list, server_default="[]"
-    )
     # Once on, the reconciler keeps backup codes programmed on the lock (R175–R176).
     backup_pool_enabled: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()
@@ -129,7 +139,13 @@ class Device(Base):
     __table_args__ = (
         Index("ix_devices_workspace_created", "workspace_id", "created_at", "device_id"),
         Index("ix_devices_next_reconcile_at", "next_reconcile_at"),
+        UniqueConstraint("driver", "address", name="uq_devices_driver_address"),
     )
+
+    @property
+    def caps(self) -> LockCapabilities:
+        """The stored capabilities, typed."""
+        return LockCapabilities.from_json(self.capabilities)
 
 
 class AccessCode(Base):
@@ -272,30 +288,6 @@ class Event(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
 
     __table_args__ = (Index("ix_events_workspace_created", "workspace_id", "created_at", "seq"),)
-
-
-class SimulatedSlot(Base):
-    """The memory of a simulated lock: what its keypad would accept, and when.
-
-    A set or remove takes the lock some time, so a row becomes visible at
-    ``visible_from`` and disappears at ``gone_at``.
-    """
-
-    __tablename__ = "simulated_slots"
-
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    )
-    device_id: Mapped[str] = mapped_column(
-        ID, ForeignKey("devices.device_id", ondelete="CASCADE"), index=True
-    )
-    slot: Mapped[int] = mapped_column(Integer)
-    code: Mapped[str] = mapped_column(String(20))
-    name: Mapped[str | None] = mapped_column(Text, nullable=True)
-    starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    visible_from: Mapped[datetime] = mapped_column(UTCDateTime)
-    gone_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class Webhook(Base):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pinwarden.devices.models import LOCK_MODELS, LockModel
+from pinwarden.devices.capabilities import LockCapabilities
 from pinwarden.domain.issues import has_error
 from pinwarden.domain.windows import code_type
 from pinwarden.store.tables import (
@@ -59,7 +59,9 @@ def access_code_view(
     }
 
 
-def unmanaged_access_code_view(code: UnmanagedAccessCode, model: LockModel) -> dict[str, Any]:
+def unmanaged_access_code_view(
+    code: UnmanagedAccessCode, model: LockCapabilities
+) -> dict[str, Any]:
     """OAS ``unmanaged_access_code``: a PIN on a lock of ``model`` that pinwarden does not
     manage."""
     return {
@@ -111,25 +113,39 @@ def connected_account_view(account: ConnectedAccount) -> dict[str, Any]:
     }
 
 
-def capability_flags(model: LockModel) -> dict[str, bool]:
-    """The ``can_*`` flags of a lock of ``model`` (they depend on the model only)."""
+def capability_flags(device: Device) -> dict[str, bool]:
+    """The ``can_*`` flags of a lock, from what it reports."""
+    caps = device.caps
+    simulated = caps.simulated
     return {
         "can_program_online_access_codes": True,
-        "can_program_offline_access_codes": model.can_program_offline_access_codes,
-        "can_remotely_lock": True,
-        "can_remotely_unlock": True,
-        "can_unlock_with_code": True,
-        "can_simulate_connection": True,
-        "can_simulate_disconnection": True,
-        "can_simulate_removal": True,
-        "can_simulate_hub_connection": model.has_hub,
-        "can_simulate_hub_disconnection": model.has_hub,
+        "can_program_offline_access_codes": caps.can_program_offline_access_codes,
+        "can_remotely_lock": caps.can_lock,
+        "can_remotely_unlock": caps.can_unlock,
+        "can_unlock_with_code": caps.has_keypad,
+        "can_simulate_connection": simulated,
+        "can_simulate_disconnection": simulated,
+        "can_simulate_removal": simulated,
+        "can_simulate_hub_connection": simulated and caps.has_hub,
+        "can_simulate_hub_disconnection": simulated and caps.has_hub,
     }
 
 
+def _battery(level: float | None) -> dict[str, Any]:
+    """``battery_level`` and ``battery`` (both optional in the OpenAPI): absent while the
+    lock has not said."""
+    if level is None:
+        return {}
+    status = (
+        "critical" if level < 0.1 else "low" if level < 0.25 else "good" if level < 0.9 else "full"
+    )
+    return {"battery_level": level, "battery": {"level": level, "status": status}}
+
+
 def device_view(device: Device) -> dict[str, Any]:
-    """A lock (OAS ``device``), properties derived from its model and live state."""
-    model = LOCK_MODELS[device.model_key]
+    """A lock (OAS ``device``), properties derived from its reported capabilities and
+    live state."""
+    model = device.caps
     constraints: list[dict[str, Any]] = []
     for constraint in model.constraints:
         if constraint == "name_length" and model.name_length is not None:
@@ -147,22 +163,21 @@ def device_view(device: Device) -> dict[str, Any]:
         "door_open": False,
         "manufacturer": manufacturer,
         "model": {
-            "display_name": model.display_name,
+            "display_name": model.model_display_name,
             "manufacturer_display_name": manufacturer.capitalize(),
-            "has_built_in_keypad": True,
+            "has_built_in_keypad": model.has_keypad,
             "can_connect_accessory_keypad": False,
             "online_access_codes_supported": True,
             "offline_access_codes_supported": model.can_program_offline_access_codes,
         },
         "appearance": {"name": device.name},
-        "battery_level": 0.9,
-        "battery": {"level": 0.9, "status": "good"},
+        **_battery(device.battery_level),
         "has_direct_power": False,
         "supported_code_lengths": list(
             model.rules_for(device.reported_code_lengths).supported_code_lengths
         ),
         "code_constraints": constraints,
-        "max_active_codes_supported": model.max_active_codes_supported,
+        "max_active_codes_supported": model.slot_count,
         "supports_backup_access_code_pool": model.supports_backup_access_code_pool,
         "has_native_entry_events": model.has_native_entry_events,
         "online_access_codes_enabled": True,
@@ -170,7 +185,7 @@ def device_view(device: Device) -> dict[str, Any]:
         "supports_offline_access_codes": model.can_program_offline_access_codes,
         "supports_accessory_keypad": False,
         "image_url": None,
-        "image_alt_text": f"{manufacturer.capitalize()} {model.display_name}",
+        "image_alt_text": f"{manufacturer.capitalize()} {model.model_display_name}",
     }
     return {
         "device_id": device.device_id,
@@ -195,7 +210,7 @@ def device_view(device: Device) -> dict[str, Any]:
         "device_provider": {"device_provider_name": manufacturer},
         "properties": properties,
         "capabilities_supported": ["access_code", "lock"],
-        **capability_flags(model),
+        **capability_flags(device),
     }
 
 

@@ -41,7 +41,6 @@ from pinwarden.api.offline_codes import OfflineRequest, create_offline
 from pinwarden.api.pagination import paginate
 from pinwarden.api.params import Id, Limit, Pin, ShortText, Text, Timestamp
 from pinwarden.api.wire import Endpoint, Params
-from pinwarden.devices.models import LOCK_MODELS
 from pinwarden.domain.codes import NoCodeAvailable, generate_code
 from pinwarden.domain.errors import RuleViolation
 from pinwarden.domain.windows import (
@@ -153,7 +152,7 @@ def _create_offline(ctx: RequestContext, params: CreateParams) -> dict[str, Any]
     )
     with ctx.services.db.write() as session:
         device = device_in_workspace(session, ctx.workspace_id, params.device_id, for_update=True)
-        check_name(LOCK_MODELS[device.model_key], params.name)
+        check_name(device.caps, params.name)
         result = create_offline(ctx, session, device, request)
     ctx.services.wake_worker()
     return result
@@ -249,7 +248,7 @@ def update_row(
     external = external_modification_flag(
         params.allow_external_modification, params.is_external_modification_allowed
     )
-    model = LOCK_MODELS[device.model_key]
+    model = device.caps
     supplied = {k: getattr(params, k) for k in ("starts_at", "ends_at") if params.given(k)}
     starts, ends = resolve_update_window(row.starts_at, row.ends_at, supplied, params.type)
     window_changed = (starts, ends) != (row.starts_at, row.ends_at)
@@ -330,7 +329,7 @@ def _release(ctx: RequestContext, session: Session, row: AccessCode, device: Dev
     the lock; it stays there and is listed as unmanaged from now on."""
     if row.deleted_at is not None or row.used_at is not None:
         raise invalid_input("The access code is being removed and cannot be released")
-    if not LOCK_MODELS[device.model_key].lists_unmanaged_codes:
+    if not device.caps.lists_unmanaged_codes:
         raise invalid_input("This device does not support unmanaged access codes", "is_managed")
     if row.status != "set" or row.slot is None or row.op_kind is not None:
         raise invalid_input(

@@ -1,5 +1,5 @@
-"""``/connected_accounts/*``: the vendor accounts a workspace's locks come through, and the
-sandbox's account disconnection (spec §4.3 T18–T19)."""
+"""``/connected_accounts/*``: the accounts a workspace's locks come through. Their driver
+configuration is never shown."""
 
 from __future__ import annotations
 
@@ -10,14 +10,11 @@ from sqlalchemy.orm import Session
 
 from pinwarden.api.context import RequestContext
 from pinwarden.api.errors import invalid_input, not_found
-from pinwarden.api.lookup import request_reconcile, require_sandbox
 from pinwarden.api.pagination import paginate
 from pinwarden.api.params import Id, Limit, ShortText
 from pinwarden.api.wire import Endpoint, Params
-from pinwarden.domain.issues import error, without_errors
-from pinwarden.store.events import record_event
-from pinwarden.store.tables import ConnectedAccount, Device
-from pinwarden.store.views import ACCOUNT_DISCONNECTED, connected_account_view
+from pinwarden.store.tables import ConnectedAccount
+from pinwarden.store.views import connected_account_view
 
 
 class GetParams(Params):
@@ -34,11 +31,7 @@ class ListParams(Params):
     page_cursor: str | None = None
 
 
-class SimulateParams(Params):
-    connected_account_id: Id
-
-
-def _account(session: Session, workspace_id: str, account_id: str) -> ConnectedAccount:
+def account_in_workspace(session: Session, workspace_id: str, account_id: str) -> ConnectedAccount:
     account = session.get(ConnectedAccount, account_id)
     if account is None or account.workspace_id != workspace_id:
         raise not_found("connected_account", connected_account_id=account_id)
@@ -52,7 +45,7 @@ def get(ctx: RequestContext, params: GetParams) -> dict[str, Any]:
     if params.connected_account_id is None:
         raise not_found("connected_account", email=params.email)
     with ctx.services.db.read() as session:
-        account = _account(session, ctx.workspace_id, params.connected_account_id)
+        account = account_in_workspace(session, ctx.workspace_id, params.connected_account_id)
         return {"connected_account": connected_account_view(account)}
 
 
@@ -77,67 +70,9 @@ def list_accounts(ctx: RequestContext, params: ListParams) -> dict[str, Any]:
     return {"connected_accounts": accounts, "pagination": pagination}
 
 
-def _set_connected(ctx: RequestContext, account_id: str, connected: bool) -> dict[str, Any]:
-    """Connect or disconnect a sandbox account. While it is disconnected its locks are not
-    contacted, show ``account_disconnected``, and their codes read ``unknown`` (T18); once
-    it is back, each lock is read again and the codes' statuses follow (T19)."""
-    require_sandbox(ctx.is_sandbox)
-    now = ctx.services.clock.now()
-    with ctx.services.db.write() as session:
-        account = _account(session, ctx.workspace_id, account_id)
-        if (account.disconnected_at is None) == connected:
-            return {}
-        account.disconnected_at = None if connected else now
-        devices = session.scalars(
-            select(Device)
-            .where(Device.connected_account_id == account_id)
-            .order_by(Device.device_id)
-            .with_for_update()
-        ).all()
-        for device in devices:
-            others = without_errors(device.errors, {ACCOUNT_DISCONNECTED})
-            device.errors = (
-                others
-                if connected
-                else [
-                    *others,
-                    error(
-                        ACCOUNT_DISCONNECTED,
-                        "The account the lock is connected through is disconnected",
-                        now,
-                        is_connected_account_error=True,
-                    ),
-                ]
-            )
-            request_reconcile(session, device.device_id, now)
-        record_event(
-            session,
-            "connected_account.connected" if connected else "connected_account.disconnected",
-            now,
-            workspace_id=ctx.workspace_id,
-            connected_account_id=account_id,
-        )
-    ctx.services.wake_worker()
-    return {}
-
-
-def simulate_disconnect(ctx: RequestContext, params: SimulateParams) -> dict[str, Any]:
-    """pinwarden extension, sandbox only: the vendor account stops answering."""
-    return _set_connected(ctx, params.connected_account_id, connected=False)
-
-
-def simulate_connect(ctx: RequestContext, params: SimulateParams) -> dict[str, Any]:
-    """pinwarden extension, sandbox only: the vendor account is reconnected."""
-    return _set_connected(ctx, params.connected_account_id, connected=True)
-
-
 ENDPOINTS = [
     Endpoint("/connected_accounts/get", ("GET", "POST"), GetParams, get, read_only=True),
     Endpoint(
         "/connected_accounts/list", ("GET", "POST"), ListParams, list_accounts, read_only=True
     ),
-    Endpoint(
-        "/connected_accounts/simulate/disconnect", ("POST",), SimulateParams, simulate_disconnect
-    ),
-    Endpoint("/connected_accounts/simulate/connect", ("POST",), SimulateParams, simulate_connect),
 ]

@@ -12,7 +12,6 @@ from pinwarden.api.errors import invalid_input
 from pinwarden.api.lookup import device_in_workspace
 from pinwarden.api.params import Id
 from pinwarden.api.wire import Endpoint, Params
-from pinwarden.devices.models import LOCK_MODELS
 
 CodeLength = Annotated[int, Field(ge=4, le=20)]
 
@@ -51,7 +50,7 @@ def report(ctx: RequestContext, params: ReportParams) -> dict[str, Any]:
     lengths = _lengths(params)
     with ctx.services.db.write() as session:
         device = device_in_workspace(session, ctx.workspace_id, params.device_id, for_update=True)
-        model = LOCK_MODELS[device.model_key]
+        model = device.caps
         if not model.accepts_reported_constraints:
             raise invalid_input(
                 f"{model.manufacturer} locks report their own code constraints", "device_id"

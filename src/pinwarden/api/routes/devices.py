@@ -1,4 +1,4 @@
-"""``/devices/*`` and ``/locks/*``: read, rename, and sandbox simulations (spec §3.12)."""
+"""``/devices/*`` and ``/locks/*``: read and rename (spec §3.12)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,10 @@ from sqlalchemy.orm import Session
 
 from pinwarden.api.context import RequestContext
 from pinwarden.api.errors import invalid_input, not_found
-from pinwarden.api.lookup import device_in_workspace, request_reconcile, simulated_device
+from pinwarden.api.lookup import device_in_workspace, request_reconcile
 from pinwarden.api.pagination import paginate
 from pinwarden.api.params import Id, Limit, ShortText, Timestamp, TimeZone
 from pinwarden.api.wire import Endpoint, Params
-from pinwarden.devices.models import LOCK_MODELS
-from pinwarden.store.events import record_event
 from pinwarden.store.tables import Device
 from pinwarden.store.views import capability_flags, device_view
 
@@ -100,31 +98,27 @@ def get_lock(ctx: RequestContext, params: GetParams) -> dict[str, Any]:
     return {"device": view, "lock": view}
 
 
-def _model_keys(params: ListParams) -> list[str] | None:
-    """Lock models that pass the filters derived from the model, or None for "any"."""
+def _matches(params: ListParams) -> Callable[[Device], bool] | None:
+    """The filters that read a device's capabilities and metadata, or None for "any"."""
     types = {t for t in (params.device_type, *(params.device_types or [])) if t}
     include, exclude = params.include_if or [], params.exclude_if or []
-    if not (types or params.manufacturer or include or exclude):
+    wanted = params.custom_metadata_has or {}
+    if not (types or params.manufacturer or include or exclude or wanted):
         return None
-    keys = []
-    for key, model in LOCK_MODELS.items():
-        flags = capability_flags(model)
-        if (
-            (not types or model.device_type in types)
-            and (not params.manufacturer or model.manufacturer == params.manufacturer)
+
+    def keep(device: Device) -> bool:
+        caps = device.caps
+        flags = capability_flags(device)
+        have = device.custom_metadata
+        return (
+            (not types or caps.device_type in types)
+            and (not params.manufacturer or caps.manufacturer == params.manufacturer)
             and all(flags.get(f, False) for f in include)
             and not any(flags.get(f, False) for f in exclude)
-        ):
-            keys.append(key)
-    return keys
-
-
-def _metadata_matches(wanted: dict[str, str | bool]) -> Callable[[Device], bool]:
-    def keep(device: Device) -> bool:
-        have = device.custom_metadata
-        return all(
-            key in have and str(have[key]).lower() == str(value).lower()
-            for key, value in wanted.items()
+            and all(
+                key in have and str(have[key]).lower() == str(value).lower()
+                for key, value in wanted.items()
+            )
         )
 
     return keep
@@ -142,15 +136,12 @@ def list_devices(ctx: RequestContext, params: ListParams) -> dict[str, Any]:
         stmt = stmt.where(Device.connected_account_id.in_(accounts))
     if params.created_before is not None:
         stmt = stmt.where(Device.created_at < params.created_before)
-    keys = _model_keys(params)
-    if keys is not None:
-        stmt = stmt.where(Device.model_key.in_(keys))
     if params.search:
         stmt = stmt.where(Device.name.ilike(f"%{params.search}%"))
     if params.customer_key or params.user_identifier_key or params.space_id:
         # pinwarden has no customers, user identities or spaces: nothing matches.
         stmt = stmt.where(Device.device_id.is_(None))
-    keep = _metadata_matches(params.custom_metadata_has) if params.custom_metadata_has else None
+    keep = _matches(params)
     with ctx.services.db.read() as session:
         rows, pagination = paginate(
             session,
@@ -205,7 +196,7 @@ def update(ctx: RequestContext, params: UpdateParams) -> dict[str, Any]:
         device = device_in_workspace(session, ctx.workspace_id, params.device_id, for_update=True)
         if renamed:
             # A null name means "back to the default", as for a freshly added lock.
-            device.name = name or LOCK_MODELS[device.model_key].default_name
+            device.name = name or device.caps.default_name
         if params.custom_metadata is not None:
             merged = dict(device.custom_metadata)
             for key, value in params.custom_metadata.items():
@@ -227,128 +218,10 @@ def update(ctx: RequestContext, params: UpdateParams) -> dict[str, Any]:
     return {}
 
 
-def _connectivity_changed(
-    session: Session, ctx: RequestContext, device: Device, connected: bool, error_code: str
-) -> None:
-    """Record ``device.connected`` / ``device.disconnected`` and have the lock looked at."""
-    now = ctx.services.clock.now()
-    if connected:
-        record_event(session, "device.connected", now, workspace_id=ctx.workspace_id, device=device)
-    else:
-        record_event(
-            session,
-            "device.disconnected",
-            now,
-            workspace_id=ctx.workspace_id,
-            device=device,
-            error_code=error_code,
-        )
-    request_reconcile(session, device.device_id, now)
-
-
-def _set_online(ctx: RequestContext, device_id: str, online: bool) -> dict[str, Any]:
-    with ctx.services.db.write() as session:
-        device = simulated_device(session, ctx.workspace_id, ctx.is_sandbox, device_id)
-        if device.online == online:
-            return {}
-        device.online = online
-        _connectivity_changed(session, ctx, device, online, "device_disconnected")
-    ctx.services.wake_worker()
-    return {}
-
-
-def simulate_connect(ctx: RequestContext, params: DeviceParams) -> dict[str, Any]:
-    """POST /devices/simulate/connect: the lock comes back online; pending work resumes."""
-    return _set_online(ctx, params.device_id, True)
-
-
-def simulate_disconnect(ctx: RequestContext, params: DeviceParams) -> dict[str, Any]:
-    """POST /devices/simulate/disconnect: the lock goes offline (R119)."""
-    return _set_online(ctx, params.device_id, False)
-
-
-def _set_hub(ctx: RequestContext, device_id: str, connected: bool) -> dict[str, Any]:
-    with ctx.services.db.write() as session:
-        device = simulated_device(session, ctx.workspace_id, ctx.is_sandbox, device_id)
-        if not LOCK_MODELS[device.model_key].has_hub:
-            raise invalid_input("This lock has no hub to connect or disconnect", "device_id")
-        faults = dict(device.sim_faults or {})
-        if bool(faults.get("hub_disconnected")) == (not connected):
-            return {}
-        faults["hub_disconnected"] = not connected
-        device.sim_faults = faults
-        _connectivity_changed(session, ctx, device, connected, "hub_disconnected")
-    ctx.services.wake_worker()
-    return {}
-
-
-def simulate_connect_to_hub(ctx: RequestContext, params: DeviceParams) -> dict[str, Any]:
-    """POST /devices/simulate/connect_to_hub: the lock's hub is back (R119)."""
-    return _set_hub(ctx, params.device_id, True)
-
-
-def simulate_disconnect_from_hub(ctx: RequestContext, params: DeviceParams) -> dict[str, Any]:
-    """POST /devices/simulate/disconnect_from_hub: the lock is cut off behind its hub."""
-    return _set_hub(ctx, params.device_id, False)
-
-
-class FaultParams(Params):
-    device_id: Id
-    latency_ms: int | None = Field(default=None, ge=0, le=600_000)
-    failure_rate: float | None = Field(default=None, ge=0, le=1)
-    reject_rate: float | None = Field(default=None, ge=0, le=1)
-    drop_after_ack: bool | None = None
-    mask_pins: bool | None = None
-
-
-def simulate_faults(ctx: RequestContext, params: FaultParams) -> dict[str, Any]:
-    """pinwarden extension: make a sandbox lock slow, flaky, refusing, forgetful or
-    PIN-hiding.
-
-    Only the settings sent change; ``null`` restores the default."""
-    now = ctx.services.clock.now()
-    with ctx.services.db.write() as session:
-        device = simulated_device(session, ctx.workspace_id, ctx.is_sandbox, params.device_id)
-        faults = dict(device.sim_faults or {})
-        for name in ("latency_ms", "failure_rate", "reject_rate", "drop_after_ack", "mask_pins"):
-            if params.given(name):
-                value = getattr(params, name)
-                if value is None:
-                    faults.pop(name, None)
-                else:
-                    faults[name] = value
-        device.sim_faults = faults
-        request_reconcile(session, device.device_id, now)
-        view = {k: v for k, v in faults.items() if k != "hub_disconnected"}
-    ctx.services.wake_worker()
-    return {"device_faults": {"device_id": params.device_id, **view}}
-
-
-def simulate_remove(ctx: RequestContext, params: DeviceParams) -> dict[str, Any]:
-    """POST /devices/simulate/remove: the lock leaves the account, with its codes."""
-    now = ctx.services.clock.now()
-    with ctx.services.db.write() as session:
-        device = simulated_device(session, ctx.workspace_id, ctx.is_sandbox, params.device_id)
-        record_event(session, "device.removed", now, workspace_id=ctx.workspace_id, device=device)
-        session.delete(device)
-    return {}
-
-
 ENDPOINTS = [
     Endpoint("/devices/get", ("GET", "POST"), GetParams, get, read_only=True),
     Endpoint("/devices/list", ("GET", "POST"), ListParams, list_devices, read_only=True),
     Endpoint("/devices/update", ("POST", "PATCH"), UpdateParams, update),
     Endpoint("/locks/get", ("GET", "POST"), GetParams, get_lock, read_only=True),
     Endpoint("/locks/list", ("GET", "POST"), ListParams, list_locks, read_only=True),
-    Endpoint("/devices/simulate/connect", ("POST",), DeviceParams, simulate_connect),
-    Endpoint("/devices/simulate/disconnect", ("POST",), DeviceParams, simulate_disconnect),
-    Endpoint("/devices/simulate/remove", ("POST",), DeviceParams, simulate_remove),
-    Endpoint("/devices/simulate/connect_to_hub", ("POST",), DeviceParams, simulate_connect_to_hub),
-    Endpoint(
-        "/devices/simulate/disconnect_from_hub",
-        ("POST",),
-        DeviceParams,
-        simulate_disconnect_from_hub,
-    ),
-    Endpoint("/devices/simulate/faults", ("POST",), FaultParams, simulate_faults),
 ]

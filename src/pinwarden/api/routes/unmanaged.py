@@ -1,5 +1,5 @@
-"""``/access_codes/unmanaged/*`` and the sandbox's ``simulate/create_unmanaged_access_code``
-(spec §3.11, §7.8): PINs on a lock that pinwarden did not put there."""
+"""``/access_codes/unmanaged/*`` (spec §3.11, §7.8): PINs on a lock that pinwarden did not
+put there."""
 
 from __future__ import annotations
 
@@ -23,16 +23,12 @@ from pinwarden.api.lookup import (
     locked_unmanaged,
     new_action_attempt,
     request_reconcile,
-    simulated_device,
     unmanaged_in_workspace,
 )
 from pinwarden.api.pagination import paginate
-from pinwarden.api.params import Id, Limit, ShortText, SimulatedPin, Text
+from pinwarden.api.params import Id, Limit, ShortText
 from pinwarden.api.routes.access_codes import GetParams
 from pinwarden.api.wire import Endpoint, Params
-from pinwarden.devices.models import LOCK_MODELS
-from pinwarden.devices.simulated import edit_at_keypad, occupied_slots
-from pinwarden.engine.unmanaged import add_unmanaged
 from pinwarden.store.events import record_event
 from pinwarden.store.tables import AccessCode, Device, UnmanagedAccessCode
 from pinwarden.store.views import action_attempt_view, unmanaged_access_code_view
@@ -62,16 +58,10 @@ class DeleteParams(Params):
     sync: bool | None = None
 
 
-class SimulateParams(Params):
-    device_id: Id
-    name: Text
-    code: SimulatedPin
-
-
 def _view(session: Session, row: UnmanagedAccessCode) -> dict[str, Any]:
     device = session.get(Device, row.device_id)
     assert device is not None  # the row is deleted with its device
-    return unmanaged_access_code_view(row, LOCK_MODELS[device.model_key])
+    return unmanaged_access_code_view(row, device.caps)
 
 
 def list_unmanaged(ctx: RequestContext, params: ListParams) -> dict[str, Any]:
@@ -90,7 +80,7 @@ def list_unmanaged(ctx: RequestContext, params: ListParams) -> dict[str, Any]:
             params,
             ctx.url,
         )
-        model = LOCK_MODELS[device.model_key]
+        model = device.caps
         codes = [unmanaged_access_code_view(r, model) for r in rows]
     return {"access_codes": codes, "pagination": pagination}
 
@@ -126,7 +116,7 @@ def convert_to_managed(ctx: RequestContext, params: ConvertParams) -> dict[str, 
     now = ctx.services.clock.now()
     with ctx.services.db.write() as session:
         row, device = locked_unmanaged(session, ctx.workspace_id, params.access_code_id)
-        model = LOCK_MODELS[device.model_key]
+        model = device.caps
         if not model.can_convert_unmanaged_codes:
             raise invalid_input(
                 f"Unmanaged access codes on {model.manufacturer} locks cannot be converted",
@@ -231,54 +221,6 @@ def delete_unmanaged(ctx: RequestContext, params: DeleteParams) -> dict[str, Any
     return result
 
 
-def simulate_create(ctx: RequestContext, params: SimulateParams) -> dict[str, Any]:
-    """POST /access_codes/simulate/create_unmanaged_access_code (R113): someone programs a
-    PIN at a sandbox lock's keypad, in its highest free slot."""
-    now = ctx.services.clock.now()
-    with ctx.services.db.write() as session:
-        device = simulated_device(session, ctx.workspace_id, ctx.is_sandbox, params.device_id)
-        model = LOCK_MODELS[device.model_key]
-        if not model.lists_unmanaged_codes:
-            raise invalid_input(
-                f"{model.manufacturer} locks do not support unmanaged access codes", "device_id"
-            )
-        held = occupied_slots(session, device.device_id, now)
-        if params.code in held.values():
-            raise SeamError(
-                409,
-                "duplicate_access_code",
-                "The lock already holds this code",
-                data={"device_id": device.device_id},
-            )
-        reserved = (
-            set(held)
-            | set(
-                session.scalars(
-                    select(AccessCode.slot).where(
-                        AccessCode.device_id == device.device_id, AccessCode.slot.is_not(None)
-                    )
-                )
-            )
-            | set(
-                session.scalars(
-                    select(UnmanagedAccessCode.slot).where(
-                        UnmanagedAccessCode.device_id == device.device_id
-                    )
-                )
-            )
-        )
-        free = [n for n in range(model.max_active_codes_supported, 0, -1) if n not in reserved]
-        if not free:
-            raise invalid_input("The lock has no free slot", "device_id")
-        edit_at_keypad(session, device.device_id, free[0], params.code, now, name=params.name)
-        row = add_unmanaged(session, device, now, free[0], params.code, params.name)
-        request_reconcile(session, device.device_id, now)
-        session.flush()
-        result = {"access_code": unmanaged_access_code_view(row, model)}
-    ctx.services.wake_worker()
-    return result
-
-
 ENDPOINTS = [
     Endpoint(
         "/access_codes/unmanaged/list", ("GET", "POST"), ListParams, list_unmanaged, read_only=True
@@ -294,10 +236,4 @@ ENDPOINTS = [
     ),
     Endpoint("/access_codes/unmanaged/update", ("PATCH", "POST"), UpdateParams, update_unmanaged),
     Endpoint("/access_codes/unmanaged/delete", ("DELETE", "POST"), DeleteParams, delete_unmanaged),
-    Endpoint(
-        "/access_codes/simulate/create_unmanaged_access_code",
-        ("POST",),
-        SimulateParams,
-        simulate_create,
-    ),
 ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+# Every integration's tables share the core metadata (the sandbox's among them).
+import pinwarden.integrations  # noqa: F401
 from pinwarden.store.tables import Base
 
 config = context.config
