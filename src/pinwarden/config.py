@@ -50,7 +50,7 @@ class Settings:
     event_retention: timedelta = timedelta(days=90)
     run_worker: bool = True
     # Access-code writes allowed per device and minute (R51); 0 = unlimited. Counted in
-    # each process's memory.
+    # the database, so they hold across API processes.
     rate_limit_creates: int = 10
     rate_limit_updates: int = 10
     rate_limit_deletes: int = 20
