@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager, nullcontext
 from datetime import datetime
 
 from fastapi import FastAPI
@@ -21,12 +21,13 @@ from pinwarden.engine.reconciler import Reconciler
 from pinwarden.engine.worker import Worker
 from pinwarden.store import migrate
 from pinwarden.store.db import Database
+from pinwarden.store.notify import WakeListener, notify_on_commit
 from pinwarden.store.workspaces import create_workspace
 from pinwarden.webhooks.deliverer import Deliverer
 
 
 class Service:
-    """A pinwarden process: API plus (optionally) the reconcile worker."""
+    """A pinwarden process: the API, the background loops, or both."""
 
     def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
         self.settings = settings
@@ -38,6 +39,13 @@ class Service:
         self.reconciler = Reconciler(self.db, self.clock, drivers, settings)
         self.worker = Worker(self.db, self.clock, self.reconciler, settings)
         self.deliverer = Deliverer(self.db, self.clock, settings)
+        # One process on SQLite; on PostgreSQL writes wake the loops of every process.
+        self.listener: WakeListener | None = None
+        if not self.db.is_sqlite:
+            notify_on_commit(self.db)
+            self.listener = WakeListener(
+                self.db.url, {"worker": self.worker.wake, "deliverer": self.deliverer.wake}
+            )
         self.services = Services(
             self.db,
             self.clock,
@@ -52,20 +60,31 @@ class Service:
         """Bring the schema to the newest version."""
         migrate.upgrade(self.settings.database_url)
 
-    @asynccontextmanager
-    async def _lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
-        loops = []
-        if self.settings.run_worker:
-            loops.append(run_in_thread("pinwarden-worker", self.worker.run))
-            loops.append(run_in_thread("pinwarden-deliverer", self.deliverer.run))
+    @contextmanager
+    def background(self) -> Iterator[None]:
+        """Run the reconcile worker and the webhook deliverer, each on its own thread, and
+        on PostgreSQL the listener that wakes them on other processes' writes, until the
+        block ends; then let each loop finish its transaction."""
+        loops = [
+            run_in_thread("pinwarden-worker", self.worker.run),
+            run_in_thread("pinwarden-deliverer", self.deliverer.run),
+        ]
+        if self.listener is not None:
+            loops.append(run_in_thread("pinwarden-listener", self.listener.run))
         try:
             yield
         finally:
             for _thread, stop in loops:
                 stop.set()
-            # Let each loop finish its transaction before the connections go away.
             for thread, _stop in loops:
                 thread.join(timeout=30)
+
+    @asynccontextmanager
+    async def _lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
+        try:
+            with self.background() if self.settings.run_worker else nullcontext():
+                yield
+        finally:
             self.db.dispose()
 
     def create_workspace(self, name: str, sandbox: bool) -> tuple[str, str]:

@@ -95,7 +95,7 @@ class Worker:
         )
         with self._db.read() as session:
             next_due = session.scalar(select(func.min(due_at)))
-        return pause_until(self._clock, next_due)
+        return pause_until(self._clock, next_due, self._settings.idle_poll)
 
     async def _step(self) -> float | None:
         handled = await self.run_once()

@@ -9,6 +9,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from pinwarden.devices.models import LOCK_MODELS, SANDBOX_MODEL_KEYS
+from pinwarden.store.notify import devices_due
 from pinwarden.store.tables import (
     AccessCode,
     ActionAttempt,
@@ -79,6 +80,7 @@ def seed_sandbox_devices(session: Session, workspace: Workspace, now: datetime) 
         devices.append(device)
         session.add(device)
     session.flush()
+    devices_due(session)
     return devices
 
 
