@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -105,3 +106,24 @@ def test_serve_sandbox_prints_a_key_the_sdk_can_use(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_worker_says_where_it_works_and_stops_cleanly_on_sigint(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    proc = subprocess.Popen(
+        [*PINWARDEN, "worker"],
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        shown = next((line for line in proc.stderr if line.startswith("pinwarden worker on")), "")
+        assert shown.split()[-1:] == [env["PINWARDEN_DATABASE_URL"]]
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
