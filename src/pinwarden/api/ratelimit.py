@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import delete, insert, select
@@ -47,8 +47,8 @@ class RateLimiter:
     """Sliding-window limits per ``(device_id, action)``, counted in the database.
 
     ``limits`` maps an action to the requests allowed per ``window``; 0 or a missing action
-    means unlimited. A device keeps at most ``limit`` rows per action: each check first
-    deletes its admissions that have left the window.
+    means unlimited. A device keeps about ``limit`` rows per action: an admitted check
+    deletes the device's admissions that have left the window.
     """
 
     def __init__(self, clock: Clock, limits: Mapping[str, int], window: timedelta = WINDOW) -> None:
@@ -90,37 +90,40 @@ class RateLimiter:
         now = self._clock.now()
         horizon = now - self._window
         devices = list(dict.fromkeys(device_ids))
-        # The device rows are the mutex: on PostgreSQL a concurrent check of the same
-        # device, in any process, waits here until this transaction ends, then counts
-        # what it admitted (each statement reads afresh under READ COMMITTED). Sorted, so
-        # two multi-device checks cannot deadlock. SQLite serializes writers already.
-        session.execute(
-            select(Device.device_id)
-            .where(Device.device_id.in_(devices))
-            .order_by(Device.device_id)
-            .with_for_update()
-        )
-        log = RateLimitAdmission
-        session.execute(
-            delete(log).where(
-                log.device_id.in_(devices), log.action == action, log.admitted_at <= horizon
+        if session.get_bind().dialect.name != "sqlite":
+            # The device rows are the mutex: a concurrent check of the same device, in any
+            # process, waits here until this transaction ends, then reads what it admitted
+            # (each statement sees the latest commits under READ COMMITTED). Sorted, so two
+            # multi-device checks cannot deadlock. SQLite serializes writers already.
+            session.execute(
+                select(Device.device_id)
+                .where(Device.device_id.in_(devices))
+                .order_by(Device.device_id)
+                .with_for_update()
             )
-        )
+        log = RateLimitAdmission
+        rows = session.execute(
+            select(log.id, log.device_id, log.admitted_at).where(
+                log.device_id.in_(devices), log.action == action
+            )
+        ).all()
+        counted: dict[str, list[datetime]] = {}
+        for row in rows:
+            if row.admitted_at > horizon:
+                counted.setdefault(row.device_id, []).append(row.admitted_at)
         refused: list[tuple[str, float]] = []
         for device_id in devices:
-            # Room returns when the limit-th newest admission leaves the window.
-            limiting = session.scalar(
-                select(log.admitted_at)
-                .where(log.device_id == device_id, log.action == action)
-                .order_by(log.admitted_at.desc())
-                .offset(limit - 1)
-                .limit(1)
-            )
-            if limiting is not None:
-                refused.append((device_id, (limiting + self._window - now).total_seconds()))
+            newest_first = sorted(counted.get(device_id, []), reverse=True)
+            if len(newest_first) >= limit:
+                # Room returns when the limit-th newest admission leaves the window.
+                frees_at = newest_first[limit - 1] + self._window
+                refused.append((device_id, (frees_at - now).total_seconds()))
         if refused:
             wait = max(1, math.ceil(max(seconds for _, seconds in refused)))
             raise rate_limited(action, limit, refused[0][0], wait, self._window)
+        stale = [row.id for row in rows if row.admitted_at <= horizon]
+        if stale:
+            session.execute(delete(log).where(log.id.in_(stale)))
         session.execute(
             insert(log),
             [{"device_id": d, "action": action, "admitted_at": now} for d in devices],
