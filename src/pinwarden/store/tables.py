@@ -236,7 +236,7 @@ class RateLimitAdmission(Base):
     """One access-code write admitted on a device (R51), kept while it counts.
 
     The sliding-window log of :mod:`pinwarden.api.ratelimit`, shared by every API process
-    on the database; a device's rows older than the window go at its next check.
+    on the database; a device's rows older than the window go at its next admission.
     """
 
     __tablename__ = "rate_limit_admissions"
