@@ -78,7 +78,7 @@ def main() -> None:
         total = args.devices * args.codes
         print(
             f"engine benchmark ({url.split(':')[0]}, fake clock, zero-latency simulated locks, "
-            f"one worker, batch {service.settings.worker_batch_size}):"
+            f"one worker, concurrency {service.settings.worker_concurrency}):"
         )
         print(
             f"{passes} reconciles in {elapsed:.1f} s = {passes / elapsed:,.0f} reconciles/s; "

@@ -39,9 +39,13 @@ class Settings:
     # Retry back-off after a failed device call: base * 2^n, capped.
     retry_base: timedelta = timedelta(seconds=5)
     retry_cap: timedelta = timedelta(minutes=10)
-    # How long a worker may hold a device before another may take it over.
-    lease_duration: timedelta = timedelta(minutes=2)
-    worker_batch_size: int = 50
+    # A pass renews its device's lease every third of this; a device whose process died
+    # is taken over once it lapses.
+    lease_duration: timedelta = timedelta(seconds=30)
+    # Reconciles one process runs at once, and how long one may take before it is
+    # cancelled and retried with back-off.
+    worker_concurrency: int = 32
+    reconcile_timeout: timedelta = timedelta(seconds=60)
     # Webhook delivery: per-request timeout, how long a claimed delivery is held, how
     # many receivers are served at once, and how long events are kept.
     webhook_timeout: timedelta = timedelta(seconds=10)
@@ -84,6 +88,10 @@ class Settings:
                 "PINWARDEN_DRIFT_CHECK_MINUTES", minute, base.drift_check_interval
             ),
             lease_duration=span("PINWARDEN_LEASE_SECONDS", second, base.lease_duration),
+            worker_concurrency=_env_int("PINWARDEN_WORKER_CONCURRENCY", base.worker_concurrency),
+            reconcile_timeout=span(
+                "PINWARDEN_RECONCILE_TIMEOUT_SECONDS", second, base.reconcile_timeout
+            ),
             webhook_timeout=span("PINWARDEN_WEBHOOK_TIMEOUT_SECONDS", second, base.webhook_timeout),
             delivery_lease=span("PINWARDEN_DELIVERY_LEASE_SECONDS", second, base.delivery_lease),
             event_retention=span(

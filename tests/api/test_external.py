@@ -27,7 +27,7 @@ def _set_code(server: Harness, seam: Seam, allowed: bool) -> tuple[str, str]:
 
 
 def _lock_pins(server: Harness, device_id: str) -> list[str | None]:
-    driver = server.service.reconciler._drivers["simulated"]
+    driver = server.service.reconciler.drivers["simulated"]
     model = "yale_assure_lock_2"
     slots = asyncio.run(driver.read_slots(DeviceRef(device_id, model, None)))
     return [s.code for s in slots]

@@ -65,7 +65,7 @@ class Engine:
 
     def lock_pins(self, device_id: str) -> list[str]:
         report = asyncio.run(
-            self.service.reconciler._drivers["simulated"].read_slots(self._ref(device_id))
+            self.service.reconciler.drivers["simulated"].read_slots(self._ref(device_id))
         )
         return sorted(r.code or "" for r in report)
 

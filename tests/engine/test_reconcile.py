@@ -19,7 +19,7 @@ HOUR = timedelta(hours=1)
 
 def count_lock_reads(engine: Engine, device_id: str) -> list[object]:
     """Record every read of one lock's slots."""
-    driver = engine.service.reconciler._drivers["simulated"]
+    driver = engine.service.reconciler.drivers["simulated"]
     original = driver.read_slots
     calls: list[object] = []
 
@@ -176,7 +176,7 @@ def test_full_lock_reports_no_space_until_a_slot_frees(engine: Engine) -> None:
 def test_api_write_during_a_reconcile_is_not_lost(engine: Engine) -> None:
     lock = engine.device("august_lock")
     code = engine.create(lock.device_id, code="4821")
-    driver = engine.service.reconciler._drivers["simulated"]
+    driver = engine.service.reconciler.drivers["simulated"]
     original = driver.apply
 
     async def apply_then_update(device: DeviceRef, ops: Any) -> Any:
@@ -206,19 +206,21 @@ def test_lease_keeps_a_device_from_two_workers(engine: Engine) -> None:
     lock = engine.device("august_lock")
     engine.create(lock.device_id, code="4821")
     first = engine.service.worker.claim_due()
-    assert lock.device_id in [d for d, _ in first]
-    assert lock.device_id not in [d for d, _ in engine.service.worker.claim_due()]
+    assert lock.device_id in [c.device_id for c in first]
+    assert lock.device_id not in [c.device_id for c in engine.service.worker.claim_due()]
     with engine.service.db.read() as s:
         owner = s.scalar(select(Device.lease_owner).where(Device.device_id == lock.device_id))
-    assert owner == engine.service.worker.owner
-    for device_id, seq in first:
-        asyncio.run(engine.service.reconciler.reconcile(device_id, seq))
+    claim = next(c for c in first if c.device_id == lock.device_id)
+    assert owner == claim.token
+    assert owner.startswith(engine.service.worker.owner)
+    for c in first:
+        asyncio.run(engine.service.reconciler.reconcile(c))
 
 
 def test_delete_while_the_set_is_being_sent_leaves_the_lock_empty(engine: Engine) -> None:
     lock = engine.device("august_lock")
     code = engine.create(lock.device_id, code="4826")
-    driver = engine.service.reconciler._drivers["simulated"]
+    driver = engine.service.reconciler.drivers["simulated"]
     original = driver.apply
 
     async def apply_then_delete(device: DeviceRef, ops: Any) -> Any:
@@ -265,7 +267,7 @@ def test_a_device_leased_elsewhere_does_not_make_the_worker_spin(engine: Engine)
     assert engine.service.worker.claim_due() == []
     assert engine.service.worker._seconds_to_next_due() > 0
     engine.clock.advance(timedelta(minutes=2, seconds=1))
-    assert [d for d, _ in engine.service.worker.claim_due()] == [lock.device_id]
+    assert [c.device_id for c in engine.service.worker.claim_due()] == [lock.device_id]
 
 
 def test_native_scheduling_preloads_72_hours_ahead_and_sets_at_the_start(engine: Engine) -> None:
@@ -400,7 +402,7 @@ def test_a_lock_that_forgets_codes_is_not_hammered(engine: Engine) -> None:
         device = s.get(Device, lock.device_id)
         assert device is not None
         device.sim_faults = {"drop_after_ack": True}
-    driver = engine.service.reconciler._drivers["simulated"]
+    driver = engine.service.reconciler.drivers["simulated"]
     original = driver.apply
     sets: list[object] = []
 
@@ -501,7 +503,7 @@ def test_a_read_older_than_an_api_write_does_not_drop_a_new_unmanaged_code(
 
     lock = engine.device("yale_lock")
     engine.drain()
-    driver = engine.service.reconciler._drivers["simulated"]
+    driver = engine.service.reconciler.drivers["simulated"]
     original = driver.read_slots
 
     async def read_then_simulate(device: DeviceRef) -> Any:
@@ -548,7 +550,7 @@ def test_a_stale_unmanaged_record_never_removes_the_managed_code_in_its_slot(
             )
         )
     code = engine.create(lock.device_id, code="4821")
-    driver = engine.service.reconciler._drivers["simulated"]
+    driver = engine.service.reconciler.drivers["simulated"]
     original = driver.apply
 
     async def apply_then_write(device: DeviceRef, ops: Any) -> Any:

@@ -97,7 +97,7 @@ def test_keypad_opens_exactly_for_the_utc_window(
 def test_the_lock_reports_its_window_back_unchanged(engine: Engine) -> None:
     starts, ends = utc("2025-11-02T06:15:00"), utc("2025-11-02T06:45:00")
     lock, _ = load_natively(engine, starts, ends)
-    driver = engine.service.reconciler._drivers["simulated"]
+    driver = engine.service.reconciler.drivers["simulated"]
     slots = asyncio.run(driver.read_slots(engine._ref(lock)))
     assert [(s.code, s.starts_at, s.ends_at) for s in slots] == [(PIN, starts, ends)]
 
@@ -181,7 +181,7 @@ def test_the_driver_refuses_a_schedule_for_a_local_time_lock_without_a_zone(
     engine: Engine,
 ) -> None:
     lock = engine.device("ttlock_lock")
-    driver = engine.service.reconciler._drivers["simulated"]
+    driver = engine.service.reconciler.drivers["simulated"]
     window = (utc("2025-03-09T06:30:00"), utc("2025-03-09T07:30:00"))
     outcomes = asyncio.run(
         driver.apply(

@@ -7,7 +7,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy import Select, and_, or_
@@ -80,24 +80,33 @@ def _page(
     }
 
 
+class PageParams(Protocol):
+    """A list request: its filters, ``limit`` and ``page_cursor``."""
+
+    limit: int
+    page_cursor: str | None
+
+    def model_dump(self, *, mode: str) -> dict[str, Any]: ...
+
+
 def paginate(
     session: Session,
     stmt: Select[T],
     created_col: InstrumentedAttribute[datetime],
     id_col: InstrumentedAttribute[str],
-    params: dict[str, Any],
-    limit: int,
-    cursor: str | None,
+    params: PageParams,
     url: str,
     keep: Callable[[T], bool] | None = None,
 ) -> tuple[list[T], dict[str, Any]]:
-    """One page of ``stmt`` and Seam's ``pagination`` object.
+    """One page of ``stmt`` and Seam's ``pagination`` object; the cursor is tied to the
+    request's other filters.
 
     ``keep`` filters rows on what SQL cannot express; the page is then cut in Python
     from every matching row, so pages stay full and cursors stay exact.
     """
-    fingerprint = _fingerprint(params)
-    position = _position(cursor, fingerprint)
+    limit = params.limit
+    fingerprint = _fingerprint(params.model_dump(mode="json"))
+    position = _position(params.page_cursor, fingerprint)
     if position is not None:
         after_created, after_id = position
         stmt = stmt.where(

@@ -1,20 +1,24 @@
-"""``reconcile(device)``: read the lock, plan, send operations, record the outcome.
+"""``reconcile(claim)``: read the lock, plan, send operations, record the outcome.
 
 The plan is pure (:mod:`pinwarden.engine.plan`); this module does the I/O around it.
-Nothing is held open across driver calls: the device is protected by its lease, and
-each code's ``revision`` tells whether an API write overtook the reconcile, in which
-case only the lock-side facts are recorded and the device is looked at again at once.
+Nothing is held open across driver calls: the device is protected by its lease, every
+write goes through the lease fence (:func:`pinwarden.engine.lease.owned`), and each
+code's ``revision`` tells whether an API write overtook the reconcile, in which case only
+the lock-side facts are recorded and the device is looked at again at once. Database work
+runs on a thread (``asyncio.to_thread``) so drivers sharing the event loop never wait for
+it. The pass returns a :class:`PassResult`; the worker owns back-off and the lease.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from pinwarden.clock import Clock
@@ -31,6 +35,7 @@ from pinwarden.devices.driver import (
 from pinwarden.devices.models import LOCK_MODELS
 from pinwarden.domain.issues import error, has_error, with_error, without_errors
 from pinwarden.engine import backup_pool, unmanaged
+from pinwarden.engine.lease import Claim, owned
 from pinwarden.engine.plan import CodeState, Decision, DevicePlan, Held, plan_device
 from pinwarden.store.db import Database
 from pinwarden.store.events import record_event
@@ -59,10 +64,17 @@ def _window(report: SlotReport) -> tuple[datetime, datetime] | None:
     return report.starts_at, report.ends_at
 
 
-def backoff(failures: int, base: timedelta, cap: timedelta) -> timedelta:
-    """Capped exponential back-off: base, 2·base, 4·base, … up to ``cap``."""
-    step: timedelta = base * (2 ** max(0, min(failures - 1, 20)))
-    return min(cap, step)
+@dataclass(frozen=True)
+class PassResult:
+    """What a pass asks of the worker.
+
+    ``wake_at``: when the device next needs a look (None: the periodic drift check).
+    ``failed``: the lock failed; the worker backs off, and ``wake_at`` only bounds that
+    (something that must happen sooner, such as a delay warning falling due).
+    """
+
+    wake_at: datetime | None
+    failed: bool = False
 
 
 UNREACHABLE_ERRORS = {"device_offline", "hub_disconnected"}
@@ -85,7 +97,7 @@ class Reconciler:
     ) -> None:
         self._db = db
         self._clock = clock
-        self._drivers = drivers
+        self.drivers = dict(drivers)
         self._settings = settings
 
     def _snapshot(self, device_id: str) -> _Snapshot | None:
@@ -135,22 +147,24 @@ class Reconciler:
                 unmanaged.removals(session, device_id),
             )
 
-    async def reconcile(self, device_id: str, claimed_seq: int) -> None:
-        """One full pass over ``device_id``; always releases the device's lease."""
-        snap = self._snapshot(device_id)
+    async def reconcile(self, claim: Claim) -> PassResult:
+        """One full pass over the claimed device.
+
+        Raises :class:`~pinwarden.engine.lease.LeaseLost` when the claim is fenced out;
+        nothing of the pass is then recorded.
+        """
+        snap = await asyncio.to_thread(self._snapshot, claim.device_id)
+        now = self._clock.now()
         if snap is None:
-            return
+            return PassResult(wake_at=None)
         if snap.account_disconnected:
             # Nothing can reach the lock; reconnecting the account wakes it (T19).
-            self._leave_alone(device_id, claimed_seq)
-            return
-        driver = self._drivers[snap.driver]
-        now = self._clock.now()
+            return PassResult(wake_at=now + self._settings.drift_check_interval)
+        driver = self.drivers[snap.driver]
         try:
             reported = await driver.read_slots(snap.ref)
         except DeviceUnavailable as exc:
-            self._record_unreachable(device_id, claimed_seq, exc)
-            return
+            return await asyncio.to_thread(self._record_unreachable, claim, exc)
         plan = plan_device(
             snap.codes,
             {s.slot: Held(s.code, _window(s)) for s in reported},
@@ -160,90 +174,74 @@ class Reconciler:
             snap.slot_count,
             self._settings.drift_check_interval,
         )
-        self._reserve_slots(snap, plan.decisions)
         sent = [(d.access_code_id, d.op) for d in plan.decisions if d.op is not None]
-        owned = {d.slot for d in plan.decisions if d.slot is not None}
-        sent += unmanaged.removal_ops(snap.unmanaged_removals, reported, owned)
-        outcomes = await driver.apply(snap.ref, [op for _, op in sent]) if sent else []
+        owned_slots = {d.slot for d in plan.decisions if d.slot is not None}
+        sent += unmanaged.removal_ops(snap.unmanaged_removals, reported, owned_slots)
+        outcomes: list[OpOutcome] = []
+        if sent:
+            await asyncio.to_thread(self._reserve_slots, claim, snap, plan.decisions)
+            outcomes = await driver.apply(snap.ref, [op for _, op in sent])
         results: dict[str, OpOutcome] = {
             access_code_id: outcome
             for (access_code_id, _op), outcome in zip(sent, outcomes, strict=True)
         }
-        self._apply(snap, claimed_seq, plan, reported, results, now)
+        return await asyncio.to_thread(self._apply, claim, snap, plan, reported, results, now)
 
-    def _reserve_slots(self, snap: _Snapshot, decisions: list[Decision]) -> None:
-        """Write newly allocated slots down *before* programming them.
+    def _reserve_slots(self, claim: Claim, snap: _Snapshot, decisions: list[Decision]) -> None:
+        """Write newly allocated slots down *before* programming them, and make sure the
+        claim still holds the device before anything is sent to the lock.
 
         If the process dies between the lock accepting a code and the outcome being
         recorded, the code still knows its slot after a restart, so it is found there
         instead of being programmed into a second slot.
         """
         had_slot = {c.access_code_id for c in snap.codes if c.slot is not None}
-        fresh = {
-            d.access_code_id: d.op.slot
+        fresh = [
+            {"id": d.access_code_id, "slot": d.op.slot}
             for d in decisions
             if d.op is not None and d.op.kind == "set" and d.access_code_id not in had_slot
-        }
-        if not fresh:
-            return
-        with self._db.write() as session:
-            session.execute(
-                update(AccessCode),
-                [{"access_code_id": i, "slot": slot} for i, slot in fresh.items()],
-            )
+        ]
+        with owned(self._db, claim) as (session, _device):
+            if fresh:
+                # A Core executemany: a code deleted since the snapshot matches no row,
+                # where the ORM's bulk update by primary key would raise StaleDataError.
+                table = cast(Table, AccessCode.__table__)
+                session.execute(
+                    update(table)
+                    .where(table.c.access_code_id == bindparam("id"))
+                    .values(slot=bindparam("slot")),
+                    fresh,
+                )
 
-    def _record_unreachable(self, device_id: str, claimed_seq: int, exc: DeviceUnavailable) -> None:
+    def _record_unreachable(self, claim: Claim, exc: DeviceUnavailable) -> PassResult:
         now = self._clock.now()
-        with self._db.write() as session:
-            device = session.get(Device, device_id, with_for_update=True)
-            if device is None:
-                return
+        with owned(self._db, claim) as (session, device):
             device.errors, _ = with_error(
                 without_errors(list(device.errors), UNREACHABLE_ERRORS - {exc.error_code}),
                 error(exc.error_code, f"Device is unreachable: {exc}", now, is_device_error=True),
             )
-            wake_at = self._fail(device, now)
             # Codes waiting on an unreachable lock are exactly the ones that run late.
-            for row in session.scalars(select(AccessCode).where(AccessCode.device_id == device_id)):
-                due = self._record_delay(session, device, row, now)
-                if due is not None:
-                    wake_at = min(wake_at, due)
-            self._release(device, claimed_seq, wake_at, now)
-
-    def _leave_alone(self, device_id: str, claimed_seq: int) -> None:
-        now = self._clock.now()
-        with self._db.write() as session:
-            device = session.get(Device, device_id, with_for_update=True)
-            if device is not None:
-                self._release(device, claimed_seq, now + self._settings.drift_check_interval, now)
-
-    def _fail(self, device: Device, now: datetime) -> datetime:
-        """Count a failed pass; the lock is not asked again before the back-off ends."""
-        device.failure_count += 1
-        return now + backoff(
-            device.failure_count, self._settings.retry_base, self._settings.retry_cap
-        )
-
-    def _release(self, device: Device, claimed_seq: int, wake_at: datetime, now: datetime) -> None:
-        # An API write during the reconcile bumped wake_seq: go round again at once.
-        device.next_reconcile_at = now if device.wake_seq != claimed_seq else wake_at
-        device.lease_until = None
-        device.lease_owner = None
+            due_times = [
+                self._record_delay(session, device, row, now)
+                for row in session.scalars(
+                    select(AccessCode).where(AccessCode.device_id == claim.device_id)
+                )
+            ]
+            return PassResult(
+                wake_at=min((t for t in due_times if t is not None), default=None), failed=True
+            )
 
     def _apply(
         self,
+        claim: Claim,
         snap: _Snapshot,
-        claimed_seq: int,
         plan: DevicePlan,
         reported: list[SlotReport],
         results: dict[str, OpOutcome],
         now: datetime,
-    ) -> None:
+    ) -> PassResult:
         device_id = snap.ref.device_id
-        with self._db.write() as session:
-            device = session.get(Device, device_id, with_for_update=True)
-            if device is None:
-                return
+        with owned(self._db, claim) as (session, device):
             device.errors = without_errors(list(device.errors), UNREACHABLE_ERRORS)
             rows = {
                 row.access_code_id: row
@@ -296,20 +294,13 @@ class Reconciler:
                 reported,
                 {r.slot for r in rows.values() if r.slot is not None},
                 now,
-                in_step=device.wake_seq == claimed_seq,
+                in_step=device.wake_seq == claim.wake_seq,
             )
             for uid in snap.unmanaged_removals:
                 ack = results.get(uid)
                 if isinstance(ack, OpAck):
                     plan.wake_no_later_than(ack.settles_at)
-            if failed:
-                # Whatever else is pending, a failing lock waits out the back-off:
-                # operations per lock stay bounded however it fails.
-                wake_at = self._fail(device, now)
-            else:
-                device.failure_count = 0
-                wake_at = plan.wake_at
-            self._release(device, claimed_seq, wake_at, now)
+            return PassResult(wake_at=None, failed=True) if failed else PassResult(plan.wake_at)
 
     def _apply_code(
         self,

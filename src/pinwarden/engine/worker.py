@@ -1,26 +1,43 @@
-"""The worker loop: claim due devices with a lease, reconcile them, sleep until the next one.
+"""The worker: claims due devices with leases and runs up to K reconciles at once.
 
-A device is due when ``next_reconcile_at <= now``. Claiming uses ``FOR UPDATE SKIP
-LOCKED`` on PostgreSQL so several workers can share the queue; on SQLite one worker
-runs per process. API writes call :meth:`Worker.wake` so new work starts at once.
+Modelled on controller-runtime's controller and Oban's queue. A device is due when
+``next_reconcile_at <= now``; the worker claims only ``K - running`` due devices (``FOR
+UPDATE SKIP LOCKED`` on PostgreSQL, so processes share the queue), and never a device it is
+already reconciling. Each pass runs as its own task with a timeout, renews its lease while
+alive, and writes only through the lease fence (:mod:`pinwarden.engine.lease`). The
+reconciler returns a :class:`~pinwarden.engine.reconciler.PassResult`; this module alone
+turns it into the next wake time, back-off and the lease's release. Database work runs on
+threads, so the event loop that drivers share never waits for a transaction.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import uuid
+from datetime import datetime, timedelta
 
 from sqlalchemy import case, func, or_, select, update
 
 from pinwarden.background import Signal, pause_until, run_loop
 from pinwarden.clock import Clock
 from pinwarden.config import Settings
-from pinwarden.engine.reconciler import Reconciler
+from pinwarden.engine.lease import Claim, LeaseLost
+from pinwarden.engine.reconciler import PassResult, Reconciler
 from pinwarden.store.db import Database
 from pinwarden.store.tables import Device
 
 log = logging.getLogger(__name__)
+
+# A pass that raised, timed out or was cancelled is retried like a failing lock.
+FAILED = PassResult(wake_at=None, failed=True)
+
+
+def backoff(failures: int, base: timedelta, cap: timedelta) -> timedelta:
+    """Capped exponential back-off: base, 2·base, 4·base, … up to ``cap``."""
+    step: timedelta = base * (2 ** max(0, min(failures - 1, 20)))
+    return min(cap, step)
 
 
 class Worker:
@@ -34,6 +51,8 @@ class Worker:
         self._reconciler = reconciler
         self._settings = settings
         self.owner = f"worker-{uuid.uuid4().hex[:12]}"
+        self._claims = itertools.count(1)
+        self._running: dict[str, asyncio.Task[None]] = {}
         self.signal = Signal()
         clock.subscribe(self.wake)
 
@@ -45,47 +64,142 @@ class Worker:
         """Block until every due device has been reconciled (tests and tools use this)."""
         self.signal.wait_idle(timeout)
 
-    def claim_due(self) -> list[tuple[str, int]]:
-        """Lease up to a batch of due devices; returns (device_id, wake_seq) pairs."""
+    @property
+    def running(self) -> int:
+        """How many passes this worker has in flight."""
+        return len(self._running)
+
+    def claim_due(self, limit: int | None = None) -> list[Claim]:
+        """Lease up to ``limit`` (default: the free concurrency) due devices."""
+        room = self._settings.worker_concurrency - len(self._running) if limit is None else limit
+        if room <= 0:
+            return []
         now = self._clock.now()
+        stmt = (
+            select(Device.device_id, Device.wake_seq)
+            .where(
+                Device.next_reconcile_at <= now,
+                or_(Device.lease_until.is_(None), Device.lease_until < now),
+            )
+            .order_by(Device.next_reconcile_at)
+            .limit(room)
+            .with_for_update(skip_locked=True)
+        )
+        if self._running:
+            stmt = stmt.where(Device.device_id.not_in(list(self._running)))
         with self._db.write() as session:
-            rows = session.execute(
-                select(Device.device_id, Device.wake_seq)
-                .where(
-                    Device.next_reconcile_at <= now,
-                    or_(Device.lease_until.is_(None), Device.lease_until < now),
-                )
-                .order_by(Device.next_reconcile_at)
-                .limit(self._settings.worker_batch_size)
-                .with_for_update(skip_locked=True)
-            ).all()
-            if rows:
+            rows = session.execute(stmt).all()
+            claims = [
+                Claim(r.device_id, r.wake_seq, f"{self.owner}.{next(self._claims)}") for r in rows
+            ]
+            if claims:
+                # One token per claim: a CASE keeps it to a single statement.
                 session.execute(
                     update(Device)
-                    .where(Device.device_id.in_([r.device_id for r in rows]))
-                    .values(lease_until=now + self._settings.lease_duration, lease_owner=self.owner)
+                    .where(Device.device_id.in_([c.device_id for c in claims]))
+                    .values(
+                        lease_until=now + self._settings.lease_duration,
+                        lease_owner=case(
+                            {c.device_id: c.token for c in claims}, value=Device.device_id
+                        ),
+                    )
                 )
-        return [(r.device_id, r.wake_seq) for r in rows]
+        return claims
 
     async def run_once(self) -> int:
-        """Reconcile every device due now; returns how many were handled."""
-        claimed = self.claim_due()
-        for device_id, seq in claimed:
-            try:
-                await self._reconciler.reconcile(device_id, seq)
-            except Exception:
-                log.exception("reconcile of device %s failed", device_id)
-                self._release_after_crash(device_id)
-        return len(claimed)
+        """Claim what is due now and run those passes to the end; returns how many ran."""
+        claims = await asyncio.to_thread(self.claim_due)
+        await asyncio.gather(*(self._start(c) for c in claims))
+        return len(claims)
 
-    def _release_after_crash(self, device_id: str) -> None:
-        retry = self._clock.now() + self._settings.retry_base
-        with self._db.write() as session:
-            session.execute(
-                update(Device)
-                .where(Device.device_id == device_id, Device.lease_owner == self.owner)
-                .values(lease_until=None, lease_owner=None, next_reconcile_at=retry)
+    def _start(self, claim: Claim) -> asyncio.Task[None]:
+        task = asyncio.create_task(self._pass(claim), name=f"reconcile {claim.device_id}")
+        self._running[claim.device_id] = task
+
+        def finished(_done: asyncio.Task[None]) -> None:
+            self._running.pop(claim.device_id, None)
+            self.wake()  # room for another claim, and this device may be due again
+
+        task.add_done_callback(finished)
+        return task
+
+    async def _pass(self, claim: Claim) -> None:
+        """One reconcile under a timeout and a live lease; then back-off and release."""
+        work = asyncio.ensure_future(self._reconciler.reconcile(claim))
+        keeper = asyncio.ensure_future(self._keep_lease(claim))
+        try:
+            await asyncio.wait(
+                {work, keeper},
+                timeout=self._settings.reconcile_timeout.total_seconds(),
+                return_when=asyncio.FIRST_COMPLETED,
             )
+        finally:
+            keeper.cancel()
+            if not work.done():
+                work.cancel()
+            await asyncio.gather(work, keeper, return_exceptions=True)
+        if keeper.done() and not keeper.cancelled():
+            log.warning("lost the lease on device %s mid-pass; the pass stopped", claim.device_id)
+            return
+        if work.cancelled():
+            log.warning("reconcile of device %s timed out; retrying later", claim.device_id)
+            result = FAILED
+        elif isinstance(work.exception(), LeaseLost):
+            log.info("device %s taken over or removed mid-pass; nothing written", claim.device_id)
+            return
+        elif (exc := work.exception()) is not None:
+            log.error("reconcile of device %s failed", claim.device_id, exc_info=exc)
+            result = FAILED
+        else:
+            result = work.result()
+        await asyncio.to_thread(self.finish, claim, result)
+
+    async def _keep_lease(self, claim: Claim) -> None:
+        """Extend the lease every third of its length; returns once the claim lost it."""
+        every = self._settings.lease_duration.total_seconds() / 3
+        while True:
+            await asyncio.sleep(every)
+            try:
+                if not await asyncio.to_thread(self.renew, claim):
+                    return
+            except Exception:
+                # The fence still protects the device; try again on the next beat.
+                log.exception("renewing the lease on device %s failed", claim.device_id)
+
+    def renew(self, claim: Claim) -> bool:
+        """Push the lease's end out by a lease length; False when the claim lost it."""
+        with self._db.write() as session:
+            result = session.execute(
+                update(Device)
+                .where(Device.device_id == claim.device_id, Device.lease_owner == claim.token)
+                .values(lease_until=self._clock.now() + self._settings.lease_duration)
+            )
+        return bool(getattr(result, "rowcount", 0))
+
+    def finish(self, claim: Claim, result: PassResult) -> None:
+        """Release the lease, scheduling the next pass as ``result`` asks (fenced)."""
+        now = self._clock.now()
+        with self._db.write() as session:
+            device = session.get(Device, claim.device_id, with_for_update=True)
+            if device is None or device.lease_owner != claim.token:
+                return
+            wake_at = self._next_wake(device, result, now)
+            # An API write during the pass bumped wake_seq: go round again at once.
+            device.next_reconcile_at = now if device.wake_seq != claim.wake_seq else wake_at
+            device.lease_until = None
+            device.lease_owner = None
+
+    def _next_wake(self, device: Device, result: PassResult, now: datetime) -> datetime:
+        if not result.failed:
+            device.failure_count = 0
+            return result.wake_at or now + self._settings.drift_check_interval
+        # Whatever else is pending, a failing lock waits out the back-off (bounded
+        # operations per lock however it fails), except for what must happen sooner.
+        device.failure_count += 1
+        retry = now + backoff(
+            device.failure_count, self._settings.retry_base, self._settings.retry_cap
+        )
+        return retry if result.wake_at is None else min(retry, result.wake_at)
 
     def _seconds_to_next_due(self) -> float:
         # A leased device is not due before its lease runs out, whatever its wake time.
@@ -93,14 +207,29 @@ class Worker:
             (Device.lease_until > Device.next_reconcile_at, Device.lease_until),
             else_=Device.next_reconcile_at,
         )
+        stmt = select(func.min(due_at))
+        if self._running:
+            stmt = stmt.where(Device.device_id.not_in(list(self._running)))
         with self._db.read() as session:
-            next_due = session.scalar(select(func.min(due_at)))
+            next_due = session.scalar(stmt)
         return pause_until(self._clock, next_due, self._settings.idle_poll)
 
     async def _step(self) -> float | None:
-        handled = await self.run_once()
-        return None if handled else self._seconds_to_next_due()
+        claims = await asyncio.to_thread(self.claim_due)
+        for claim in claims:
+            self._start(claim)
+        if claims:
+            return None
+        return await asyncio.to_thread(self._seconds_to_next_due)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Loop until ``stop`` is set."""
-        await run_loop(self.signal, stop, self._step, name="worker")
+        """Loop until ``stop`` is set; passes still running then are cancelled."""
+        try:
+            await run_loop(
+                self.signal, stop, self._step, busy=lambda: bool(self._running), name="worker"
+            )
+        finally:
+            tasks = list(self._running.values())
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)

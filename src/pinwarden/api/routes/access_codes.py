@@ -541,9 +541,7 @@ def list_codes(ctx: RequestContext, params: ListParams) -> dict[str, Any]:
             stmt,
             AccessCode.created_at,
             AccessCode.access_code_id,
-            params.model_dump(mode="json"),
-            params.limit,
-            params.page_cursor,
+            params,
             ctx.url,
         )
         codes = code_views(session, list(rows))

@@ -48,9 +48,7 @@ def list_attempts(ctx: RequestContext, params: ListParams) -> dict[str, Any]:
             stmt,
             ActionAttempt.created_at,
             ActionAttempt.action_attempt_id,
-            params.model_dump(mode="json"),
-            params.limit,
-            params.page_cursor,
+            params,
             ctx.url,
         )
         return {

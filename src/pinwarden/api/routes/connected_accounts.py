@@ -70,9 +70,7 @@ def list_accounts(ctx: RequestContext, params: ListParams) -> dict[str, Any]:
             stmt,
             ConnectedAccount.created_at,
             ConnectedAccount.connected_account_id,
-            params.model_dump(mode="json"),
-            params.limit,
-            params.page_cursor,
+            params,
             ctx.url,
         )
         accounts = [connected_account_view(r) for r in rows]

@@ -157,9 +157,7 @@ def list_devices(ctx: RequestContext, params: ListParams) -> dict[str, Any]:
             stmt,
             Device.created_at,
             Device.device_id,
-            params.model_dump(mode="json"),
-            params.limit,
-            params.page_cursor,
+            params,
             ctx.url,
             keep,
         )

@@ -87,9 +87,7 @@ def list_unmanaged(ctx: RequestContext, params: ListParams) -> dict[str, Any]:
             stmt,
             UnmanagedAccessCode.created_at,
             UnmanagedAccessCode.access_code_id,
-            params.model_dump(mode="json"),
-            params.limit,
-            params.page_cursor,
+            params,
             ctx.url,
         )
         model = LOCK_MODELS[device.model_key]
