@@ -68,7 +68,7 @@ class WakeListener:
         self._conninfo = make_url(database_url).set(drivername="postgresql")
         self._wake = dict(wake)
 
-    def wake_all(self) -> None:
+    def _wake_all(self) -> None:
         """Wake every loop (after (re)connecting: notifications sent meanwhile are lost)."""
         for wake in self._wake.values():
             wake()
@@ -93,7 +93,7 @@ class WakeListener:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     log.info("listening on %s, backend pid %d", CHANNEL, conn.info.backend_pid)
                     delay = RECONNECT_MIN_SECONDS
-                    self.wake_all()
+                    self._wake_all()
                     await self._dispatch_until(conn, stop)
             except psycopg.OperationalError as exc:
                 log.warning(
