@@ -9,7 +9,6 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from pinwarden.devices.models import LOCK_MODELS, SANDBOX_MODEL_KEYS
-from pinwarden.store.notify import devices_due
 from pinwarden.store.tables import (
     AccessCode,
     ActionAttempt,
@@ -80,7 +79,6 @@ def seed_sandbox_devices(session: Session, workspace: Workspace, now: datetime) 
         devices.append(device)
         session.add(device)
     session.flush()
-    devices_due(session)
     return devices
 
 
