@@ -18,9 +18,9 @@ def start_server(workdir: Path) -> tuple[subprocess.Popen[bytes], str, str]:
     env = dict(os.environ)
     env["PINWARDEN_DATABASE_URL"] = f"sqlite:///{workdir / 'bench.db'}"
     # Throughput is measured on one lock: Seam's per-device limits would cap it at 10/min.
-    env["PINWARDEN_RATE_LIMIT_CREATES_PER_MINUTE"] = "0"
-    env["PINWARDEN_RATE_LIMIT_UPDATES_PER_MINUTE"] = "0"
-    env["PINWARDEN_RATE_LIMIT_DELETES_PER_MINUTE"] = "0"
+    env.setdefault("PINWARDEN_RATE_LIMIT_CREATES_PER_MINUTE", "0")
+    env.setdefault("PINWARDEN_RATE_LIMIT_UPDATES_PER_MINUTE", "0")
+    env.setdefault("PINWARDEN_RATE_LIMIT_DELETES_PER_MINUTE", "0")
     made = subprocess.run(
         [sys.executable, "-m", "pinwarden", "sandbox", "create", "--json"],
         env=env,

@@ -6,7 +6,12 @@ cloud API. One process runs the real worker loop on the wall clock with concurre
 figure is the time from creating the codes until every one is ``set``. Sequential
 reconciling would take at least N x 3 commands x latency (read, set, read back).
 
+``--cached-reads``: a read the engine does not ask to be fresh is answered from the driver's
+cache at no cost (as Z-Wave JS keeps each node's user codes). ``--supervised``: the lock
+confirms each write (Z-Wave Supervision), so no read-back is needed.
+
     .venv/bin/python bench/slow_locks_bench.py [--locks 1000] [--latency 2] [--concurrency 32]
+        [--cached-reads] [--supervised]
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from sqlalchemy import func, insert, select
 
 from pinwarden.background import run_in_thread
 from pinwarden.config import Settings
-from pinwarden.devices.driver import DeviceRef, Driver, OpOutcome, SlotOp, SlotReport
+from pinwarden.devices.driver import DeviceRef, Driver, OpAck, OpOutcome, SlotOp, SlotReport
 from pinwarden.service import Service
 from pinwarden.store.tables import AccessCode
 
@@ -33,15 +38,19 @@ from pinwarden.store.tables import AccessCode
 class SlowLocks:
     """The simulated driver behind locks that take ``latency`` real seconds per command."""
 
-    def __init__(self, inner: Driver, latency: float) -> None:
+    def __init__(self, inner: Driver, latency: float, cached_reads: bool, supervised: bool) -> None:
         self._inner = inner
         self._latency = latency
+        self._cached_reads = cached_reads
+        self._supervised = supervised
         self._busy: dict[str, asyncio.Lock] = {}
 
     def _lock(self, device: DeviceRef) -> asyncio.Lock:
         return self._busy.setdefault(device.device_id, asyncio.Lock())
 
     async def read_slots(self, device: DeviceRef, fresh: bool) -> list[SlotReport]:
+        if self._cached_reads and not fresh:
+            return await self._inner.read_slots(device, fresh)
         async with self._lock(device):
             await asyncio.sleep(self._latency)
             return await self._inner.read_slots(device, fresh)
@@ -49,7 +58,10 @@ class SlowLocks:
     async def apply(self, device: DeviceRef, ops: Sequence[SlotOp]) -> list[OpOutcome]:
         async with self._lock(device):
             await asyncio.sleep(self._latency * len(ops))
-            return await self._inner.apply(device, ops)
+            outcomes = await self._inner.apply(device, ops)
+        if not self._supervised:
+            return outcomes
+        return [replace(o, confirmed=True) if isinstance(o, OpAck) else o for o in outcomes]
 
 
 def main() -> None:
@@ -58,6 +70,8 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=2.0, help="real seconds per command")
     parser.add_argument("--concurrency", type=int, default=32, help="K: passes at once")
     parser.add_argument("--database", default=None, help="default: a fresh SQLite file")
+    parser.add_argument("--cached-reads", action="store_true")
+    parser.add_argument("--supervised", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database or f"sqlite:///{Path(tmp) / 'slow.db'}"
@@ -67,7 +81,7 @@ def main() -> None:
         service = Service(settings)
         service.migrate()
         service.reconciler.drivers["sandbox"] = SlowLocks(
-            service.reconciler.drivers["sandbox"], args.latency
+            service.reconciler.drivers["sandbox"], args.latency, args.cached_reads, args.supervised
         )
         workspace_id, _ = service.create_workspace("bench", sandbox=False)
         account = add_account(service, workspace_id)
@@ -77,7 +91,7 @@ def main() -> None:
             device_id = str(uuid.uuid4())
             devices.append(device_row(device_id, workspace_id, account, n, now, now))
             codes.append(code_row(workspace_id, device_id, "guest", f"{1000 + n % 9000:04d}", now))
-        thread, stop = run_in_thread("bench-worker", service.worker.run)
+        thread, stop = run_in_thread("bench-engine", service.run_engine)
         started = time.perf_counter()
         with service.db.write() as session:
             insert_locks(session, devices)
@@ -96,7 +110,9 @@ def main() -> None:
         floor = 3 * args.latency * args.locks / args.concurrency
         print(
             f"slow-lock benchmark ({url.split(':')[0]}, real clock, {args.latency:g} s per "
-            f"command, one process, K = {args.concurrency}):"
+            f"command, one process, K = {args.concurrency}"
+            f"{', cached reads' if args.cached_reads else ''}"
+            f"{', supervised writes' if args.supervised else ''}):"
         )
         print(
             f"{args.locks} locks x 1 new code: all set in {elapsed:.1f} s "

@@ -90,7 +90,7 @@ def _env(database_url: str) -> dict[str, str]:
 
 def _start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [*PINWARDEN, "serve", "--port", str(free_port())],
+        [*PINWARDEN, "worker"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

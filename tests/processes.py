@@ -34,13 +34,20 @@ def sandbox_key(env: dict[str, str]) -> str:
     return str(json.loads(made.stdout)["api_key"])
 
 
-def serve(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+def serve(env: dict[str, str], port: int, *options: str) -> subprocess.Popen[bytes]:
     """Start ``pinwarden serve`` in the background."""
     return subprocess.Popen(
-        [*PINWARDEN, "serve", "--port", str(port)],
+        [*PINWARDEN, "serve", "--port", str(port), *options],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+    )
+
+
+def worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Start ``pinwarden worker`` in the background."""
+    return subprocess.Popen(
+        [*PINWARDEN, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
 
 

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pinwarden.clock import Clock
 
@@ -20,15 +20,14 @@ log = logging.getLogger(__name__)
 
 # Never spin: even when something looks due but could not be taken, pause a little.
 MIN_PAUSE_SECONDS = 0.05
-# Even with nothing due, look again this often (other processes may add work).
-IDLE_POLL_SECONDS = 5.0
 
 
-def pause_until(clock: Clock, next_due: datetime | None) -> float:
+def pause_until(clock: Clock, next_due: datetime | None, idle_poll: timedelta) -> float:
     """Real seconds a loop may sleep before ``next_due`` (None: nothing is due), capped
-    so that work added by other processes is noticed."""
+    at ``idle_poll`` so that work added by processes that could not wake it is noticed."""
+    cap = idle_poll.total_seconds()
     wait = None if next_due is None else clock.real_seconds_until(next_due)
-    return IDLE_POLL_SECONDS if wait is None else min(wait, IDLE_POLL_SECONDS)
+    return cap if wait is None else min(wait, cap)
 
 
 class Signal:

@@ -1,10 +1,13 @@
-"""The ``pinwarden`` command: serve, migrate, sandbox and workspace/API-key management."""
+"""The ``pinwarden`` command: serve, worker, migrate, sandbox and workspace/API-key
+management."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import signal
+import threading
 from dataclasses import replace
 from typing import Annotated
 
@@ -77,6 +80,23 @@ def serve(
             f"print(Seam(api_key='{key}', endpoint='http://{bind_host}:{bind_port}').devices.list())\""
         )
     uvicorn.run(service.app, host=bind_host, port=bind_port, log_level="warning")
+
+
+@app.command()
+def worker(database: DatabaseOption = None) -> None:
+    """Run the reconcile worker and the webhook deliverer, without the HTTP API, until
+    SIGINT or SIGTERM."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    service = _service(database)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda _signum, _frame: stop.set())
+    err.print(f"pinwarden worker on {service.db.display_url}")
+    with service.background():
+        stop.wait()
+    service.db.dispose()
 
 
 def _sandbox_key(service: Service) -> tuple[str, str]:

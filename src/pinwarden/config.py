@@ -55,8 +55,11 @@ class Settings:
     webhook_lanes: int = 50
     event_retention: timedelta = timedelta(days=90)
     run_worker: bool = True
+    # An idle worker or deliverer looks for work this often even unwoken: work written
+    # by another process on SQLite, or notified while a listener was reconnecting.
+    idle_poll: timedelta = timedelta(seconds=5)
     # Access-code writes allowed per device and minute (R51); 0 = unlimited. Counted in
-    # each process's memory.
+    # the database, so they hold across API processes.
     rate_limit_creates: int = 10
     rate_limit_updates: int = 10
     rate_limit_deletes: int = 20
@@ -100,6 +103,7 @@ class Settings:
                 "PINWARDEN_EVENT_RETENTION_DAYS", timedelta(days=1), base.event_retention
             ),
             run_worker=os.environ.get("PINWARDEN_RUN_WORKER", "1") not in ("0", "false"),
+            idle_poll=span("PINWARDEN_IDLE_POLL_SECONDS", second, base.idle_poll),
             rate_limit_creates=_env_int(
                 "PINWARDEN_RATE_LIMIT_CREATES_PER_MINUTE", base.rate_limit_creates
             ),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager, nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -26,13 +26,14 @@ from pinwarden.engine.worker import Worker
 from pinwarden.integrations import Integrations
 from pinwarden.store import migrate
 from pinwarden.store.db import Database
+from pinwarden.store.notify import WakeListener, notify_on_commit
 from pinwarden.store.tables import ConnectedAccount, Workspace
 from pinwarden.store.workspaces import create_workspace
 from pinwarden.webhooks.deliverer import Deliverer
 
 
 class Service:
-    """A pinwarden process: API plus (optionally) the reconcile worker."""
+    """A pinwarden process: the API, the background loops, or both."""
 
     def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
         self.settings = settings
@@ -48,6 +49,13 @@ class Service:
         # Discovery's loop: a move of a fake clock may make the next round due.
         self.devices_idle = Signal()
         self.clock.subscribe(self.devices_idle.wake)
+        # One process on SQLite; on PostgreSQL writes wake the loops of every process.
+        self.listener: WakeListener | None = None
+        if not self.db.is_sqlite:
+            notify_on_commit(self.db)
+            self.listener = WakeListener(
+                self.db.url, {"worker": self.worker.wake, "deliverer": self.deliverer.wake}
+            )
         self.services = Services(
             self.db,
             self.clock,
@@ -64,29 +72,42 @@ class Service:
         """Bring the schema to the newest version."""
         migrate.upgrade(self.settings.database_url)
 
-    @asynccontextmanager
-    async def _lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
-        loops = []
-        if self.settings.run_worker:
-            loops.append(run_in_thread("pinwarden-worker", self.worker.run))
-            loops.append(run_in_thread("pinwarden-deliverer", self.deliverer.run))
-            loops.append(run_in_thread("pinwarden-devices", self.run_devices))
+    @contextmanager
+    def background(self) -> Iterator[None]:
+        """Run the engine (drivers, worker, discovery, device events) on one thread, the
+        webhook deliverer on another, and on PostgreSQL the listener that wakes them on
+        other processes' writes, until the block ends; then let each loop finish its
+        transaction."""
+        loops = [
+            run_in_thread("pinwarden-engine", self.run_engine),
+            run_in_thread("pinwarden-deliverer", self.deliverer.run),
+        ]
+        if self.listener is not None:
+            loops.append(run_in_thread("pinwarden-listener", self.listener.run))
         try:
             yield
         finally:
             for _thread, stop in loops:
                 stop.set()
-            # Let each loop finish its transaction before the connections go away.
             for thread, _stop in loops:
                 thread.join(timeout=30)
+
+    @asynccontextmanager
+    async def _lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
+        try:
+            with self.background() if self.settings.run_worker else nullcontext():
+                yield
+        finally:
             self.db.dispose()
 
-    async def run_devices(self, stop: asyncio.Event) -> None:
-        """The drivers' side of the engine, on one event loop: start the drivers, discover
-        every account now and every ``discovery_interval``, record what locks report,
-        and close the drivers at ``stop``."""
+    async def run_engine(self, stop: asyncio.Event) -> None:
+        """The engine on one event loop, so drivers are only ever called from the loop
+        they were started on: start the drivers, run the reconcile worker, discover every
+        account now and every ``discovery_interval``, record what locks report, and close
+        the drivers at ``stop`` once the worker has stopped."""
         await self.integrations.start()
         events = asyncio.create_task(self.device_events.run(stop))
+        worker = asyncio.create_task(self.worker.run(stop))
         next_due = self.clock.now()
 
         async def discover() -> float | None:
@@ -94,11 +115,12 @@ class Service:
             if self.clock.now() >= next_due:
                 await self.discovery.run_once()
                 next_due = self.clock.now() + self.settings.discovery_interval
-            return pause_until(self.clock, next_due)
+            return pause_until(self.clock, next_due, self.settings.idle_poll)
 
         try:
             await run_loop(self.devices_idle, stop, discover, name="discovery")
         finally:
+            await worker
             await self.integrations.aclose()
             await events
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -175,3 +176,24 @@ def test_connect_creates_an_account_that_never_shows_its_configuration(tmp_path:
         server.terminate()
         _out, err = server.communicate(timeout=30)
     assert "hunter2" not in err
+
+
+def test_worker_says_where_it_works_and_stops_cleanly_on_sigint(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    proc = subprocess.Popen(
+        [*PINWARDEN, "worker"],
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        shown = next((line for line in proc.stderr if line.startswith("pinwarden worker on")), "")
+        assert shown.split()[-1:] == [env["PINWARDEN_DATABASE_URL"]]
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)

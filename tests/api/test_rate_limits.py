@@ -17,12 +17,15 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from httpx_retries import Retry
 from seam import Seam
 from seam.exceptions import SeamHttpApiError
 
 from pinwarden.api.ratelimit import RateLimiter
-from tests.conftest import Harness
+from pinwarden.clock import FakeClock
+from pinwarden.service import Service
+from tests.conftest import START, Harness, make_settings
 from tests.sdk_retries import retries_on_fake_clock
 
 SECOND = timedelta(seconds=1)
@@ -246,3 +249,22 @@ def test_update_multiple_is_refused_whole_when_one_lock_is_out_of_budget(server:
     assert {c.name for c in seam.access_codes.list(device_id=yale)} == {"Stay", "n9"}
     for n in range(10):
         seam.access_codes.update(access_code_id=group[1].access_code_id, name=f"s{n}")
+
+
+def test_two_api_replicas_on_one_database_share_each_locks_budget(database_url: str) -> None:
+    """Two ``pinwarden serve --no-worker`` replicas behind a balancer: ten creates per lock
+    and minute in all, whichever replica answers."""
+    settings = replace(make_settings(database_url), run_worker=False)
+    first, second = Service(settings, FakeClock(START)), Service(settings, FakeClock(START))
+    _, key = first.create_workspace("Replicas", sandbox=True)
+    headers = {"Authorization": f"Bearer {key}"}
+    replicas = [TestClient(s.app, headers=headers) for s in (first, second)]
+    lock = replicas[0].get("/devices/list").json()["devices"][0]["device_id"]
+    for n in range(10):
+        created = replicas[n % 2].post("/access_codes/create", json={"device_id": lock})
+        assert created.status_code == 200
+    for replica in replicas:
+        refused = replica.post("/access_codes/create", json={"device_id": lock})
+        _assert_rate_limited(refused, lock, 60)
+    for service in (first, second):
+        service.db.dispose()

@@ -24,6 +24,12 @@ def test_postgres_urls_use_psycopg() -> None:
     assert normalize_url("sqlite:///x.db") == "sqlite:///x.db"
 
 
+def test_the_url_shown_to_operators_hides_the_password() -> None:
+    db = Database("postgresql://pinwarden:s3cret@db.internal:5432/locks")
+    assert db.display_url == "postgresql+psycopg://pinwarden:***@db.internal:5432/locks"
+    db.dispose()
+
+
 def test_failed_write_leaves_nothing_behind(database_url: str) -> None:
     db = Database(database_url)
     try:

@@ -1,127 +1,176 @@
-"""The per-device rate limiter (R51) on a fake clock, without HTTP."""
+"""The per-device rate limiter (R51) on a fake clock, without HTTP, on each backend."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import delete, func, select
 
 from pinwarden.api.errors import SeamError
 from pinwarden.api.ratelimit import RateLimiter
 from pinwarden.clock import FakeClock
 from pinwarden.config import Settings
+from pinwarden.store.db import Database
+from pinwarden.store.tables import Device, RateLimitAdmission
+from pinwarden.store.workspaces import create_workspace
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 SECOND = timedelta(seconds=1)
 
 
-def _limiter(**limits: int) -> tuple[RateLimiter, FakeClock]:
-    clock = FakeClock(T0)
-    return RateLimiter(clock, limits or {"create": 10, "update": 10, "delete": 20}), clock
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    database = Database(database_url)
+    yield database
+    database.dispose()
 
 
-def _refusal(limiter: RateLimiter, action: str, *devices: str) -> SeamError:
-    with pytest.raises(SeamError) as info:
-        limiter.check(action, *devices)  # type: ignore[arg-type]
-    return info.value
+@pytest.fixture
+def locks(db: Database) -> list[str]:
+    """The ids of a sandbox workspace's seeded locks."""
+    with db.write() as session:
+        create_workspace(session, "limits", True, T0)
+    with db.read() as session:
+        return sorted(session.scalars(select(Device.device_id)))
 
 
-def test_the_eleventh_create_in_a_minute_is_refused_with_seams_envelope() -> None:
-    limiter, _ = _limiter()
+class Limits:
+    """A limiter on a fake clock, checked in a write transaction of its own per call."""
+
+    def __init__(self, db: Database, **limits: int) -> None:
+        self.db = db
+        self.clock = FakeClock(T0)
+        self.limiter = RateLimiter(self.clock, limits or {"create": 10, "update": 10, "delete": 20})
+
+    def check(self, action: str, *devices: str) -> None:
+        with self.db.write() as session:
+            self.limiter.check(session, action, *devices)  # type: ignore[arg-type]
+
+    def refusal(self, action: str, *devices: str) -> SeamError:
+        with pytest.raises(SeamError) as info:
+            self.check(action, *devices)
+        return info.value
+
+    def rows(self) -> int:
+        with self.db.read() as session:
+            return int(session.scalar(select(func.count()).select_from(RateLimitAdmission)) or 0)
+
+
+def test_the_eleventh_create_in_a_minute_is_refused_with_seams_envelope(
+    db: Database, locks: list[str]
+) -> None:
+    limits = Limits(db)
     for _ in range(10):
-        limiter.check("create", "lock-a")
-    error = _refusal(limiter, "create", "lock-a")
+        limits.check("create", locks[0])
+    error = limits.refusal("create", locks[0])
     assert (error.status, error.type) == (429, "rate_limit_exceeded")
     assert error.headers == {"Retry-After": "60"}
-    assert error.data == {"device_id": "lock-a", "retry_after_seconds": 60}
+    assert error.data == {"device_id": locks[0], "retry_after_seconds": 60}
     assert error.body()["error"]["message"] == (
         "Too many access code creations on this device: at most 10 per minute; retry in 60 s"
     )
 
 
-def test_the_window_slides_and_retry_after_rounds_up() -> None:
-    limiter, clock = _limiter(create=2)
-    limiter.check("create", "lock")
-    clock.advance(timedelta(seconds=10.2))
-    limiter.check("create", "lock")
-    clock.advance(timedelta(seconds=20))
+def test_the_window_slides_and_retry_after_rounds_up(db: Database, locks: list[str]) -> None:
+    limits, lock = Limits(db, create=2), locks[0]
+    limits.check("create", lock)
+    limits.clock.advance(timedelta(seconds=10.2))
+    limits.check("create", lock)
+    limits.clock.advance(timedelta(seconds=20))
     # The first admission leaves the window 60 s after it came: in 29.8 s, said as 30.
-    assert _refusal(limiter, "create", "lock").headers == {"Retry-After": "30"}
-    clock.advance(timedelta(seconds=29.7))
-    assert _refusal(limiter, "create", "lock").headers == {"Retry-After": "1"}
-    clock.advance(timedelta(seconds=0.1))
-    limiter.check("create", "lock")  # exactly 60 s later: the first one no longer counts
-    assert _refusal(limiter, "create", "lock").headers == {"Retry-After": "11"}
+    assert limits.refusal("create", lock).headers == {"Retry-After": "30"}
+    limits.clock.advance(timedelta(seconds=29.7))
+    assert limits.refusal("create", lock).headers == {"Retry-After": "1"}
+    limits.clock.advance(timedelta(seconds=0.1))
+    limits.check("create", lock)  # exactly 60 s later: the first one no longer counts
+    assert limits.refusal("create", lock).headers == {"Retry-After": "11"}
 
 
-def test_refused_requests_spend_no_budget() -> None:
-    limiter, clock = _limiter(delete=1)
-    limiter.check("delete", "lock")
+def test_refused_requests_spend_no_budget(db: Database, locks: list[str]) -> None:
+    limits, lock = Limits(db, delete=1), locks[0]
+    limits.check("delete", lock)
     for _ in range(5):
-        clock.advance(10 * SECOND)
-        _refusal(limiter, "delete", "lock")
-    clock.advance(10 * SECOND)
-    limiter.check("delete", "lock")
+        limits.clock.advance(10 * SECOND)
+        limits.refusal("delete", lock)
+    limits.clock.advance(10 * SECOND)
+    limits.check("delete", lock)
 
 
-def test_devices_and_actions_have_separate_budgets() -> None:
-    limiter, _ = _limiter()
+def test_a_transaction_that_fails_after_the_check_spends_no_budget(
+    db: Database, locks: list[str]
+) -> None:
+    limits, lock = Limits(db, create=1), locks[0]
+    with pytest.raises(RuntimeError), db.write() as session:
+        limits.limiter.check(session, "create", lock)
+        raise RuntimeError("the write after the check failed")
+    limits.check("create", lock)
+    assert limits.refusal("create", lock).status == 429
+
+
+def test_devices_and_actions_have_separate_budgets(db: Database, locks: list[str]) -> None:
+    limits = Limits(db)
     for _ in range(10):
-        limiter.check("create", "lock-a")
-        limiter.check("update", "lock-a")
+        limits.check("create", locks[0])
+        limits.check("update", locks[0])
     for _ in range(20):
-        limiter.check("delete", "lock-a")
-    limiter.check("create", "lock-b")
+        limits.check("delete", locks[0])
+    limits.check("create", locks[1])
     for action in ("create", "update", "delete"):
-        assert _refusal(limiter, action, "lock-a").status == 429
+        assert limits.refusal(action, locks[0]).status == 429
 
 
-def test_several_devices_are_admitted_all_or_nothing() -> None:
+def test_several_devices_are_admitted_all_or_nothing(db: Database, locks: list[str]) -> None:
     """What ``create_multiple`` needs: no budget is spent when one device refuses."""
-    limiter, clock = _limiter(create=2)
-    limiter.check("create", "busy")
-    clock.advance(5 * SECOND)
-    limiter.check("create", "busy")
-    error = _refusal(limiter, "create", "idle", "busy")
-    assert error.data == {"device_id": "busy", "retry_after_seconds": 55}
-    limiter.check("create", "idle")
-    limiter.check("create", "idle")  # the refused request took nothing from "idle"
-    clock.advance(60 * SECOND)
-    limiter.check("create", "idle", "busy", "busy")  # a device listed twice counts once
-    limiter.check("create", "busy")
+    limits, idle, busy = Limits(db, create=2), locks[0], locks[1]
+    limits.check("create", busy)
+    limits.clock.advance(5 * SECOND)
+    limits.check("create", busy)
+    error = limits.refusal("create", idle, busy)
+    assert error.data == {"device_id": busy, "retry_after_seconds": 55}
+    limits.check("create", idle)
+    limits.check("create", idle)  # the refused request took nothing from "idle"
+    limits.clock.advance(60 * SECOND)
+    limits.check("create", idle, busy, busy)  # a device listed twice counts once
+    limits.check("create", busy)
 
 
-def test_zero_means_unlimited() -> None:
-    limiter, _ = _limiter(create=0, update=3)
-    for _ in range(1000):
-        limiter.check("create", "lock")
-        limiter.check("delete", "lock")  # not configured at all
-    assert limiter.tracked() == 0
+def test_zero_means_unlimited(db: Database, locks: list[str]) -> None:
+    limits = Limits(db, create=0, update=3)
+    for _ in range(100):
+        limits.check("create", locks[0])
+        limits.check("delete", locks[0])  # not configured at all
+    assert limits.rows() == 0
     with pytest.raises(ValueError):
         RateLimiter(FakeClock(T0), {"create": -1})
 
 
-def test_idle_devices_are_forgotten() -> None:
-    limiter, clock = _limiter()
-    for n in range(500):
-        limiter.check("create", f"lock-{n}")
-    assert limiter.tracked() == 500
-    clock.advance(61 * SECOND)
-    limiter.check("create", "lock-new")
-    assert limiter.tracked() == 1
+def test_admissions_that_left_the_window_are_deleted(db: Database, locks: list[str]) -> None:
+    limits = Limits(db)
+    for lock in locks:
+        for _ in range(10):
+            limits.check("create", lock)
+    assert limits.rows() == 10 * len(locks)
+    limits.clock.advance(61 * SECOND)
+    limits.check("create", locks[0])
+    assert limits.rows() == 10 * (len(locks) - 1) + 1  # only the checked device's went
+    with db.write() as session:
+        session.execute(delete(Device).where(Device.device_id != locks[0]))
+    assert limits.rows() == 1  # a device's log goes with it
 
 
-def test_concurrent_requests_never_exceed_the_limit() -> None:
-    limiter, _ = _limiter(update=10)
+def test_concurrent_requests_never_exceed_the_limit(db: Database, locks: list[str]) -> None:
+    limits = Limits(db, update=10)
     admitted: list[int] = []
     start = threading.Barrier(8)
 
     def hammer() -> None:
         start.wait()
-        for _ in range(50):
+        for _ in range(10):
             try:
-                limiter.check("update", "lock")
+                limits.check("update", locks[0])
                 admitted.append(1)
             except SeamError:
                 pass
@@ -132,6 +181,36 @@ def test_concurrent_requests_never_exceed_the_limit() -> None:
     for thread in threads:
         thread.join()
     assert len(admitted) == 10
+
+
+def test_two_limiters_on_one_database_share_the_budget(
+    database_url: str, db: Database, locks: list[str]
+) -> None:
+    """What two API processes see: each its own engine and limiter, one budget per device."""
+    other = Database(database_url)
+    try:
+        replicas = [Limits(db, create=10), Limits(other, create=10)]
+        admitted: list[int] = []
+        start = threading.Barrier(6)
+
+        def hammer(limits: Limits) -> None:
+            start.wait()
+            for _ in range(8):
+                try:
+                    limits.check("create", locks[0], locks[1])
+                    admitted.append(1)
+                except SeamError:
+                    pass
+
+        threads = [threading.Thread(target=hammer, args=(replicas[n % 2],)) for n in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(admitted) == 10
+        assert replicas[1].refusal("create", locks[1]).status == 429
+    finally:
+        other.dispose()
 
 
 def test_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

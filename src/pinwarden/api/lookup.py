@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from pinwarden.api.errors import SeamError, invalid_input, not_found
+from pinwarden.store.notify import devices_due
 from pinwarden.store.tables import AccessCode, ActionAttempt, Device, UnmanagedAccessCode
 
 
@@ -119,6 +120,7 @@ def request_reconcile(session: Session, device_id: str, now: datetime) -> None:
         .where(Device.device_id == device_id)
         .values(next_reconcile_at=now, wake_seq=Device.wake_seq + 1)
     )
+    devices_due(session)
 
 
 def new_action_attempt(

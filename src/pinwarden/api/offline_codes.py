@@ -67,7 +67,7 @@ def create_offline(
     if window.ends_at <= now:
         raise invalid_input("The offline code's window has already ended", "ends_at")
     # Valid: only now does the request spend the device's create budget (R51).
-    ctx.services.rate_limits.check("create", device.device_id)
+    ctx.services.rate_limits.check(session, "create", device.device_id)
     key = device_secret(device)
     taken = set(
         session.scalars(

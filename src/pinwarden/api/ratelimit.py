@@ -2,28 +2,32 @@
 
 Seam allows, per device and minute, 10 access-code creations, 10 updates and 20 deletions;
 more gets ``429 Too Many Requests``. pinwarden keeps a sliding-window log per device and
-action in this process's memory: a request is admitted when fewer than ``limit`` requests of
-the same action on the same device were admitted in the last minute. Limits are therefore
-per server process (two processes behind a balancer allow twice as much).
+action in the database (``rate_limit_admissions``): a request is admitted when fewer than
+``limit`` requests of the same action on the same device were admitted in the last minute.
+Every API process on the database shares the log, so the limits hold however many
+``pinwarden serve`` replicas answer, and survive restarts.
 
-Handlers call :meth:`RateLimiter.check` after a request has passed validation and found its
-device in the caller's workspace, and before they write anything: a refused request changes
-no state, and an invalid one costs no budget. (An admitted request that then fails, say on a
-database error, still counts: the limiter errs on the side of the lock.)
+Handlers call :meth:`RateLimiter.check` in their write transaction, after a request has
+passed validation and found its device in the caller's workspace, and before they write
+anything: a refused request changes no state, and an invalid one costs no budget. The
+admission is part of the request's transaction, so a request that fails after the check
+(and rolls back) costs nothing either.
 """
 
 from __future__ import annotations
 
 import math
-import threading
-from collections import deque
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Literal
 
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
+
 from pinwarden.api.errors import SeamError
 from pinwarden.clock import Clock
 from pinwarden.config import Settings
+from pinwarden.store.tables import Device, RateLimitAdmission
 
 Action = Literal["create", "update", "delete"]
 
@@ -40,11 +44,11 @@ _NOUNS: dict[str, str] = {
 
 
 class RateLimiter:
-    """Sliding-window limits per ``(device_id, action)``; thread-safe.
+    """Sliding-window limits per ``(device_id, action)``, counted in the database.
 
     ``limits`` maps an action to the requests allowed per ``window``; 0 or a missing action
-    means unlimited. Memory holds at most ``limit`` instants per device and action, and only
-    for devices written to within about the last two windows: idle devices are evicted.
+    means unlimited. A device keeps about ``limit`` rows per action: an admitted check
+    deletes the device's admissions that have left the window.
     """
 
     def __init__(self, clock: Clock, limits: Mapping[str, int], window: timedelta = WINDOW) -> None:
@@ -55,10 +59,6 @@ class RateLimiter:
         self._clock = clock
         self._limits = dict(limits)
         self._window = window
-        self._lock = threading.Lock()
-        # Admission instants, oldest first, of the requests still inside the window.
-        self._log: dict[tuple[str, str], deque[datetime]] = {}
-        self._next_sweep: datetime | None = None
 
     @classmethod
     def from_settings(cls, clock: Clock, settings: Settings) -> RateLimiter:
@@ -76,8 +76,9 @@ class RateLimiter:
         """Requests allowed per window for ``action`` (0: unlimited)."""
         return self._limits.get(action, 0)
 
-    def check(self, action: Action, *device_ids: str) -> None:
-        """Admit one ``action`` on each of ``device_ids``, or raise 429 and admit none.
+    def check(self, session: Session, action: Action, *device_ids: str) -> None:
+        """Admit one ``action`` on each of ``device_ids`` within ``session``'s write
+        transaction, or raise 429 and admit none.
 
         All or nothing, so a request touching several devices (``create_multiple``) never
         spends budget on some devices when it is refused for another. The error carries a
@@ -89,40 +90,44 @@ class RateLimiter:
         now = self._clock.now()
         horizon = now - self._window
         devices = list(dict.fromkeys(device_ids))
-        with self._lock:
-            self._sweep(now, horizon)
-            refused: list[tuple[str, float]] = []
-            for device_id in devices:
-                log = self._log.get((device_id, action))
-                if log is None:
-                    continue
-                while log and log[0] <= horizon:
-                    log.popleft()
-                if len(log) >= limit:
-                    # Room returns when enough of the oldest admissions leave the window.
-                    frees_at = log[len(log) - limit] + self._window
-                    refused.append((device_id, (frees_at - now).total_seconds()))
-            if refused:
-                device_id = refused[0][0]
-                wait = max(1, math.ceil(max(seconds for _, seconds in refused)))
-                raise rate_limited(action, limit, device_id, wait, self._window)
-            for device_id in devices:
-                self._log.setdefault((device_id, action), deque()).append(now)
-
-    def tracked(self) -> int:
-        """How many ``(device, action)`` logs are held (for tests of the eviction)."""
-        with self._lock:
-            return len(self._log)
-
-    def _sweep(self, now: datetime, horizon: datetime) -> None:
-        """Drop logs whose newest admission has left the window; at most once per window,
-        so the cost is spread thin and memory follows only recently written devices."""
-        if self._next_sweep is not None and now < self._next_sweep:
-            return
-        self._next_sweep = now + self._window
-        idle = [key for key, log in self._log.items() if not log or log[-1] <= horizon]
-        for key in idle:
-            del self._log[key]
+        if session.get_bind().dialect.name != "sqlite":
+            # The device rows are the mutex: a concurrent check of the same device, in any
+            # process, waits here until this transaction ends, then reads what it admitted
+            # (each statement sees the latest commits under READ COMMITTED). Sorted, so two
+            # multi-device checks cannot deadlock. SQLite serializes writers already.
+            session.execute(
+                select(Device.device_id)
+                .where(Device.device_id.in_(devices))
+                .order_by(Device.device_id)
+                .with_for_update()
+            )
+        log = RateLimitAdmission
+        rows = session.execute(
+            select(log.id, log.device_id, log.admitted_at).where(
+                log.device_id.in_(devices), log.action == action
+            )
+        ).all()
+        counted: dict[str, list[datetime]] = {}
+        for row in rows:
+            if row.admitted_at > horizon:
+                counted.setdefault(row.device_id, []).append(row.admitted_at)
+        refused: list[tuple[str, float]] = []
+        for device_id in devices:
+            newest_first = sorted(counted.get(device_id, []), reverse=True)
+            if len(newest_first) >= limit:
+                # Room returns when the limit-th newest admission leaves the window.
+                frees_at = newest_first[limit - 1] + self._window
+                refused.append((device_id, (frees_at - now).total_seconds()))
+        if refused:
+            wait = max(1, math.ceil(max(seconds for _, seconds in refused)))
+            raise rate_limited(action, limit, refused[0][0], wait, self._window)
+        stale = [row.id for row in rows if row.admitted_at <= horizon]
+        if stale:
+            session.execute(delete(log).where(log.id.in_(stale)))
+        session.execute(
+            insert(log),
+            [{"device_id": d, "action": action, "admitted_at": now} for d in devices],
+        )
 
 
 def rate_limited(

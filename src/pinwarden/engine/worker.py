@@ -218,7 +218,7 @@ class Worker:
             stmt = stmt.where(Device.device_id.not_in(list(self._running)))
         with self._db.read() as session:
             next_due = session.scalar(stmt)
-        return pause_until(self._clock, next_due)
+        return pause_until(self._clock, next_due, self._settings.idle_poll)
 
     async def _step(self) -> float | None:
         claims = await asyncio.to_thread(self.claim_due)

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
@@ -42,9 +42,19 @@ class Database:
         self._sqlite_write_lock = threading.Lock()
         self._commit_hooks: list[Callable[[dict[str, Any]], None]] = []
 
+    @property
+    def display_url(self) -> str:
+        """The database URL without its password, fit for logs."""
+        return make_url(self.url).render_as_string(hide_password=True)
+
     def on_commit(self, hook: Callable[[dict[str, Any]], None]) -> None:
         """Call ``hook(session.info)`` after every committed write transaction."""
         self._commit_hooks.append(hook)
+
+    def before_commit(self, hook: Callable[[Session], None]) -> None:
+        """Call ``hook(session)`` as every write transaction is about to commit; it may
+        still execute statements, which commit (or roll back) with the transaction."""
+        event.listen(self._write_sessions, "before_commit", hook)
 
     def _create_engine(self) -> Engine:
         if not self.is_sqlite:

@@ -248,6 +248,27 @@ class ReplayGuard(Base):
     access_code_ids: Mapped[list[str]] = mapped_column(JSON)
 
 
+class RateLimitAdmission(Base):
+    """One access-code write admitted on a device (R51), kept while it counts.
+
+    The sliding-window log of :mod:`pinwarden.api.ratelimit`, shared by every API process
+    on the database; a device's rows older than the window go at its next admission.
+    """
+
+    __tablename__ = "rate_limit_admissions"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    device_id: Mapped[str] = mapped_column(ID, ForeignKey("devices.device_id", ondelete="CASCADE"))
+    action: Mapped[str] = mapped_column(String(10))
+    admitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_rate_limit_admissions_device_action_at", "device_id", "action", "admitted_at"),
+    )
+
+
 class ActionAttempt(Base):
     __tablename__ = "action_attempts"
 

@@ -302,7 +302,7 @@ class Deliverer:
             stmt = stmt.where(WebhookDelivery.webhook_id.not_in(list(self._lanes)))
         with self._db.read() as session:
             next_due: datetime | None = session.scalar(stmt)
-        return pause_until(self._clock, next_due)
+        return pause_until(self._clock, next_due, self._settings.idle_poll)
 
     def prune_events(self) -> int:
         """Drop events past retention (never less than the retry horizon) that owe nothing."""

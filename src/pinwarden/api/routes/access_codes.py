@@ -208,7 +208,7 @@ def create(ctx: RequestContext, params: CreateParams) -> dict[str, Any]:
             check_pin(rules, pin)
         check_duplicate(live, pin, (spec.starts_at, spec.ends_at))
         # Valid and about to be written: only now does the request spend budget (R51).
-        ctx.services.rate_limits.check("create", device.device_id)
+        ctx.services.rate_limits.check(session, "create", device.device_id)
         code, attempt = add_code(ctx, session, device, pin, spec, now)
         session.flush()
         result = {
@@ -302,7 +302,7 @@ def update_row(
         # lock and costs no budget, so a replay is never refused.
         return False
     if charge:
-        ctx.services.rate_limits.check("update", device.device_id)
+        ctx.services.rate_limits.check(session, "update", device.device_id)
     for change in changes:
         setattr(row, change["property"], change["to"])
     row.revision += 1
@@ -335,7 +335,7 @@ def _release(ctx: RequestContext, session: Session, row: AccessCode, device: Dev
         raise invalid_input(
             "Only a code that is set on the device can be released to unmanaged", "is_managed"
         )
-    ctx.services.rate_limits.check("update", device.device_id)
+    ctx.services.rate_limits.check(session, "update", device.device_id)
     now = ctx.services.clock.now()
     slot = row.slot
     session.delete(row)
@@ -438,7 +438,7 @@ def delete(ctx: RequestContext, params: DeleteParams) -> dict[str, Any]:
                 "access_code_id",
             )
         # Found, allowed and not a replay: the delete spends budget before it writes (R51).
-        ctx.services.rate_limits.check("delete", device.device_id)
+        ctx.services.rate_limits.check(session, "delete", device.device_id)
         row.deleted_at = now
         row.revision += 1
         record_event(

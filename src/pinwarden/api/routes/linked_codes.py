@@ -212,7 +212,7 @@ def _create_group(
     for d in devices:
         check_duplicate(live[d.device_id], pins[d.device_id], (spec.starts_at, spec.ends_at))
     # Valid on every device: the request spends each device's create budget, or none (R51).
-    ctx.services.rate_limits.check("create", *(d.device_id for d in devices))
+    ctx.services.rate_limits.check(session, "create", *(d.device_id for d in devices))
     created = []
     for d in devices:
         pin = pins[d.device_id]
@@ -251,7 +251,7 @@ def update_multiple(ctx: RequestContext, params: UpdateMultipleParams) -> dict[s
                 changed.add(device.device_id)
         # Every member is valid: spend each changed device's budget, or refuse (and roll
         # back) the whole group (R51).
-        ctx.services.rate_limits.check("update", *changed)
+        ctx.services.rate_limits.check(session, "update", *changed)
     if changed:
         ctx.services.wake_worker()
     return {}

@@ -204,7 +204,7 @@ def delete_unmanaged(ctx: RequestContext, params: DeleteParams) -> dict[str, Any
             earlier = earlier_delete(session, ctx.workspace_id, params.access_code_id, since)
             if earlier is not None:
                 return {"action_attempt": action_attempt_view(earlier)}
-        ctx.services.rate_limits.check("delete", device.device_id)
+        ctx.services.rate_limits.check(session, "delete", device.device_id)
         row.delete_requested_at = now
         attempt = new_action_attempt(
             session,
