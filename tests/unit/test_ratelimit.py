@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,27 +14,32 @@ from pinwarden.api.errors import SeamError
 from pinwarden.api.ratelimit import RateLimiter
 from pinwarden.clock import FakeClock
 from pinwarden.config import Settings
+from pinwarden.service import Service
 from pinwarden.store.db import Database
 from pinwarden.store.tables import Device, RateLimitAdmission
-from pinwarden.store.workspaces import create_workspace
+from tests.conftest import make_settings
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 SECOND = timedelta(seconds=1)
 
 
 @pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    yield database
-    database.dispose()
+def service(database_url: str) -> Iterator[Service]:
+    svc = Service(replace(make_settings(database_url), run_worker=False), FakeClock(T0))
+    yield svc
+    svc.db.dispose()
 
 
 @pytest.fixture
-def locks(db: Database) -> list[str]:
+def db(service: Service) -> Database:
+    return service.db
+
+
+@pytest.fixture
+def locks(service: Service) -> list[str]:
     """The ids of a sandbox workspace's seeded locks."""
-    with db.write() as session:
-        create_workspace(session, "limits", True, T0)
-    with db.read() as session:
+    service.create_workspace("limits", sandbox=True)
+    with service.db.read() as session:
         return sorted(session.scalars(select(Device.device_id)))
 
 
