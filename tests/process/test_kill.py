@@ -54,9 +54,11 @@ def test_kill_mid_reconcile_then_restart_converges_without_loss(database_url: st
             for d in http.get("/devices/list").json()["devices"]
             if d["device_type"] in ("august_lock", "schlage_lock", "yale_lock", "kwikset_lock")
         ]
-        now = datetime.now(UTC)
         created: list[str] = []
         for i in range(120):
+            # Windows are set from each create's own time: 120 creates can take seconds on
+            # a loaded machine, and a window that closed before its create is refused.
+            now = datetime.now(UTC)
             body: dict[str, Any] = {"device_id": locks[i % len(locks)], "preferred_code_length": 8}
             if i % 3 == 1:  # opens while the server is down
                 body |= {
