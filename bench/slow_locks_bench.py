@@ -91,7 +91,7 @@ def main() -> None:
             device_id = str(uuid.uuid4())
             devices.append(device_row(device_id, workspace_id, account, n, now, now))
             codes.append(code_row(workspace_id, device_id, "guest", f"{1000 + n % 9000:04d}", now))
-        thread, stop = run_in_thread("bench-engine", service.run_engine)
+        thread, stop = run_in_thread("bench-worker", service.worker.run)
         started = time.perf_counter()
         with service.db.write() as session:
             insert_locks(session, devices)
