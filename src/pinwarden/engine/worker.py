@@ -70,9 +70,9 @@ class Worker:
         """How many passes this worker has in flight."""
         return len(self._running)
 
-    def claim_due(self, limit: int | None = None) -> list[Claim]:
-        """Lease up to ``limit`` (default: the free concurrency) due devices."""
-        room = self._settings.worker_concurrency - len(self._running) if limit is None else limit
+    def claim_due(self) -> list[Claim]:
+        """Lease as many due devices as there is room for among this worker's passes."""
+        room = self._settings.worker_concurrency - len(self._running)
         if room <= 0:
             return []
         now = self._clock.now()
