@@ -25,7 +25,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
 import threading
 import time
 from collections import Counter
@@ -40,7 +39,7 @@ from sqlalchemy import or_, select
 from pinwarden.sandbox.tables import SandboxSlot
 from pinwarden.store.db import Database
 from pinwarden.store.tables import AccessCode, Device
-from tests.processes import PINWARDEN, answers, free_port, sandbox_key, wait_until
+from tests.processes import answers, free_port, sandbox_key, serve, wait_until, worker
 
 BIG_LOCKS = ("august_lock", "schlage_lock", "yale_lock", "kwikset_lock")
 # The drift check: every device is reconciled at least this often, whatever was missed.
@@ -88,15 +87,6 @@ def _env(database_url: str) -> dict[str, str]:
     return env
 
 
-def _start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [*PINWARDEN, "worker"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
 def _held(db: Database, now: datetime) -> list[tuple[str, int, str]]:
     """(device, slot, PIN) of every slot a simulated lock holds at ``now``."""
     with db.read() as s:
@@ -125,6 +115,7 @@ class _Client:
             for key in keys
         ]
         self.locks: list[tuple[httpx.Client, str]] = []
+        self._client_of: dict[str, httpx.Client] = {}
         self.codes: list[_Code] = []
         self.renames = 0
         self._churning = threading.Lock()
@@ -134,9 +125,7 @@ class _Client:
         for http in self.clients:
             devices = http.get("/devices/list").json()["devices"]
             self.locks += [(http, d["device_id"]) for d in devices if d["device_type"] in BIG_LOCKS]
-
-    def _client(self, device_id: str) -> httpx.Client:
-        return next(h for h, d in self.locks if d == device_id)
+        self._client_of = {device_id: http for http, device_id in self.locks}
 
     def create(self, n: int, horizon: float) -> None:
         http, device_id = self.locks[n % len(self.locks)]
@@ -176,7 +165,7 @@ class _Client:
         if not live:
             return
         code = self._rng.choice(live)
-        http = self._client(code.device_id)
+        http = self._client_of[code.device_id]
         if self._rng.random() < 0.5:
             http.post(
                 "/access_codes/update",
@@ -217,13 +206,8 @@ def run_chaos(
     env = _env(database_url)
     keys = [sandbox_key(env) for _ in range(workspaces)]
     port = free_port()
-    api = subprocess.Popen(
-        [*PINWARDEN, "serve", "--no-worker", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    pool = [_start_worker(env) for _ in range(workers)]
+    api = serve(env, port, "--no-worker")
+    pool = [worker(env) for _ in range(workers)]
     db = Database(database_url)
     client = _Client(port, keys, rng)
     report = Report()
@@ -270,7 +254,7 @@ def run_chaos(
                 victim = rng.randrange(len(pool))
                 pool[victim].send_signal(signal.SIGKILL)
                 pool[victim].wait(timeout=10)
-                pool[victim] = _start_worker(env)
+                pool[victim] = worker(env)
                 report.kills += 1
                 last_kill = time.monotonic()
             list(done)  # re-raises a failed request

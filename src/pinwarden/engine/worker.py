@@ -13,6 +13,7 @@ threads, so the event loop that drivers share never waits for a transaction.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import time
@@ -24,7 +25,7 @@ from sqlalchemy import case, func, or_, select, update
 from pinwarden.background import Signal, pause_until, run_loop
 from pinwarden.clock import Clock
 from pinwarden.config import Settings
-from pinwarden.engine.lease import Claim, LeaseLost
+from pinwarden.engine.lease import Claim, LeaseLost, owned
 from pinwarden.engine.reconciler import PassResult, Reconciler
 from pinwarden.store.db import Database
 from pinwarden.store.tables import Device
@@ -185,10 +186,7 @@ class Worker:
     def finish(self, claim: Claim, result: PassResult) -> None:
         """Release the lease, scheduling the next pass as ``result`` asks (fenced)."""
         now = self._clock.now()
-        with self._db.write() as session:
-            device = session.get(Device, claim.device_id, with_for_update=True)
-            if device is None or device.lease_owner != claim.token:
-                return
+        with contextlib.suppress(LeaseLost), owned(self._db, claim) as (_session, device):
             wake_at = self._next_wake(device, result, now)
             # An API write during the pass bumped wake_seq: go round again at once.
             device.next_reconcile_at = now if device.wake_seq != claim.wake_seq else wake_at
