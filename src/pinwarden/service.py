@@ -45,7 +45,7 @@ class Service:
         self.worker = Worker(self.db, self.clock, self.reconciler, settings)
         self.deliverer = Deliverer(self.db, self.clock, settings)
         self.discovery = Discovery(self.db, self.clock, drivers, self.worker.wake)
-        self.device_events = DeviceEvents(self.db, self.clock, drivers, self.worker.wake)
+        self.device_events = DeviceEvents(self.db, drivers, self.worker.wake)
         # Discovery's loop: a move of a fake clock may make the next round due.
         self.devices_idle = Signal()
         self.clock.subscribe(self.devices_idle.wake)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pinwarden.api.errors import SeamError, invalid_input, not_found
-from pinwarden.store.notify import devices_due
 from pinwarden.store.tables import AccessCode, ActionAttempt, Device, UnmanagedAccessCode
 
 
@@ -111,16 +110,6 @@ def earlier_delete(
     if since is not None:
         stmt = stmt.where(ActionAttempt.created_at >= since)
     return session.scalar(stmt)
-
-
-def request_reconcile(session: Session, device_id: str, now: datetime) -> None:
-    """Make the device due now and tell a running reconcile to go round again."""
-    session.execute(
-        update(Device)
-        .where(Device.device_id == device_id)
-        .values(next_reconcile_at=now, wake_seq=Device.wake_seq + 1)
-    )
-    devices_due(session)
 
 
 def new_action_attempt(

@@ -13,12 +13,13 @@ from sqlalchemy.orm import Session
 from pinwarden.api.checks import check_name
 from pinwarden.api.context import RequestContext
 from pinwarden.api.errors import invalid_input
-from pinwarden.api.lookup import new_action_attempt, request_reconcile
+from pinwarden.api.lookup import new_action_attempt
 from pinwarden.domain.codes import CodeRules
 from pinwarden.domain.issues import has_error
 from pinwarden.domain.windows import belongs_on_lock, status_before_confirmation, validate_window
 from pinwarden.engine.backup_pool import EMPTY, show_empty
 from pinwarden.store.events import record_event
+from pinwarden.store.notify import request_reconcile
 from pinwarden.store.tables import AccessCode, ActionAttempt, Device
 from pinwarden.store.views import access_code_view
 

@@ -17,7 +17,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pinwarden.clock import Clock
 from pinwarden.devices.driver import (
     AccessDenied,
     BatteryLevel,
@@ -28,9 +27,9 @@ from pinwarden.devices.driver import (
     ManualLockChange,
     SlotChanged,
 )
-from pinwarden.engine.discovery import wake_device
 from pinwarden.store.db import Database
 from pinwarden.store.events import record_event
+from pinwarden.store.notify import request_reconcile
 from pinwarden.store.tables import AccessCode, Device, UnmanagedAccessCode
 
 log = logging.getLogger(__name__)
@@ -78,7 +77,7 @@ def _keypad_unlock(session: Session, device: Device, event: KeypadUnlock) -> boo
             managed.revision += 1
             if not managed.is_offline_access_code:
                 managed.status, managed.pending_since = "removing", None
-            wake_device(session, device.device_id, now)
+            request_reconcile(session, device.device_id, now)
             woke = True
     elif foreign is not None:
         extra["access_code_id"] = foreign
@@ -94,7 +93,7 @@ def record_device_event(session: Session, device: Device, event: DeviceEvent) ->
     match event:
         case SlotChanged():
             device.next_fresh_read_at = None
-            wake_device(session, device.device_id, now)
+            request_reconcile(session, device.device_id, now)
             return True
         case Connectivity(online=online, error_code=error_code):
             if device.online == online:
@@ -117,7 +116,7 @@ def record_device_event(session: Session, device: Device, event: DeviceEvent) ->
                     device=device,
                     error_code=error_code,
                 )
-            wake_device(session, device.device_id, now)
+            request_reconcile(session, device.device_id, now)
             return True
         case KeypadUnlock():
             return _keypad_unlock(session, device, event)
@@ -148,12 +147,10 @@ class DeviceEvents:
     def __init__(
         self,
         db: Database,
-        clock: Clock,
         drivers: Mapping[str, Driver],
         wake_worker: Callable[[], None],
     ) -> None:
         self._db = db
-        self._clock = clock
         self._drivers = drivers
         self._wake_worker = wake_worker
 

@@ -13,25 +13,17 @@ import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pinwarden.clock import Clock
 from pinwarden.devices.driver import AccountRef, DeviceUnavailable, DiscoveredLock, Driver
 from pinwarden.store.db import Database
 from pinwarden.store.events import record_event
+from pinwarden.store.notify import request_reconcile
 from pinwarden.store.tables import ConnectedAccount, Device
 
 log = logging.getLogger(__name__)
-
-
-def wake_device(session: Session, device_id: str, now: datetime) -> None:
-    """Make the device due now and tell a running reconcile to go round again."""
-    session.execute(
-        update(Device)
-        .where(Device.device_id == device_id)
-        .values(next_reconcile_at=now, wake_seq=Device.wake_seq + 1)
-    )
 
 
 def remove_device(session: Session, device: Device, now: datetime) -> None:
@@ -94,7 +86,7 @@ def sync_account(
         if device.caps != lock.capabilities:
             device.capabilities = capabilities
             # Slot count, PIN rules or scheduling may differ now: plan again.
-            wake_device(session, device.device_id, now)
+            request_reconcile(session, device.device_id, now)
     session.flush()
     if announce:
         for device in added:

@@ -19,7 +19,6 @@ from pinwarden.api.lookup import (
     access_code_in_workspace,
     device_in_workspace,
     new_action_attempt,
-    request_reconcile,
     require_sandbox,
 )
 from pinwarden.api.params import Id, KeypadEntry, Pin, SimulatedPin, Text
@@ -38,6 +37,7 @@ from pinwarden.sandbox.lock import (
 from pinwarden.sandbox.seed import reset_sandbox
 from pinwarden.sandbox.tables import SandboxLock
 from pinwarden.store.events import record_event
+from pinwarden.store.notify import request_reconcile
 from pinwarden.store.tables import AccessCode, Device, UnmanagedAccessCode, Workspace
 from pinwarden.store.views import (
     ACCOUNT_DISCONNECTED,

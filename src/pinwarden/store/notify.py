@@ -16,14 +16,16 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Mapping
+from datetime import datetime
 
 import psycopg
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from pinwarden.store.db import Database
 from pinwarden.store.events import DELIVERIES_QUEUED
+from pinwarden.store.tables import Device
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,17 @@ RECONNECT_MAX_SECONDS = 10.0
 def devices_due(session: Session) -> None:
     """Note that this transaction makes a device due, so that its commit wakes workers."""
     session.info[DEVICES_DUE] = True
+
+
+def request_reconcile(session: Session, device_id: str, now: datetime) -> None:
+    """Make the device due now, tell a running reconcile to go round again, and wake
+    the workers of every process when the transaction commits."""
+    session.execute(
+        update(Device)
+        .where(Device.device_id == device_id)
+        .values(next_reconcile_at=now, wake_seq=Device.wake_seq + 1)
+    )
+    devices_due(session)
 
 
 def notify_on_commit(db: Database) -> None:

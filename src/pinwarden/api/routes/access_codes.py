@@ -26,7 +26,6 @@ from pinwarden.api.lookup import (
     earlier_delete,
     locked_access_code,
     new_action_attempt,
-    request_reconcile,
 )
 from pinwarden.api.new_codes import (
     NewCode,
@@ -49,6 +48,7 @@ from pinwarden.domain.windows import (
 )
 from pinwarden.engine.unmanaged import add_unmanaged
 from pinwarden.store.events import record_event
+from pinwarden.store.notify import request_reconcile
 from pinwarden.store.tables import AccessCode, Device, UnmanagedAccessCode
 from pinwarden.store.views import access_code_view, action_attempt_view
 from pinwarden.timeutil import iso

@@ -9,12 +9,13 @@ from sqlalchemy import select
 
 from pinwarden.api.context import RequestContext
 from pinwarden.api.errors import SeamError, invalid_input
-from pinwarden.api.lookup import locked_access_code, request_reconcile
+from pinwarden.api.lookup import locked_access_code
 from pinwarden.api.new_codes import code_view
 from pinwarden.api.params import Id
 from pinwarden.api.wire import Endpoint, Params
 from pinwarden.domain.windows import code_type
 from pinwarden.store.events import record_event
+from pinwarden.store.notify import request_reconcile
 from pinwarden.store.tables import AccessCode
 from pinwarden.timeutil import iso
 

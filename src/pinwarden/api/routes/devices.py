@@ -11,10 +11,11 @@ from sqlalchemy.orm import Session
 
 from pinwarden.api.context import RequestContext
 from pinwarden.api.errors import invalid_input, not_found
-from pinwarden.api.lookup import device_in_workspace, request_reconcile
+from pinwarden.api.lookup import device_in_workspace
 from pinwarden.api.pagination import paginate
 from pinwarden.api.params import Id, Limit, ShortText, Timestamp, TimeZone
 from pinwarden.api.wire import Endpoint, Params
+from pinwarden.store.notify import request_reconcile
 from pinwarden.store.tables import Device
 from pinwarden.store.views import capability_flags, device_view
 

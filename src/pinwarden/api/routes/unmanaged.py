@@ -22,7 +22,6 @@ from pinwarden.api.lookup import (
     earlier_delete,
     locked_unmanaged,
     new_action_attempt,
-    request_reconcile,
     unmanaged_in_workspace,
 )
 from pinwarden.api.pagination import paginate
@@ -30,6 +29,7 @@ from pinwarden.api.params import Id, Limit, ShortText
 from pinwarden.api.routes.access_codes import GetParams
 from pinwarden.api.wire import Endpoint, Params
 from pinwarden.store.events import record_event
+from pinwarden.store.notify import request_reconcile
 from pinwarden.store.tables import AccessCode, Device, UnmanagedAccessCode
 from pinwarden.store.views import action_attempt_view, unmanaged_access_code_view
 
