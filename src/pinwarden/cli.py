@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from pinwarden.api.auth import issue_api_key
 from pinwarden.config import Settings
+from pinwarden.devices.driver import DeviceUnavailable
 from pinwarden.service import Service
 from pinwarden.store.tables import Workspace
 
@@ -155,23 +156,37 @@ def _options(pairs: list[str]) -> dict[str, str]:
 
 @app.command()
 def connect(
-    driver: Annotated[str, typer.Argument(help="Driver name, e.g. sandbox")],
+    driver: Annotated[str, typer.Argument(help="Driver name: zwave-js or sandbox")],
     workspace: Annotated[
         str | None, typer.Option("--workspace", help="Workspace id (default: the only one)")
+    ] = None,
+    url: Annotated[
+        str | None, typer.Option("--url", help="Server URL (zwave-js: ws://HOST:3000)")
     ] = None,
     option: Annotated[
         list[str] | None, typer.Option("--option", help="Driver setting key=value (repeatable)")
     ] = None,
     database: DatabaseOption = None,
 ) -> None:
-    """Connect an account of DRIVER to a workspace, discover its locks, print its id."""
+    """Connect an account of DRIVER to a workspace, discover its locks, print its id.
+
+    An account whose locks cannot be reached is not kept: the command fails instead.
+    """
     service = _service(database)
+    config = _options(option or [])
+    if url is not None:
+        config["url"] = url
     try:
-        account_id = service.connect_account(driver, workspace, _options(option or []))
+        account_id = service.connect_account(driver, workspace, config)
     except LookupError as exc:
         err.print(f"[red]{exc.args[0]}[/]")
         raise typer.Exit(1) from exc
-    added = asyncio.run(service.discover_once())
+    try:
+        added = asyncio.run(service.discover_once(account_id))
+    except DeviceUnavailable as exc:
+        service.disconnect_account(account_id)
+        err.print(f"[red]Could not reach the account's locks: {exc}[/]")
+        raise typer.Exit(1) from exc
     err.print(f"{added} lock(s) found")
     typer.echo(json.dumps({"connected_account_id": account_id}))
 

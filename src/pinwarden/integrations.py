@@ -12,6 +12,8 @@ from pinwarden.api.wire import Endpoint
 from pinwarden.clock import Clock
 from pinwarden.config import Settings
 from pinwarden.devices.driver import Driver
+from pinwarden.devices.zwave_js.driver import DRIVER_NAME as ZWAVE_JS
+from pinwarden.devices.zwave_js.driver import ZWaveJSDriver
 from pinwarden.sandbox.driver import DRIVER_NAME, SandboxDriver
 from pinwarden.sandbox.routes import SandboxRoutes
 from pinwarden.sandbox.seed import seed_sandbox
@@ -26,7 +28,8 @@ class Integrations:
 
     def __init__(self, db: Database, clock: Clock, settings: Settings) -> None:
         self.sandbox = SandboxDriver(db, clock, settings.sandbox_latency)
-        self.drivers: dict[str, Driver] = {DRIVER_NAME: self.sandbox}
+        self.zwave_js = ZWaveJSDriver(db, clock)
+        self.drivers: dict[str, Driver] = {DRIVER_NAME: self.sandbox, ZWAVE_JS: self.zwave_js}
         self.endpoints: list[Endpoint] = SandboxRoutes(self.sandbox).endpoints()
 
     @staticmethod

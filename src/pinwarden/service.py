@@ -151,14 +151,21 @@ class Service:
             session.add(account)
             return account.connected_account_id
 
-    async def discover_once(self) -> int:
-        """Start the drivers, discover every account once, close them; returns how many
-        devices were added."""
+    async def discover_once(self, account_id: str) -> int:
+        """Start the drivers, discover one account, close them; returns how many devices
+        were added. Raises :class:`DeviceUnavailable` when the account cannot be asked."""
         await self.integrations.start()
         try:
-            return await self.discovery.run_once()
+            return await self.discovery.discover_account(account_id)
         finally:
             await self.integrations.aclose()
+
+    def disconnect_account(self, account_id: str) -> None:
+        """Forget an account that was never reached (``connect`` undoing itself)."""
+        with self.db.write() as session:
+            account = session.get(ConnectedAccount, account_id)
+            if account is not None:
+                session.delete(account)
 
     def create_workspace(self, name: str, sandbox: bool) -> tuple[str, str]:
         """A new workspace and its first API key: ``(workspace_id, api_key)``; a sandbox

@@ -113,9 +113,9 @@ class Discovery:
         self._drivers = drivers
         self._wake_worker = wake_worker
 
-    def _accounts(self) -> list[tuple[str, str, dict[str, object], int]]:
+    def _accounts(self, only: str | None = None) -> list[tuple[str, str, dict[str, object], int]]:
         with self._db.read() as session:
-            rows = session.execute(
+            stmt = (
                 select(
                     ConnectedAccount.connected_account_id,
                     ConnectedAccount.driver,
@@ -124,26 +124,41 @@ class Discovery:
                 )
                 .where(ConnectedAccount.disconnected_at.is_(None))
                 .order_by(ConnectedAccount.connected_account_id)
-            ).all()
+            )
+            if only is not None:
+                stmt = stmt.where(ConnectedAccount.connected_account_id == only)
+            rows = session.execute(stmt).all()
         return [(r.connected_account_id, r.driver, dict(r.config), r.discovery_seq) for r in rows]
+
+    async def _discover(
+        self, account_id: str, driver_name: str, config: dict[str, object], seen: int
+    ) -> int:
+        driver = self._drivers.get(driver_name)
+        if driver is None:
+            raise DeviceUnavailable(f"unknown driver {driver_name!r}")
+        found = await driver.discover(AccountRef(account_id, config))
+        return await asyncio.to_thread(self._record, account_id, seen, found)
 
     async def run_once(self) -> int:
         """Discover every (connected) account once; returns how many devices were added.
         An account whose driver cannot be asked keeps its devices until the next round."""
-        accounts = await asyncio.to_thread(self._accounts)
         added = 0
-        for account_id, driver_name, config, seen in accounts:
-            driver = self._drivers.get(driver_name)
-            if driver is None:
-                log.warning("connected account %s names unknown driver %r", account_id, driver_name)
-                continue
+        for account in await asyncio.to_thread(self._accounts):
             try:
-                found = await driver.discover(AccountRef(account_id, config))
+                added += await self._discover(*account)
             except DeviceUnavailable as exc:
-                log.warning("discovery of account %s failed: %s", account_id, exc)
-                continue
-            added += await asyncio.to_thread(self._record, account_id, seen, found)
+                log.warning("discovery of account %s failed: %s", account[0], exc)
         # New devices are due at once, changed ones are woken: let the worker look.
+        self._wake_worker()
+        return added
+
+    async def discover_account(self, account_id: str) -> int:
+        """Discover one account now; returns how many devices were added. Raises
+        :class:`DeviceUnavailable` when its driver cannot ask it (or it is gone)."""
+        accounts = await asyncio.to_thread(self._accounts, account_id)
+        if not accounts:
+            raise DeviceUnavailable(f"no connected account {account_id}")
+        added = await self._discover(*accounts[0])
         self._wake_worker()
         return added
 

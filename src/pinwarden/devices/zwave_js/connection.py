@@ -1,0 +1,133 @@
+"""One websocket client to one Z-Wave JS server, kept open for as long as the driver runs.
+
+The server (``zwave-js-server``, or Z-Wave JS UI's built-in one) may be shared with other
+clients such as Home Assistant: pinwarden only listens and sends commands to the nodes it
+manages. The protocol schema is negotiated by ``zwave-js-server-python`` (the highest
+both sides speak). A lost connection is opened again with back-off; while it is down
+every lock of the account shows ``hub_disconnected``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+import aiohttp
+from zwave_js_server.client import Client
+from zwave_js_server.exceptions import BaseZwaveJSServerError
+from zwave_js_server.model.driver import Driver as ZDriver
+
+from pinwarden.devices.driver import DeviceUnavailable
+
+log = logging.getLogger(__name__)
+# Real seconds between attempts to reach a server that is down: doubling, capped.
+RECONNECT_BASE_SECONDS = 1.0
+RECONNECT_CAP_SECONDS = 60.0
+
+
+class Connection:
+    """The client of one connected account, reconnecting until :meth:`aclose`.
+
+    ``on_ready(driver)`` runs on the event loop each time a (re)connection has the
+    server's full state; ``on_lost()`` each time it goes.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        on_ready: Callable[[ZDriver], None],
+        on_lost: Callable[[], None],
+    ) -> None:
+        self.url = url
+        self._on_ready = on_ready
+        self._on_lost = on_lost
+        self._ready = asyncio.Event()
+        self._closed = asyncio.Event()
+        self._client: Client | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.last_error: str | None = None
+
+    def start(self) -> None:
+        """Begin connecting in the background."""
+        self._session = aiohttp.ClientSession()
+        self._task = asyncio.create_task(self._run(), name=f"zwave-js {self.url}")
+
+    @property
+    def driver(self) -> ZDriver | None:
+        """The server's state while connected, else None."""
+        client = self._client
+        return client.driver if client is not None and self._ready.is_set() else None
+
+    @property
+    def client(self) -> Client | None:
+        """The connected client, else None."""
+        return self._client if self._ready.is_set() else None
+
+    async def ready(self, timeout: float) -> tuple[Client, ZDriver]:
+        """The client and the server's state, waiting up to ``timeout`` real seconds for a
+        connection; raises :class:`DeviceUnavailable` (``hub_disconnected``)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._ready.wait(), timeout)
+        client = self._client
+        if not self._ready.is_set() or client is None or client.driver is None:
+            reason = f": {self.last_error}" if self.last_error else ""
+            raise DeviceUnavailable(
+                f"the Z-Wave JS server at {self.url} is not connected{reason}",
+                "hub_disconnected",
+            )
+        return client, client.driver
+
+    async def _run(self) -> None:
+        assert self._session is not None
+        delay = RECONNECT_BASE_SECONDS
+        while not self._closed.is_set():
+            client = Client(self.url, self._session)
+            try:
+                await client.connect()
+                ready = asyncio.Event()
+                listening = asyncio.create_task(client.listen(ready))
+                waiting = asyncio.create_task(ready.wait())
+                await asyncio.wait({listening, waiting}, return_when=asyncio.FIRST_COMPLETED)
+                waiting.cancel()
+                if ready.is_set() and client.driver is not None:
+                    self._client = client
+                    self._ready.set()
+                    self.last_error = None
+                    delay = RECONNECT_BASE_SECONDS
+                    log.info("connected to the Z-Wave JS server at %s", self.url)
+                    self._on_ready(client.driver)
+                await listening
+                if self._ready.is_set():
+                    self.last_error = "the connection closed"
+            except (BaseZwaveJSServerError, aiohttp.ClientError, OSError) as exc:
+                # Only the exception's type and text: neither carries PINs.
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("Z-Wave JS server at %s: %s", self.url, self.last_error)
+            finally:
+                was_ready = self._ready.is_set()
+                self._ready.clear()
+                self._client = None
+                with contextlib.suppress(Exception):
+                    await client.disconnect()
+                if was_ready:
+                    self._on_lost()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closed.wait(), delay)
+            delay = min(delay * 2, RECONNECT_CAP_SECONDS)
+
+    async def aclose(self) -> None:
+        """Disconnect and stop reconnecting."""
+        self._closed.set()
+        client = self._client
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await client.disconnect()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        if self._session is not None:
+            await self._session.close()

@@ -1,0 +1,594 @@
+"""The Z-Wave JS driver: Z-Wave keypad locks behind a Z-Wave JS server.
+
+How it keeps pinwarden's view of each lock true while asking the mesh as little as it can
+(the modes Lock Code Manager's providers name):
+
+- **Push.** The server keeps a cache of every node's user codes (filled at the node's
+  interview: the server must run with ``interview.queryAllUserCodes: true``, or zwave-js
+  clears the codes on a lock's first interview). Locks report keypad programming, keypad
+  and manual operations as Access Control notifications; they become device events, and
+  a slot the lock says changed is read again before it is trusted.
+- **Poll.** Reads answer from the cache; a slot the cache does not know yet, or one a
+  notification made suspect, is read from the lock (User Code Get) first.
+- **Drift.** A fresh read (the engine's hourly drift check) also re-reads the next few
+  slots of a rolling sweep, at most every ``SWEEP_SPACING``, so a change the lock never
+  reported is found within a day without reading every slot every hour.
+
+Every write is a Set followed by a Get of the same slot: an acknowledged Set only means the
+frame arrived (a lock may drop a duplicate PIN), so only a Get that shows the PIN confirms
+it. Commands to one node go one at a time, at most ``commands_per_hour`` an hour; a dead
+node is not sent anything but a ping, with back-off, until it answers or reports itself.
+
+PINs travel in clear to the server; this module never logs them (nor does the client
+library, whose debug logging of whole messages is capped at INFO here).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from zwave_js_server.const import CommandClass, NodeStatus
+from zwave_js_server.const.command_class.lock import CodeSlotStatus, DoorLockMode
+from zwave_js_server.exceptions import (
+    BaseZwaveJSServerError,
+    FailedZWaveCommand,
+    NotFoundError,
+)
+from zwave_js_server.model.driver import Driver as ZDriver
+from zwave_js_server.model.node import Node
+from zwave_js_server.model.notification import NotificationNotification
+from zwave_js_server.model.value import Value
+from zwave_js_server.util.lock import get_usercodes
+
+from pinwarden.clock import Clock
+from pinwarden.devices.capabilities import LockCapabilities
+from pinwarden.devices.driver import (
+    AccountRef,
+    BatteryLevel,
+    Connectivity,
+    DeviceEvent,
+    DeviceRef,
+    DeviceRejected,
+    DeviceUnavailable,
+    DiscoveredLock,
+    ManualLockChange,
+    OpAck,
+    OpOutcome,
+    SlotChanged,
+    SlotOp,
+    SlotReport,
+)
+from pinwarden.devices.zwave_js.budget import NodeBudget
+from pinwarden.devices.zwave_js.connection import Connection
+from pinwarden.devices.zwave_js.reports import ACCESS_CONTROL, RF_OPERATIONS, access_control_event
+from pinwarden.store.db import Database
+from pinwarden.store.tables import ConnectedAccount
+
+DRIVER_NAME = "zwave-js"
+DEVICE_TYPE = "zwave_lock"
+# Whole messages, PINs included, are logged by the client library at DEBUG.
+logging.getLogger("zwave_js_server").setLevel(logging.INFO)
+
+T = TypeVar("T")
+# Real seconds: a call waits this long for the server connection, and one command this
+# long for the node (zwave-js gives up on an unreachable node after a few seconds).
+CONNECT_WAIT_SECONDS = 10.0
+COMMAND_SECONDS = 30.0
+DEFAULT_COMMANDS_PER_HOUR = 300
+SWEEP_SLOTS = 10
+SWEEP_SPACING = timedelta(minutes=15)
+# A lock's report of a Door Lock operation this soon after pinwarden sent one is its echo.
+OWN_DOOR_ECHO = timedelta(seconds=30)
+# Z-Wave user codes are 4 to 10 characters (User Code CC).
+CODE_LENGTHS = tuple(range(4, 11))
+
+
+@dataclass
+class _NodeState:
+    """What the driver keeps about one lock node between calls."""
+
+    budget: NodeBudget
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Slots whose cached value the lock said changed; read again before trusted.
+    suspect: set[int] = field(default_factory=set)
+    sweep_next: int = 1
+    swept_at: datetime | None = None
+    # A command of pinwarden's is on the mesh: value updates now are its answers.
+    busy: bool = False
+    door_sent_at: datetime | None = None
+
+
+@dataclass
+class _Account:
+    connection: Connection
+    home_id: int | None = None
+    unsubscribe: list[Callable[[], None]] = field(default_factory=list)
+    commands_per_hour: int = DEFAULT_COMMANDS_PER_HOUR
+
+
+def address_of(home_id: int, node_id: int) -> str:
+    """A node's address: unique across Z-Wave networks (node ids repeat between them)."""
+    return f"{home_id:08x}:{node_id}"
+
+
+def _node_id(address: str) -> tuple[int, int]:
+    home, _, node = address.partition(":")
+    return int(home, 16), int(node)
+
+
+def _has_cc(node: Node, cc: CommandClass) -> bool:
+    return any(info.id == cc.value for info in node.command_classes)
+
+
+def _pin(value: object) -> str | None:
+    """A PIN as the lock reports it; None when it hides them (``****``) or sends none."""
+    if not isinstance(value, str) or not value or set(value) == {"*"}:
+        return None
+    return value
+
+
+def _battery_level(value: Value) -> float | None:
+    """A Battery CC level value as a fraction; None for any other value."""
+    if value.command_class != CommandClass.BATTERY or value.property_ != "level":
+        return None
+    level = value.value
+    return max(0.0, min(1.0, level / 100)) if isinstance(level, int | float) else None
+
+
+def _battery(node: Node) -> float | None:
+    levels = (_battery_level(v) for v in node.values.values())
+    return next((level for level in levels if level is not None), None)
+
+
+def capabilities_of(node: Node, slot_count: int) -> LockCapabilities:
+    """What a lock node can do, from its command classes and device config."""
+    config = node.device_config
+    door = _has_cc(node, CommandClass.DOOR_LOCK)
+    return LockCapabilities(
+        device_type=DEVICE_TYPE,
+        manufacturer=config.manufacturer or "Z-Wave",
+        model_display_name=config.description or config.label or "Z-Wave lock",
+        slot_count=slot_count,
+        supported_code_lengths=CODE_LENGTHS,
+        # Schedule Entry Lock CC is not used yet: windows are kept by programming just
+        # in time.
+        native_scheduling=False,
+        can_lock=door,
+        can_unlock=door,
+        default_name=f"Z-Wave lock {node.node_id}",
+        unlock_events_carry_code_id=True,
+    )
+
+
+def _unavailable(exc: Exception) -> DeviceUnavailable:
+    """A failed command as the engine sees it (the library's text never holds a PIN,
+    but only the code and type are kept, to be sure)."""
+    if isinstance(exc, FailedZWaveCommand):
+        return DeviceUnavailable(
+            f"the node did not answer (Z-Wave JS error {exc.zwave_error_code})"
+        )
+    if isinstance(exc, TimeoutError):
+        return DeviceUnavailable("the node did not answer in time")
+    return DeviceUnavailable(
+        f"the Z-Wave JS server failed the command ({type(exc).__name__})", "hub_disconnected"
+    )
+
+
+class ZWaveJSDriver:
+    """Driver for Z-Wave locks (nodes with User Code CC) on Z-Wave JS servers; one
+    websocket connection per connected account (its ``url`` setting)."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+        self._accounts: dict[str, _Account] = {}
+        self._nodes: dict[str, _NodeState] = {}
+        self._events: asyncio.Queue[DeviceEvent | None] | None = None
+        self._closed = True
+
+    async def start(self) -> None:
+        """Ready to connect: accounts connect on first use."""
+        self._closed = False
+        self._events = asyncio.Queue()
+
+    async def aclose(self) -> None:
+        """Close every connection and end the event stream."""
+        self._closed = True
+        accounts, self._accounts = self._accounts, {}
+        for account in accounts.values():
+            await account.connection.aclose()
+        if self._events is not None:
+            self._events.put_nowait(None)
+
+    # Connections -----------------------------------------------------------------
+
+    def _stored_config(self, connected_account_id: str) -> dict[str, Any]:
+        with self._db.read() as session:
+            config = session.scalar(
+                select(ConnectedAccount.config).where(
+                    ConnectedAccount.connected_account_id == connected_account_id
+                )
+            )
+        return dict(config or {})
+
+    async def _account(
+        self, connected_account_id: str, config: dict[str, Any] | None = None
+    ) -> _Account:
+        if self._closed:
+            raise DeviceUnavailable("the Z-Wave JS driver is closed", "hub_disconnected")
+        account = self._accounts.get(connected_account_id)
+        if account is not None and (config is None or config.get("url") == account.connection.url):
+            return account
+        if config is None:
+            config = await asyncio.to_thread(self._stored_config, connected_account_id)
+        url = config.get("url")
+        if not isinstance(url, str) or not url.startswith(("ws://", "wss://")):
+            raise DeviceUnavailable(
+                "the account has no Z-Wave JS server URL (ws://HOST:PORT)", "hub_disconnected"
+            )
+        if account is not None:  # the URL changed
+            await account.connection.aclose()
+        per_hour = int(config.get("commands_per_hour", DEFAULT_COMMANDS_PER_HOUR))
+        holder: list[_Account] = []
+        connection = Connection(
+            url, lambda zd: self._on_ready(holder[0], zd), lambda: self._on_lost(holder[0])
+        )
+        account = _Account(connection, commands_per_hour=per_hour)
+        holder.append(account)
+        self._accounts[connected_account_id] = account
+        connection.start()
+        return account
+
+    def _lock_nodes(self, zdriver: ZDriver) -> list[Node]:
+        return [n for n in zdriver.controller.nodes.values() if _has_cc(n, CommandClass.USER_CODE)]
+
+    def _state(self, account: _Account, address: str) -> _NodeState:
+        state = self._nodes.get(address)
+        if state is None:
+            state = self._nodes[address] = _NodeState(NodeBudget(account.commands_per_hour))
+        return state
+
+    def _on_ready(self, account: _Account, zdriver: ZDriver) -> None:
+        home_id = zdriver.controller.home_id or 0
+        account.home_id = home_id
+        now = self._clock.now()
+        for node in self._lock_nodes(zdriver):
+            address = address_of(home_id, node.node_id)
+            state = self._state(account, address)
+            account.unsubscribe += [
+                node.on("notification", lambda e, a=address: self._on_notification(a, e)),
+                node.on("value updated", lambda e, a=address: self._on_value(a, e)),
+                node.on("dead", lambda _e, a=address: self._on_status(a, False)),
+                node.on("alive", lambda _e, a=address: self._on_status(a, True)),
+            ]
+            # Back after a disconnection: each lock is as the server says now.
+            online = node.status != NodeStatus.DEAD
+            if online:
+                state.budget.alive()
+            self._emit(Connectivity(address, now, online))
+
+    def _on_lost(self, account: _Account) -> None:
+        for unsubscribe in account.unsubscribe:
+            unsubscribe()
+        account.unsubscribe.clear()
+        if account.home_id is None:
+            return
+        now = self._clock.now()
+        prefix = f"{account.home_id:08x}:"
+        for address in self._nodes:
+            if address.startswith(prefix):
+                self._emit(Connectivity(address, now, False, "hub_disconnected"))
+
+    # What locks report -------------------------------------------------------------
+
+    def _emit(self, event: DeviceEvent) -> None:
+        if self._events is not None and not self._closed:
+            self._events.put_nowait(event)
+
+    def _on_notification(self, address: str, data: dict[str, Any]) -> None:
+        notification = data.get("notification")
+        if not isinstance(notification, NotificationNotification):
+            return
+        if notification.type_ != ACCESS_CONTROL:
+            return
+        now = self._clock.now()
+        state = self._nodes.get(address)
+        event = access_control_event(address, notification.event, notification.parameters, now)
+        if event is None or state is None:
+            return
+        if (
+            notification.event in RF_OPERATIONS
+            and state.door_sent_at is not None
+            and now - state.door_sent_at < OWN_DOOR_ECHO
+        ):
+            return  # the lock confirming pinwarden's own command: already recorded
+        if isinstance(event, SlotChanged):
+            node = data.get("node")
+            if event.slot is not None:
+                state.suspect.add(event.slot)
+            elif isinstance(node, Node):
+                state.suspect.update(s["code_slot"] for s in get_usercodes(node))
+        self._emit(event)
+
+    def _on_value(self, address: str, data: dict[str, Any]) -> None:
+        value = data.get("value")
+        state = self._nodes.get(address)
+        if not isinstance(value, Value) or state is None:
+            return
+        now = self._clock.now()
+        level = _battery_level(value)
+        if level is not None:
+            self._emit(BatteryLevel(address, now, level))
+        elif value.command_class == CommandClass.USER_CODE and not state.busy:
+            # The lock reported a slot on its own: the cache holds it now; the engine
+            # should look.
+            slot = value.property_key
+            self._emit(SlotChanged(address, now, slot if isinstance(slot, int) else None))
+        elif (
+            value.command_class == CommandClass.DOOR_LOCK
+            and value.property_ == "currentMode"
+            and not state.busy
+            and isinstance(value.value, int)
+        ):
+            self._emit(
+                ManualLockChange(address, now, value.value == DoorLockMode.SECURED, "unknown")
+            )
+
+    def _on_status(self, address: str, alive: bool) -> None:
+        state = self._nodes.get(address)
+        now = self._clock.now()
+        if state is not None:
+            if alive:
+                state.budget.alive()
+            else:
+                state.budget.probe_failed(now)
+        self._emit(Connectivity(address, now, alive))
+
+    async def events(self) -> AsyncIterator[DeviceEvent]:
+        """Every lock's reports, in the order the servers sent them, until aclose."""
+        queue = self._events
+        if queue is None:
+            return
+        while True:
+            event = await queue.get()
+            if event is None:
+                return
+            yield event
+
+    # Describe and discover -----------------------------------------------------------
+
+    async def discover(self, account: AccountRef) -> list[DiscoveredLock]:
+        """Every node of the account's server with User Code CC whose interview told how
+        many codes it holds."""
+        held = await self._account(account.connected_account_id, dict(account.config))
+        _client, zdriver = await held.connection.ready(CONNECT_WAIT_SECONDS)
+        home_id = zdriver.controller.home_id or 0
+        found = []
+        for node in self._lock_nodes(zdriver):
+            slots = get_usercodes(node)
+            if not slots:
+                continue  # not interviewed yet: found on a later round
+            config = node.device_config
+            found.append(
+                DiscoveredLock(
+                    address=address_of(home_id, node.node_id),
+                    name=node.name or config.label or f"Z-Wave lock {node.node_id}",
+                    capabilities=capabilities_of(node, len(slots)),
+                    battery_level=_battery(node),
+                )
+            )
+        return found
+
+    # Act -----------------------------------------------------------------------------------
+
+    async def _node(self, device: DeviceRef) -> tuple[Node, _NodeState]:
+        account = await self._account(device.connected_account_id)
+        _client, zdriver = await account.connection.ready(CONNECT_WAIT_SECONDS)
+        home_id, node_id = _node_id(device.address)
+        node = zdriver.controller.nodes.get(node_id)
+        if node is None or (zdriver.controller.home_id or 0) != home_id:
+            raise DeviceUnavailable("the node is no longer on the Z-Wave network")
+        return node, self._state(account, device.address)
+
+    async def _send(self, node: Node, state: _NodeState, call: Callable[[], Awaitable[T]]) -> T:
+        """One command on the mesh, within the node's budget; a dead node is pinged first
+        (when its back-off allows) and refused without traffic otherwise. The caller holds
+        the node's lock."""
+        now = self._clock.now()
+        if node.status == NodeStatus.DEAD:
+            if not state.budget.probe_due(now):
+                raise DeviceUnavailable("the lock's Z-Wave node is dead")
+            state.budget.record(now)
+            if not await self._guarded(node.async_ping):
+                state.budget.probe_failed(now)
+                raise DeviceUnavailable("the lock's Z-Wave node is dead (no answer to a ping)")
+            state.budget.alive()
+        spent_until = state.budget.spent_until(now)
+        if spent_until is not None:
+            raise DeviceUnavailable(
+                f"the node used its budget of {state.budget.per_hour} commands an hour; "
+                f"the next may go at {spent_until.isoformat()}"
+            )
+        state.budget.record(now)
+        return await self._guarded(call)
+
+    async def _guarded(self, call: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await asyncio.wait_for(call(), COMMAND_SECONDS)
+        except (BaseZwaveJSServerError, TimeoutError) as exc:
+            if isinstance(exc, NotFoundError):
+                raise DeviceRejected("the node does not support the command") from exc
+            raise _unavailable(exc) from exc
+
+    async def _get_slot(self, node: Node, state: _NodeState, slot: int) -> dict[str, Any]:
+        """User Code Get of one slot; the server's cache is updated by its answer."""
+        result = await self._send(
+            node,
+            state,
+            lambda: node.async_invoke_cc_api(
+                CommandClass.USER_CODE, "get", slot, wait_for_result=True
+            ),
+        )
+        if not isinstance(result, dict):
+            raise DeviceUnavailable("the lock did not answer a user code read")
+        state.suspect.discard(slot)
+        return result
+
+    async def read_slots(self, device: DeviceRef, fresh: bool) -> list[SlotReport]:
+        """Occupied slots, from the server's cache after reading from the lock every slot
+        the cache does not know or a report made suspect (and, when ``fresh``, the next
+        slots of the drift sweep)."""
+        node, state = await self._node(device)
+        async with state.lock:
+            state.busy = True
+            try:
+                cached = get_usercodes(node)
+                numbers = [s["code_slot"] for s in cached]
+                to_read = [
+                    s["code_slot"]
+                    for s in cached
+                    if s["in_use"] is None or s["code_slot"] in state.suspect
+                ]
+                now = self._clock.now()
+                if (
+                    fresh
+                    and numbers
+                    and (state.swept_at is None or now - state.swept_at >= SWEEP_SPACING)
+                ):
+                    start = state.sweep_next if state.sweep_next <= len(numbers) else 1
+                    sweep = numbers[start - 1 : start - 1 + SWEEP_SLOTS]
+                    state.sweep_next = start + len(sweep)
+                    state.swept_at = now
+                    to_read += [s for s in sweep if s not in to_read]
+                if node.status == NodeStatus.DEAD and not to_read:
+                    raise DeviceUnavailable("the lock's Z-Wave node is dead")
+                for slot in to_read:
+                    await self._get_slot(node, state, slot)
+            finally:
+                state.busy = False
+            return [
+                SlotReport(s["code_slot"], _pin(s.get("usercode")))
+                for s in get_usercodes(node)
+                if s["in_use"]
+            ]
+
+    async def apply(self, device: DeviceRef, ops: Sequence[SlotOp]) -> list[OpOutcome]:
+        """Each op as a Set (or clear) and a Get that confirms it, one after another."""
+        try:
+            node, state = await self._node(device)
+        except DeviceUnavailable as exc:
+            return [exc for _ in ops]
+        outcomes: list[OpOutcome] = []
+        async with state.lock:
+            state.busy = True
+            try:
+                for op in ops:
+                    outcomes.append(await self._apply_one(node, state, op))
+            finally:
+                state.busy = False
+        return outcomes
+
+    async def _apply_one(self, node: Node, state: _NodeState, op: SlotOp) -> OpOutcome:
+        try:
+            if op.kind == "set":
+                return await self._set(node, state, op)
+            return await self._clear(node, state, op)
+        except (DeviceUnavailable, DeviceRejected) as exc:
+            return exc
+
+    async def _set(self, node: Node, state: _NodeState, op: SlotOp) -> OpOutcome:
+        if op.window is not None:
+            return DeviceRejected("this driver does not load schedules onto Z-Wave locks")
+        if op.code is None:
+            return DeviceRejected("a set needs a PIN")
+        code = op.code
+        await self._send(
+            node,
+            state,
+            lambda: node.async_invoke_cc_api(
+                CommandClass.USER_CODE, "set", op.slot, CodeSlotStatus.ENABLED.value, code
+            ),
+        )
+        got = await self._confirm(node, state, op.slot)
+        if got is None:
+            return OpAck(self._clock.now())
+        status, held = got
+        if status == CodeSlotStatus.AVAILABLE or (held is not None and held != code):
+            # Acknowledged but not kept: a lock drops a PIN another slot already holds.
+            return DeviceRejected("the lock acknowledged the code but did not store it")
+        return OpAck(self._clock.now(), confirmed=True)
+
+    async def _clear(self, node: Node, state: _NodeState, op: SlotOp) -> OpOutcome:
+        if op.code is not None:
+            cached = next((s for s in get_usercodes(node) if s["code_slot"] == op.slot), None)
+            if cached is not None and cached["in_use"] is False:
+                return OpAck(self._clock.now(), confirmed=True)
+            held = _pin(cached.get("usercode")) if cached is not None else None
+            if held is not None and held != op.code:
+                return OpAck(self._clock.now(), confirmed=True)  # holds another PIN now
+        await self._send(
+            node,
+            state,
+            lambda: node.async_invoke_cc_api(CommandClass.USER_CODE, "clear", op.slot),
+        )
+        got = await self._confirm(node, state, op.slot)
+        if got is None:
+            return OpAck(self._clock.now())
+        if got[0] != CodeSlotStatus.AVAILABLE:
+            return DeviceRejected("the lock acknowledged the removal but still holds the code")
+        return OpAck(self._clock.now(), confirmed=True)
+
+    async def _confirm(
+        self, node: Node, state: _NodeState, slot: int
+    ) -> tuple[int, str | None] | None:
+        """The slot as the lock reports it right after a write; None when the lock did
+        not answer the read (then the write is acknowledged, not confirmed)."""
+        try:
+            result = await self._get_slot(node, state, slot)
+        except DeviceUnavailable:
+            state.suspect.add(slot)
+            return None
+        status = result.get("userIdStatus")
+        return (status if isinstance(status, int) else -1), _pin(result.get("userCode"))
+
+    async def set_locked(self, device: DeviceRef, locked: bool) -> OpOutcome:
+        """Door Lock Operation Set, confirmed by a Door Lock Operation Get."""
+        try:
+            node, state = await self._node(device)
+        except DeviceUnavailable as exc:
+            return exc
+        mode = DoorLockMode.SECURED if locked else DoorLockMode.UNSECURED
+        async with state.lock:
+            state.busy = True
+            try:
+                state.door_sent_at = self._clock.now()
+                await self._send(
+                    node,
+                    state,
+                    lambda: node.async_invoke_cc_api(CommandClass.DOOR_LOCK, "set", mode.value),
+                )
+                report = await self._send(
+                    node,
+                    state,
+                    lambda: node.async_invoke_cc_api(
+                        CommandClass.DOOR_LOCK, "get", wait_for_result=True
+                    ),
+                )
+            except (DeviceUnavailable, DeviceRejected) as exc:
+                return exc
+            finally:
+                state.busy = False
+        if not isinstance(report, dict):
+            return OpAck(self._clock.now())
+        current = report.get("currentMode")
+        if (current == DoorLockMode.SECURED) != locked:
+            return DeviceRejected(
+                "the lock did not " + ("lock" if locked else "unlock") + " (jammed or blocked?)"
+            )
+        return OpAck(self._clock.now(), confirmed=True)
