@@ -104,6 +104,8 @@ def test_failures_are_returned_one_per_operation_in_order(under_test: DriverUnde
     async def body() -> tuple[list[OpOutcome], list[OpOutcome], BaseException | None]:
         lock, ref = await first_lock(under_test)
         pin = "5" * min(lock.capabilities.supported_code_lengths)
+        # The removal clears a slot that holds a PIN: a refusal must be observable.
+        await program(under_test, under_test.driver, ref, SlotOp("set", 3, "1" * len(pin)))
         ops = [SlotOp("set", 1, pin), SlotOp("set", 2, pin[::-1]), SlotOp("remove", 3)]
         under_test.lock.refuse_writes(lock.address)
         refused = await under_test.driver.apply(ref, ops)

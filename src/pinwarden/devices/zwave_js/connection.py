@@ -69,8 +69,10 @@ class Connection:
     async def ready(self, timeout: float) -> tuple[Client, ZDriver]:
         """The client and the server's state, waiting up to ``timeout`` real seconds for a
         connection; raises :class:`DeviceUnavailable` (``hub_disconnected``)."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._ready.wait(), timeout)
+        waits = [asyncio.create_task(e.wait()) for e in (self._ready, self._closed)]
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        for wait in waits:
+            wait.cancel()
         client = self._client
         if not self._ready.is_set() or client is None or client.driver is None:
             reason = f": {self.last_error}" if self.last_error else ""

@@ -57,7 +57,6 @@ from pinwarden.devices.driver import (
     DeviceRejected,
     DeviceUnavailable,
     DiscoveredLock,
-    ManualLockChange,
     OpAck,
     OpOutcome,
     SlotChanged,
@@ -102,6 +101,8 @@ class _NodeState:
     # A command of pinwarden's is on the mesh: value updates now are its answers.
     busy: bool = False
     door_sent_at: datetime | None = None
+    # Last reachability told to the engine; None before the first connection.
+    online: bool | None = None
 
 
 @dataclass
@@ -271,7 +272,7 @@ class ZWaveJSDriver:
             online = node.status != NodeStatus.DEAD
             if online:
                 state.budget.alive()
-            self._emit(Connectivity(address, now, online))
+            self._report_online(address, state, online, now)
 
     def _on_lost(self, account: _Account) -> None:
         for unsubscribe in account.unsubscribe:
@@ -281,9 +282,9 @@ class ZWaveJSDriver:
             return
         now = self._clock.now()
         prefix = f"{account.home_id:08x}:"
-        for address in self._nodes:
+        for address, state in self._nodes.items():
             if address.startswith(prefix):
-                self._emit(Connectivity(address, now, False, "hub_disconnected"))
+                self._report_online(address, state, False, now, "hub_disconnected")
 
     # What locks report -------------------------------------------------------------
 
@@ -330,25 +331,33 @@ class ZWaveJSDriver:
             # should look.
             slot = value.property_key
             self._emit(SlotChanged(address, now, slot if isinstance(slot, int) else None))
-        elif (
-            value.command_class == CommandClass.DOOR_LOCK
-            and value.property_ == "currentMode"
-            and not state.busy
-            and isinstance(value.value, int)
-        ):
-            self._emit(
-                ManualLockChange(address, now, value.value == DoorLockMode.SECURED, "unknown")
-            )
+
+    def _report_online(
+        self,
+        address: str,
+        state: _NodeState,
+        online: bool,
+        now: datetime,
+        error_code: str = "device_offline",
+    ) -> None:
+        """Tell the engine a lock came or went, once per change (a first connection
+        reports only locks that are away)."""
+        if state.online == online or (state.online is None and online):
+            state.online = online
+            return
+        state.online = online
+        self._emit(Connectivity(address, now, online, error_code))
 
     def _on_status(self, address: str, alive: bool) -> None:
         state = self._nodes.get(address)
+        if state is None:
+            return
         now = self._clock.now()
-        if state is not None:
-            if alive:
-                state.budget.alive()
-            else:
-                state.budget.probe_failed(now)
-        self._emit(Connectivity(address, now, alive))
+        if alive:
+            state.budget.alive()
+        else:
+            state.budget.probe_failed(now)
+        self._report_online(address, state, alive, now)
 
     async def events(self) -> AsyncIterator[DeviceEvent]:
         """Every lock's reports, in the order the servers sent them, until aclose."""
@@ -421,6 +430,14 @@ class ZWaveJSDriver:
     async def _guarded(self, call: Callable[[], Awaitable[T]]) -> T:
         try:
             return await asyncio.wait_for(call(), COMMAND_SECONDS)
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # this call is being cancelled, not just the command
+            # The connection closed under the command (the client cancels what waits).
+            raise DeviceUnavailable(
+                "the Z-Wave JS server connection closed", "hub_disconnected"
+            ) from exc
         except (BaseZwaveJSServerError, TimeoutError) as exc:
             if isinstance(exc, NotFoundError):
                 raise DeviceRejected("the node does not support the command") from exc
