@@ -9,6 +9,7 @@ import shutil
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 import uvicorn
 from seam import Seam
 from sqlalchemy import create_engine, text
+from starlette.types import ASGIApp
 
 from pinwarden.clock import FakeClock
 from pinwarden.config import Settings
@@ -138,31 +140,46 @@ class _Errors(logging.Handler):
         self.records.append(record)
 
 
-@pytest.fixture
-def server(database_url: str) -> Iterator[Harness]:
-    """pinwarden over real HTTP on 127.0.0.1, with the worker running on a fake clock.
-
-    The test fails if the service logged an error (a background pass that crashed)."""
-    errors = _Errors()
-    logging.getLogger("pinwarden").addHandler(errors)
-    clock = FakeClock(START)
-    service = Service(make_settings(database_url), clock)
-    responses = LoseResponses(service.app)
-    config = uvicorn.Config(responses, host="127.0.0.1", port=0, log_level="warning")
+@contextmanager
+def http_server(app: ASGIApp) -> Iterator[str]:
+    """Serve ``app`` over real HTTP on a free port of 127.0.0.1; yields its URL."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
     http = uvicorn.Server(config)
     thread = threading.Thread(target=http.run, daemon=True)
     thread.start()
     deadline = threading.Event()
-    for _ in range(200):
-        if http.started:
+    for _ in range(500):
+        if http.started or not thread.is_alive():
             break
         deadline.wait(0.02)
     assert http.started, "server did not start"
     port = http.servers[0].sockets[0].getsockname()[1]
     try:
-        yield Harness(service, clock, f"http://127.0.0.1:{port}", responses)
+        yield f"http://127.0.0.1:{port}"
     finally:
         http.should_exit = True
         thread.join(timeout=10)
+
+
+@contextmanager
+def no_logged_errors() -> Iterator[None]:
+    """Fail the test if the service logged an error (a background pass that crashed)."""
+    errors = _Errors()
+    logging.getLogger("pinwarden").addHandler(errors)
+    try:
+        yield
+    finally:
         logging.getLogger("pinwarden").removeHandler(errors)
     assert [r.getMessage() for r in errors.records] == []
+
+
+@pytest.fixture
+def server(database_url: str) -> Iterator[Harness]:
+    """pinwarden over real HTTP on 127.0.0.1, with the worker running on a fake clock.
+
+    The test fails if the service logged an error (a background pass that crashed)."""
+    clock = FakeClock(START)
+    service = Service(make_settings(database_url), clock)
+    responses = LoseResponses(service.app)
+    with no_logged_errors(), http_server(responses) as endpoint:
+        yield Harness(service, clock, endpoint, responses)
