@@ -107,6 +107,9 @@ class RecordingDriver:
     def events(self) -> AsyncIterator[DeviceEvent]:
         return self._inner.events()
 
+    async def set_locked(self, device: DeviceRef, locked: bool) -> OpOutcome:
+        return await self._inner.set_locked(device, locked)
+
     async def read_slots(self, device: DeviceRef, fresh: bool) -> list[SlotReport]:
         self.passes += 1
         reports = await self._inner.read_slots(device, fresh)

@@ -123,6 +123,21 @@ def test_failures_are_returned_one_per_operation_in_order(under_test: DriverUnde
     assert isinstance(read_failure, DeviceUnavailable)
 
 
+def test_locking_and_unlocking_are_acknowledged_and_offline_is_unavailable(
+    under_test: DriverUnderTest,
+) -> None:
+    async def body() -> list[OpOutcome]:
+        lock, ref = await first_lock(under_test)
+        locked = await under_test.driver.set_locked(ref, True)
+        unlocked = await under_test.driver.set_locked(ref, False)
+        under_test.lock.go_offline(lock.address)
+        return [locked, unlocked, await under_test.driver.set_locked(ref, True)]
+
+    locked, unlocked, offline = run(under_test, body())
+    assert isinstance(locked, OpAck) and isinstance(unlocked, OpAck)
+    assert isinstance(offline, DeviceUnavailable) and str(offline)
+
+
 def test_hidden_pins_are_reported_as_unknown(under_test: DriverUnderTest) -> None:
     async def body() -> list[tuple[int, str | None]]:
         lock, ref = await first_lock(under_test)
@@ -179,7 +194,10 @@ def test_aclose_mid_operation_ends_everything_without_leaking_errors(
         done = await asyncio.wait_for(
             asyncio.gather(*calls, events, return_exceptions=True), EVENT_TIMEOUT
         )
-        after = await driver.apply(ref, [SlotOp("remove", 1)])
+        after = [
+            *await driver.apply(ref, [SlotOp("remove", 1)]),
+            await driver.set_locked(ref, False),
+        ]
         try:
             await driver.read_slots(ref, True)
         except DeviceUnavailable as exc:
@@ -190,5 +208,5 @@ def test_aclose_mid_operation_ends_everything_without_leaking_errors(
     for result in done:
         # Each call finished or failed the documented way; nothing else escaped.
         assert isinstance(result, list | DeviceUnavailable), result
-    assert [type(o) for o in after] == [DeviceUnavailable]
+    assert [type(o) for o in after] == [DeviceUnavailable, DeviceUnavailable]
     assert isinstance(read_after, DeviceUnavailable)

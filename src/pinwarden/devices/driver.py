@@ -208,6 +208,12 @@ class Driver(Protocol):
         loop; others may batch."""
         ...
 
+    async def set_locked(self, device: DeviceRef, locked: bool) -> OpOutcome:
+        """Lock (True) or unlock the door; the outcome is returned, never raised: OpAck
+        (confirmed=True when the lock reported the new state), DeviceUnavailable or
+        DeviceRejected."""
+        ...
+
     def events(self) -> AsyncIterator[DeviceEvent]:
         """What the driver's locks report on their own, in order, until :meth:`aclose`."""
         ...

@@ -33,7 +33,7 @@ from pinwarden.devices.driver import (
     SlotReport,
 )
 from pinwarden.domain.issues import error, has_error, with_error, without_errors
-from pinwarden.engine import backup_pool, unmanaged
+from pinwarden.engine import backup_pool, doors, unmanaged
 from pinwarden.engine.lease import Claim, owned
 from pinwarden.engine.plan import CodeState, Decision, DevicePlan, Held, plan_device
 from pinwarden.store.db import Database
@@ -57,6 +57,8 @@ class _Snapshot:
     unmanaged_removals: dict[str, tuple[int, str | None]]
     # Ask the lock itself, not the driver's cache (Driver.read_slots).
     fresh: bool
+    # Pending lock_door / unlock_door attempts, oldest first.
+    door_commands: list[doors.DoorCommand]
 
 
 def _window(report: SlotReport) -> tuple[datetime, datetime] | None:
@@ -159,6 +161,7 @@ class Reconciler:
                 fresh=device.next_fresh_read_at is None
                 or now >= device.next_fresh_read_at
                 or any(c.op_kind is not None for c in codes),
+                door_commands=doors.pending(session, device_id),
             )
 
     async def reconcile(self, claim: Claim) -> PassResult:
@@ -168,13 +171,17 @@ class Reconciler:
         nothing of the pass is then recorded.
         """
         snap = await asyncio.to_thread(self._snapshot, claim.device_id)
-        now = self._clock.now()
         if snap is None:
             return PassResult(wake_at=None)
+        driver = self.drivers[snap.driver]
+        # Door commands first: someone is waiting on each (R54), while the slot work
+        # after them can take a real lock many seconds and does not depend on the bolt.
+        for command in snap.door_commands:
+            await self._run_door(claim, snap, driver, command)
+        now = self._clock.now()
         if snap.account_disconnected:
             # Nothing can reach the lock; reconnecting the account wakes it (T19).
             return PassResult(wake_at=now + self._settings.drift_check_interval)
-        driver = self.drivers[snap.driver]
         try:
             reported = await driver.read_slots(snap.ref, fresh=snap.fresh)
         except DeviceUnavailable as exc:
@@ -200,6 +207,26 @@ class Reconciler:
             for (access_code_id, _op), outcome in zip(sent, outcomes, strict=True)
         }
         return await asyncio.to_thread(self._apply, claim, snap, plan, reported, results, now)
+
+    async def _run_door(
+        self, claim: Claim, snap: _Snapshot, driver: Driver, command: doors.DoorCommand
+    ) -> None:
+        """Carry out one door command (once: see :mod:`pinwarden.engine.doors`) and record
+        how it went."""
+        outcome: OpOutcome | doors.Unsent
+        if doors.expired(command, self._clock.now()):
+            outcome = "expired"
+        elif snap.account_disconnected:
+            outcome = "account_disconnected"
+        else:
+            outcome = await driver.set_locked(snap.ref, command.locked)
+        await asyncio.to_thread(self._record_door, claim, command, outcome)
+
+    def _record_door(
+        self, claim: Claim, command: doors.DoorCommand, outcome: OpOutcome | doors.Unsent
+    ) -> None:
+        with owned(self._db, claim) as (session, device):
+            doors.record(session, device, command, outcome, self._clock.now())
 
     def _reserve_slots(self, claim: Claim, snap: _Snapshot, decisions: list[Decision]) -> None:
         """Write newly allocated slots down *before* programming them, and make sure the

@@ -270,6 +270,30 @@ class SandboxDriver:
             )
         return outcomes
 
+    async def set_locked(self, device: DeviceRef, locked: bool) -> OpOutcome:
+        """Throw the simulated bolt: it moves at once and the lock says so (confirmed).
+
+        An offline lock, or one behind a disconnected hub, does not answer; the
+        ``failure_rate`` and ``reject_rate`` faults apply as to slot operations. The bolt's
+        position is kept only on the device (``devices.locked``), where the engine records
+        it: nothing reads it back from the lock.
+        """
+        if self._closed:
+            return DeviceUnavailable("the sandbox driver is closed")
+        return await asyncio.to_thread(self._set_locked, device)
+
+    def _set_locked(self, device: DeviceRef) -> OpOutcome:
+        with self._db.read() as session:
+            try:
+                faults = self._reachable(session, device)
+            except DeviceUnavailable as exc:
+                return exc
+        return (
+            self._flaky(faults)
+            or self._refused(faults)
+            or OpAck(settles_at=self._clock.now(), confirmed=True)
+        )
+
     def lock_reported(self) -> None:
         """A simulated lock wrote a report in this process: hand it out now. Thread-safe."""
         self._reports.wake()

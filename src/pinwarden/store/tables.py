@@ -282,11 +282,16 @@ class ActionAttempt(Base):
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     device_id: Mapped[str | None] = mapped_column(ID, nullable=True)
     access_code_id: Mapped[str | None] = mapped_column(ID, nullable=True, index=True)
-    # The access-code revision this attempt waits for.
+    # The access-code revision this attempt waits for; for a door attempt (LOCK_DOOR,
+    # UNLOCK_DOOR), the device's wake_seq when it was queued, which orders them.
     revision: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
-    __table_args__ = (Index("ix_action_attempts_workspace_created", "workspace_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_action_attempts_workspace_created", "workspace_id", "created_at"),
+        # Every pass looks up its device's pending door attempts.
+        Index("ix_action_attempts_device_status", "device_id", "status"),
+    )
 
 
 class Event(Base):

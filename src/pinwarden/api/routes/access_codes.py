@@ -19,6 +19,7 @@ from pinwarden.api.checks import (
 )
 from pinwarden.api.context import RequestContext
 from pinwarden.api.errors import SeamError, invalid_input, not_found
+from pinwarden.api.filters import where_accepted
 from pinwarden.api.lookup import (
     DELETE_REPLAY_WINDOW,
     access_code_in_workspace,
@@ -524,8 +525,7 @@ def list_codes(ctx: RequestContext, params: ListParams) -> dict[str, Any]:
         if params.device_id is not None:
             device_in_workspace(session, ctx.workspace_id, params.device_id)
             stmt = stmt.where(AccessCode.device_id == params.device_id)
-        if params.access_code_ids is not None:
-            stmt = stmt.where(AccessCode.access_code_id.in_(params.access_code_ids))
+        stmt = where_accepted(stmt, AccessCode.access_code_id, params.access_code_ids)
         if params.search:
             pattern = f"%{params.search.lower()}%"
             stmt = stmt.where(

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from pinwarden.api.context import RequestContext
 from pinwarden.api.errors import not_found
+from pinwarden.api.filters import where_accepted
 from pinwarden.api.pagination import paginate
 from pinwarden.api.params import Id, Limit
 from pinwarden.api.wire import Endpoint, Params
@@ -38,10 +39,8 @@ def get(ctx: RequestContext, params: GetParams) -> dict[str, Any]:
 def list_attempts(ctx: RequestContext, params: ListParams) -> dict[str, Any]:
     """The workspace's action attempts, oldest first, paginated."""
     stmt = select(ActionAttempt).where(ActionAttempt.workspace_id == ctx.workspace_id)
-    if params.action_attempt_ids is not None:
-        stmt = stmt.where(ActionAttempt.action_attempt_id.in_(params.action_attempt_ids))
-    if params.device_id is not None:
-        stmt = stmt.where(ActionAttempt.device_id == params.device_id)
+    stmt = where_accepted(stmt, ActionAttempt.action_attempt_id, params.action_attempt_ids)
+    stmt = where_accepted(stmt, ActionAttempt.device_id, None, params.device_id)
     with ctx.services.db.read() as session:
         rows, pagination = paginate(
             session,

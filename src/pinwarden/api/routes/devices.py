@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from pinwarden.api.context import RequestContext
 from pinwarden.api.errors import invalid_input, not_found
+from pinwarden.api.filters import accepted, where_accepted
 from pinwarden.api.lookup import device_in_workspace
 from pinwarden.api.pagination import paginate
 from pinwarden.api.params import Id, Limit, ShortText, Timestamp, TimeZone
@@ -101,10 +102,13 @@ def get_lock(ctx: RequestContext, params: GetParams) -> dict[str, Any]:
 
 def _matches(params: ListParams) -> Callable[[Device], bool] | None:
     """The filters that read a device's capabilities and metadata, or None for "any"."""
-    types = {t for t in (params.device_type, *(params.device_types or [])) if t}
+    # An empty singular string is "not given" (the SDKs omit them, R27).
+    types = accepted(params.device_types, params.device_type or None)
+    # Not lists of ids: "has every one of these flags" and "has none of them" hold of
+    # every device when the list is empty.
     include, exclude = params.include_if or [], params.exclude_if or []
     wanted = params.custom_metadata_has or {}
-    if not (types or params.manufacturer or include or exclude or wanted):
+    if types is None and not (params.manufacturer or include or exclude or wanted):
         return None
 
     def keep(device: Device) -> bool:
@@ -112,7 +116,7 @@ def _matches(params: ListParams) -> Callable[[Device], bool] | None:
         flags = capability_flags(device)
         have = device.custom_metadata
         return (
-            (not types or caps.device_type in types)
+            (types is None or caps.device_type in types)
             and (not params.manufacturer or caps.manufacturer == params.manufacturer)
             and all(flags.get(f, False) for f in include)
             and not any(flags.get(f, False) for f in exclude)
@@ -128,13 +132,13 @@ def _matches(params: ListParams) -> Callable[[Device], bool] | None:
 def list_devices(ctx: RequestContext, params: ListParams) -> dict[str, Any]:
     """GET/POST /devices/list (R115), paginated."""
     stmt = select(Device).where(Device.workspace_id == ctx.workspace_id)
-    if params.device_ids is not None:
-        stmt = stmt.where(Device.device_id.in_(params.device_ids))
-    accounts = [*(params.connected_account_ids or [])]
-    if params.connected_account_id:
-        accounts.append(params.connected_account_id)
-    if accounts:
-        stmt = stmt.where(Device.connected_account_id.in_(accounts))
+    stmt = where_accepted(stmt, Device.device_id, params.device_ids)
+    stmt = where_accepted(
+        stmt,
+        Device.connected_account_id,
+        params.connected_account_ids,
+        params.connected_account_id,
+    )
     if params.created_before is not None:
         stmt = stmt.where(Device.created_at < params.created_before)
     if params.search:

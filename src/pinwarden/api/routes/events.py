@@ -9,6 +9,7 @@ from sqlalchemy import Select, select
 
 from pinwarden.api.context import RequestContext
 from pinwarden.api.errors import invalid_input, not_found
+from pinwarden.api.filters import where_accepted
 from pinwarden.api.params import Id, Limit, ShortText, Timestamp
 from pinwarden.api.wire import Endpoint, Params
 from pinwarden.store.tables import Event
@@ -93,25 +94,16 @@ _FOREIGN_FILTERS = (
 
 
 def _filtered(stmt: Select[Event], params: ListParams) -> Select[Event]:
-    devices = [*(params.device_ids or []), *([params.device_id] if params.device_id else [])]
-    if devices:
-        stmt = stmt.where(Event.device_id.in_(devices))
-    codes = [
-        *(params.access_code_ids or []),
-        *([params.access_code_id] if params.access_code_id else []),
-    ]
-    if codes:
-        stmt = stmt.where(Event.access_code_id.in_(codes))
-    types = [*(params.event_types or []), *([params.event_type] if params.event_type else [])]
-    if types:
-        stmt = stmt.where(Event.event_type.in_(types))
-    if params.event_ids:
-        stmt = stmt.where(Event.event_id.in_(params.event_ids))
+    stmt = where_accepted(stmt, Event.device_id, params.device_ids, params.device_id)
+    stmt = where_accepted(stmt, Event.access_code_id, params.access_code_ids, params.access_code_id)
+    stmt = where_accepted(stmt, Event.event_type, params.event_types, params.event_type or None)
+    stmt = where_accepted(stmt, Event.event_id, params.event_ids)
     if params.connected_account_id:
         stmt = stmt.where(
             Event.payload["connected_account_id"].as_string() == params.connected_account_id
         )
-    if any(getattr(params, name) for name in _FOREIGN_FILTERS):
+    # An empty list of such ids matches nothing too (R27).
+    if any(getattr(params, name) not in (None, "") for name in _FOREIGN_FILTERS):
         stmt = stmt.where(Event.event_id.is_(None))
     return stmt
 
