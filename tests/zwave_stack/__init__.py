@@ -226,7 +226,8 @@ class ZWaveStack:
     def _check_alive(self) -> None:
         for proc in self._procs:
             if proc.poll() is not None:
-                raise StackError(f"{proc.args[1]} exited with {proc.returncode}")
+                name = Path(str(proc.args[1])).name  # type: ignore[index]
+                raise StackError(f"{name} exited with {proc.returncode}")
 
     def _start_mock(self, deadline: float) -> int:
         config = {
