@@ -26,6 +26,7 @@ from pinwarden.service import Service
 from pinwarden.store import migrate
 from pinwarden.store.tables import Base
 from tests.lost_responses import LoseResponses
+from tests.zwave_stack import zwave_stack  # noqa: F401 (a session fixture, see its module)
 
 PG_URL = os.environ.get(
     "PINWARDEN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
