@@ -1,7 +1,8 @@
 """The drivers under contract, each behind a small harness that plays the lock's side.
 
-Adding a driver is one entry in ``HARNESSES``: a factory that builds the driver with a
-connected account holding at least one lock, plus the harness actions below.
+Adding a driver is one harness: a factory that builds the driver with a connected
+account holding at least one lock, plus the lock-side actions below, and one entry in
+``under_test``'s parameters.
 """
 
 from __future__ import annotations
@@ -15,11 +16,15 @@ from sqlalchemy import select
 
 from pinwarden.clock import FakeClock
 from pinwarden.devices.driver import AccountRef, Driver
+from pinwarden.devices.zwave_js.driver import ZWaveJSDriver
 from pinwarden.sandbox.lock import edit_at_keypad, enter_pin
 from pinwarden.sandbox.tables import SandboxLock
 from pinwarden.service import Service
+from pinwarden.store.db import Database
 from pinwarden.store.tables import ConnectedAccount
 from tests.conftest import START, make_settings
+from tests.zwave_stack import ZWaveStack
+from tests.zwave_stack.cache import sync_cache
 
 
 class LockSide(Protocol):
@@ -110,10 +115,59 @@ def sandbox(database_url: str) -> Iterator[DriverUnderTest]:
         service.db.dispose()
 
 
-HARNESSES: dict[str, Callable[[str], Iterator[DriverUnderTest]]] = {"sandbox": sandbox}
+class ZWaveSide:
+    """A Z-Wave lock is a mock node: the harness drives it through the stack's control API."""
+
+    def __init__(self, stack: ZWaveStack) -> None:
+        self._stack = stack
+
+    def type_pin(self, address: str, pin: str) -> None:
+        node = node_of(address)
+        slot = next(s for s, code in self._stack.codes(node).items() if code == pin)
+        self._stack.keypad_unlock(node, slot)
+
+    def program_at_keypad(self, address: str, slot: int, pin: str) -> None:
+        self._stack.program_code(node_of(address), slot, pin)
+
+    def hide_pins(self, address: str) -> None:
+        self._stack.set_mode(node_of(address), "masked")
+
+    def refuse_writes(self, address: str) -> None:
+        # A Z-Wave lock refuses by acknowledging and not storing.
+        self._stack.set_mode(node_of(address), "silent")
+
+    def go_offline(self, address: str) -> None:
+        self._stack.set_mode(node_of(address), "dead")
 
 
-@pytest.fixture(params=sorted(HARNESSES))
+def node_of(address: str) -> int:
+    """The node id in a Z-Wave JS driver address (``homeid:node``)."""
+    return int(address.rpartition(":")[2])
+
+
+def zwave_js(database_url: str, stack: ZWaveStack) -> Iterator[DriverUnderTest]:
+    # Every lock empty, so the contract sees only what it programs.
+    for node in stack.node_ids:
+        stack.reset(node, codes={})
+    sync_cache(stack.ws_url, {node: {} for node in stack.node_ids})
+    clock = FakeClock(START)
+    db = Database(database_url)
+    try:
+        yield DriverUnderTest(
+            "zwave-js",
+            ZWaveJSDriver(db, clock),
+            AccountRef("contract-account", {"url": stack.ws_url}),
+            clock,
+            ZWaveSide(stack),
+        )
+    finally:
+        db.dispose()
+
+
+@pytest.fixture(params=["sandbox", "zwave-js"])
 def under_test(request: pytest.FixtureRequest, database_url: str) -> Iterator[DriverUnderTest]:
-    """Every registered driver, on every database backend."""
-    yield from HARNESSES[request.param](database_url)
+    """Every driver, on every database backend."""
+    if request.param == "sandbox":
+        yield from sandbox(database_url)
+    else:
+        yield from zwave_js(database_url, request.getfixturevalue("zwave_stack"))

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -82,8 +83,9 @@ COMMAND_SECONDS = 30.0
 DEFAULT_COMMANDS_PER_HOUR = 300
 SWEEP_SLOTS = 10
 SWEEP_SPACING = timedelta(minutes=15)
-# A lock's report of a Door Lock operation this soon after pinwarden sent one is its echo.
-OWN_DOOR_ECHO = timedelta(seconds=30)
+# Real seconds: a lock's report this soon after pinwarden's own command is its echo.
+ECHO_SECONDS = 2.0
+DOOR_ECHO_SECONDS = 30.0
 # Z-Wave user codes are 4 to 10 characters (User Code CC).
 CODE_LENGTHS = tuple(range(4, 11))
 
@@ -100,7 +102,10 @@ class _NodeState:
     swept_at: datetime | None = None
     # A command of pinwarden's is on the mesh: value updates now are its answers.
     busy: bool = False
-    door_sent_at: datetime | None = None
+    # Monotonic time until which a slot's value updates are the echo of pinwarden's own
+    # write or read (they may trail the command's answer).
+    echo_until: dict[int, float] = field(default_factory=dict)
+    door_echo_until: float = 0.0
     # Last reachability told to the engine; None before the first connection.
     online: bool | None = None
 
@@ -303,11 +308,7 @@ class ZWaveJSDriver:
         event = access_control_event(address, notification.event, notification.parameters, now)
         if event is None or state is None:
             return
-        if (
-            notification.event in RF_OPERATIONS
-            and state.door_sent_at is not None
-            and now - state.door_sent_at < OWN_DOOR_ECHO
-        ):
+        if notification.event in RF_OPERATIONS and time.monotonic() < state.door_echo_until:
             return  # the lock confirming pinwarden's own command: already recorded
         if isinstance(event, SlotChanged):
             node = data.get("node")
@@ -327,9 +328,11 @@ class ZWaveJSDriver:
         if level is not None:
             self._emit(BatteryLevel(address, now, level))
         elif value.command_class == CommandClass.USER_CODE and not state.busy:
+            slot = value.property_key
+            if isinstance(slot, int) and time.monotonic() < state.echo_until.get(slot, 0.0):
+                return
             # The lock reported a slot on its own: the cache holds it now; the engine
             # should look.
-            slot = value.property_key
             self._emit(SlotChanged(address, now, slot if isinstance(slot, int) else None))
 
     def _report_online(
@@ -406,7 +409,8 @@ class ZWaveJSDriver:
         return node, self._state(account, device.address)
 
     async def _send(self, node: Node, state: _NodeState, call: Callable[[], Awaitable[T]]) -> T:
-        """One command on the mesh, within the node's budget; a dead node is pinged first
+        """One command on the mesh (always waited for: without ``wait_for_result`` the
+        library answers None when the node dies mid-command, as if it had worked), within the node's budget; a dead node is pinged first
         (when its back-off allows) and refused without traffic otherwise. The caller holds
         the node's lock."""
         now = self._clock.now()
@@ -452,6 +456,7 @@ class ZWaveJSDriver:
                 CommandClass.USER_CODE, "get", slot, wait_for_result=True
             ),
         )
+        state.echo_until[slot] = time.monotonic() + ECHO_SECONDS
         if not isinstance(result, dict):
             raise DeviceUnavailable("the lock did not answer a user code read")
         state.suspect.discard(slot)
@@ -529,7 +534,12 @@ class ZWaveJSDriver:
             node,
             state,
             lambda: node.async_invoke_cc_api(
-                CommandClass.USER_CODE, "set", op.slot, CodeSlotStatus.ENABLED.value, code
+                CommandClass.USER_CODE,
+                "set",
+                op.slot,
+                CodeSlotStatus.ENABLED.value,
+                code,
+                wait_for_result=True,
             ),
         )
         got = await self._confirm(node, state, op.slot)
@@ -552,7 +562,9 @@ class ZWaveJSDriver:
         await self._send(
             node,
             state,
-            lambda: node.async_invoke_cc_api(CommandClass.USER_CODE, "clear", op.slot),
+            lambda: node.async_invoke_cc_api(
+                CommandClass.USER_CODE, "clear", op.slot, wait_for_result=True
+            ),
         )
         got = await self._confirm(node, state, op.slot)
         if got is None:
@@ -584,11 +596,13 @@ class ZWaveJSDriver:
         async with state.lock:
             state.busy = True
             try:
-                state.door_sent_at = self._clock.now()
+                state.door_echo_until = time.monotonic() + DOOR_ECHO_SECONDS
                 await self._send(
                     node,
                     state,
-                    lambda: node.async_invoke_cc_api(CommandClass.DOOR_LOCK, "set", mode.value),
+                    lambda: node.async_invoke_cc_api(
+                        CommandClass.DOOR_LOCK, "set", mode.value, wait_for_result=True
+                    ),
                 )
                 report = await self._send(
                     node,
