@@ -390,7 +390,9 @@ class ZWaveJSDriver:
             found.append(
                 DiscoveredLock(
                     address=address_of(home_id, node.node_id),
-                    name=node.name or config.label or f"Z-Wave lock {node.node_id}",
+                    # The name given in Z-Wave JS, else the model and node (two locks
+                    # of one model must not look alike).
+                    name=node.name or f"{config.label or 'Z-Wave lock'} (node {node.node_id})",
                     capabilities=capabilities_of(node, len(slots)),
                     battery_level=_battery(node),
                 )
