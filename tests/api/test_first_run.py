@@ -8,6 +8,7 @@ import shlex
 import shutil
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -176,3 +177,41 @@ def test_serve_without_sandbox_says_where_it_listens(tmp_path: Path) -> None:
     port = free_port()
     lines = _first_lines(_env(f"sqlite:///{tmp_path / 'plain.db'}"), port)
     assert lines == [f"listening on http://127.0.0.1:{port}"]
+
+
+def test_the_readme_quick_start_runs_as_written(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Quick start with the official SDK", 1)[1]
+    script = section.split("```python\n", 1)[1].split("```", 1)[0]
+    env = _env(f"sqlite:///{tmp_path / 'quick.db'}")
+    made = subprocess.run(
+        [*PINWARDEN, "sandbox", "create", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    key = json.loads(made.stdout)["api_key"]
+    port = free_port()
+    script = script.replace('"seam_test…"', repr(key)).replace(":3020", f":{port}")
+    server = subprocess.Popen(
+        [*PINWARDEN, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        assert server.stdout.readline().startswith("listening on")
+        run = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    assert run.returncode == 0, run.stderr
+    printed = run.stdout.splitlines()
+    assert printed[:2] == ["setting", "set"]
+    assert "access_code.created" in printed[2]
