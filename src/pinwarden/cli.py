@@ -173,6 +173,7 @@ def serve(
     bind_port = port if port is not None else settings.port
     # Port, then database, then writes: a run that cannot serve leaves no trace.
     sock = _listen(bind_host, bind_port)
+    bind_port = sock.getsockname()[1]  # the one the system picked, for --port 0
     service = _open(settings)
     url = _url(bind_host, bind_port)
     if sandbox:

@@ -28,9 +28,9 @@ OPS_ROUTES: dict[str, tuple[str, str]] = {
 
 _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 # "GET/POST /devices/get: …" in a handler's docstring repeats what the spec already says.
-_ROUTE_PREFIX = re.compile(r"^[A-Z/]+ \S+(?: \([^)]*\))?[.:]?\s*")
+_ROUTE_PREFIX = re.compile(r"^[A-Z/]+ /\S+[\s.,;:]*")
 # Rule references point into the internal behaviour spec, which readers do not have.
-_RULE_REF = re.compile(r"\s*\((?:spec )?(?:R|T|§)\d[^)]*\)")
+_RULE_REF = re.compile(r"\s*\((?:spec )?(?:R|S|T|§)\d[^)]*\)")
 
 _ERROR_SCHEMA = {
     "type": "object",
@@ -48,10 +48,11 @@ _ERROR_SCHEMA = {
 }
 
 
-def _summary(endpoint: Endpoint) -> str:
+def _description(endpoint: Endpoint) -> str:
+    """The handler's note on what pinwarden does beyond the route's name, if any."""
     doc = (endpoint.handler.__doc__ or "").strip().split("\n\n")[0]
-    text = _RULE_REF.sub("", _ROUTE_PREFIX.sub("", " ".join(doc.split()))).strip()
-    return text[:1].upper() + text[1:] if text else endpoint.path
+    text = _ROUTE_PREFIX.sub("", _RULE_REF.sub("", " ".join(doc.split()))).strip()
+    return text[:1].upper() + text[1:]
 
 
 def _operation_id(method: str, path: str) -> str:
@@ -69,12 +70,14 @@ def build_openapi(endpoints: Sequence[Endpoint], metrics: bool) -> dict[str, Any
     paths: dict[str, Any] = {}
     for endpoint in endpoints:
         schema = refs[(endpoint.params, "validation")]
+        properties = schemas[schema["$ref"].rsplit("/", 1)[1]].get("properties", {})
         fields = endpoint.params.model_fields
         operations: dict[str, Any] = {}
         for method in endpoint.methods:
             operation: dict[str, Any] = {
                 "operationId": _operation_id(method, endpoint.path),
-                "summary": _summary(endpoint),
+                "summary": endpoint.path,
+                "description": _description(endpoint),
                 "tags": [endpoint.path.strip("/").split("/")[0]],
                 "responses": {
                     "200": {
@@ -94,7 +97,12 @@ def build_openapi(endpoints: Sequence[Endpoint], metrics: bool) -> dict[str, Any
                 }
             else:
                 operation["parameters"] = [
-                    {"name": name, "in": "query", "required": field.is_required()}
+                    {
+                        "name": name,
+                        "in": "query",
+                        "required": field.is_required(),
+                        "schema": properties.get(name, {}),
+                    }
                     for name, field in fields.items()
                 ]
             operations[method.lower()] = operation
@@ -105,7 +113,8 @@ def build_openapi(endpoints: Sequence[Endpoint], metrics: bool) -> dict[str, Any
         paths[path] = {
             "get": {
                 "operationId": _operation_id("GET", path),
-                "summary": summary,
+                "summary": path,
+                "description": summary,
                 "tags": ["operations"],
                 "security": [],
                 "responses": {"200": {"description": "OK", "content": {content_type: {}}}},
@@ -135,7 +144,7 @@ def docs_page(spec: dict[str, Any]) -> str:
         first = next(iter(operations.values()))
         rows.append(
             f"<tr><td><code>{html.escape(path)}</code></td><td>{methods}</td>"
-            f"<td>{html.escape(first['summary'])}</td></tr>"
+            f"<td>{html.escape(first['description'])}</td></tr>"
         )
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>pinwarden API</title>"
@@ -144,7 +153,7 @@ def docs_page(spec: dict[str, Any]) -> str:
         f"<h1>pinwarden API {html.escape(spec['info']['version'])}</h1>"
         "<p>Every route takes <code>Authorization: Bearer seam_…</code> except the"
         " operations routes. Parameters: <a href='/openapi.json'>/openapi.json</a>.</p>"
-        "<table><tr><th>route</th><th>methods</th><th>what it does</th></tr>"
+        "<table><tr><th>route</th><th>methods</th><th>notes</th></tr>"
         + "".join(rows)
         + "</table></body></html>"
     )

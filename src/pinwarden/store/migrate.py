@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -28,8 +29,9 @@ def upgrade(database_url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(database_url), revision)
 
 
+@functools.cache
 def head_revisions() -> frozenset[str]:
-    """The revisions this code's migrations end at."""
+    """The revisions this code's migrations end at (read once per process)."""
     return frozenset(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
 
 
