@@ -168,3 +168,15 @@ def test_openapi_describes_exactly_the_mounted_routes(server: Harness) -> None:
     docs = httpx.get(f"{server.endpoint}/docs")
     assert docs.status_code == 200 and docs.headers["content-type"].startswith("text/html")
     assert "/access_codes/create" in docs.text and "<script" not in docs.text
+
+
+def test_metrics_count_a_lock_that_refuses(server: Harness) -> None:
+    seam = server.seam()
+    device_id = seam.devices.list(device_type="august_lock")[0].device_id
+    seam.client.post("/devices/simulate/faults", json={"device_id": device_id, "reject_rate": 1.0})
+    seam.access_codes.create(device_id=device_id, code="4821")
+    server.advance(SECOND)
+    after = _samples(httpx.get(f"{server.endpoint}/metrics").text)
+    rejected = ("pinwarden_lock_operations_total", (("operation", "set"), ("outcome", "rejected")))
+    assert after[rejected] >= 1
+    assert after[("pinwarden_reconciles_total", (("outcome", "failed"),))] >= 1
