@@ -7,20 +7,30 @@ import asyncio
 import json
 import logging
 import signal
+import socket
 import threading
+import time
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Annotated
+from typing import Annotated, Any, NoReturn
 
 import typer
 import uvicorn
+from alembic.util.exc import CommandError
 from rich.console import Console
-from sqlalchemy import select
+from rich.markup import escape
+from rich.table import Table
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from pinwarden.api.auth import issue_api_key
 from pinwarden.config import Settings
 from pinwarden.devices.driver import DeviceUnavailable
 from pinwarden.service import Service
-from pinwarden.store.tables import Workspace
+from pinwarden.store.db import Database, check_url, display_url
+from pinwarden.store.tables import AccessCode, ApiKey, Device, Event, Workspace
+from pinwarden.store.views import access_code_view, device_view
+from pinwarden.timeutil import iso
 
 app = typer.Typer(
     help="pinwarden: Seam-compatible access codes for your own locks.", no_args_is_help=True
@@ -28,12 +38,23 @@ app = typer.Typer(
 sandbox_app = typer.Typer(help="Sandbox workspaces with simulated locks.", no_args_is_help=True)
 workspace_app = typer.Typer(help="Workspaces.", no_args_is_help=True)
 api_key_app = typer.Typer(help="API keys.", no_args_is_help=True)
+devices_app = typer.Typer(help="Locks.", no_args_is_help=True)
+codes_app = typer.Typer(help="Access codes.", no_args_is_help=True)
+events_app = typer.Typer(help="Events.", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
-app.add_typer(workspace_app, name="workspace")
+app.add_typer(workspace_app, name="workspaces")
+# The first name it had; kept so scripts that use it keep working.
+app.add_typer(workspace_app, name="workspace", hidden=True)
 app.add_typer(api_key_app, name="api-key")
+app.add_typer(devices_app, name="devices")
+app.add_typer(codes_app, name="codes")
+app.add_typer(events_app, name="events")
 
 err = Console(stderr=True, soft_wrap=True)
 
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print JSON (one document, or one line per event)")
+]
 DatabaseOption = Annotated[
     str | None,
     typer.Option(
@@ -43,15 +64,88 @@ DatabaseOption = Annotated[
 ]
 
 
-def _service(database: str | None, worker: bool = True) -> Service:
-    settings = Settings.from_env()
-    if database:
-        settings = replace(settings, database_url=database)
-    if not worker:
-        settings = replace(settings, run_worker=False)
+def _fail(message: str) -> NoReturn:
+    """One line on stderr and exit 1: a bad setting is the user's to fix, not a crash."""
+    err.print(f"[red]error:[/] {escape(message)}", highlight=False)
+    raise typer.Exit(1)
+
+
+def _settings(database: str | None, worker: bool = True) -> Settings:
+    try:
+        settings = Settings.from_env()
+        if database:
+            settings = replace(settings, database_url=database)
+        check_url(settings.database_url)
+    except ValueError as exc:  # SettingError, or a URL pinwarden cannot use
+        _fail(str(exc))
+    return settings if worker else replace(settings, run_worker=False)
+
+
+def _reason(exc: BaseException) -> str:
+    """The driver's own first line (``Connection refused``, ``unable to open database
+    file``), not SQLAlchemy's wrapping with its background link."""
+    inner = getattr(exc, "orig", None) or exc
+    lines = str(inner).strip().splitlines()
+    return lines[0] if lines else type(inner).__name__
+
+
+def _open(settings: Settings) -> Service:
+    """Connect and migrate, or exit with one line saying why not."""
+    where = display_url(settings.database_url)
+    probe = Database(settings.database_url)
+    try:
+        with probe.engine.connect():
+            pass
+    except SQLAlchemyError as exc:
+        hint = " (is the directory there and writable?)" if where.startswith("sqlite") else ""
+        _fail(f"cannot open database {where}: {_reason(exc)}{hint}")
+    finally:
+        probe.dispose()
     service = Service(settings)
-    service.migrate()
+    try:
+        service.migrate()
+    except (SQLAlchemyError, CommandError) as exc:
+        _fail(f"cannot migrate database {where}: {_reason(exc)}")
     return service
+
+
+def _service(database: str | None, worker: bool = True) -> Service:
+    return _open(_settings(database, worker))
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind the port now, before anything is written, and hand the socket to uvicorn,
+    so nobody can take it in between."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    # As uvicorn does: restarting must not wait for old connections in TIME_WAIT.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    return sock
+
+
+def _url(host: str, port: int) -> str:
+    """Where a client on this machine reaches the server."""
+    if host in ("0.0.0.0", "", "::"):
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+class _Server(uvicorn.Server):
+    """Says where it listens once it really does (after the lifespan started)."""
+
+    def __init__(self, config: uvicorn.Config, url: str) -> None:
+        super().__init__(config)
+        self._url = url
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            typer.echo(f"listening on {self._url}")
 
 
 @app.command()
@@ -60,7 +154,14 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
     database: DatabaseOption = None,
     sandbox: Annotated[
-        bool, typer.Option("--sandbox", help="Ensure a sandbox workspace and print a new API key")
+        bool,
+        typer.Option(
+            "--sandbox", help="Ensure a sandbox workspace; print its API key when it is new"
+        ),
+    ] = False,
+    new_key: Annotated[
+        bool,
+        typer.Option("--new-key", help="With --sandbox: issue and print another API key"),
     ] = False,
     worker: Annotated[bool, typer.Option(help="Run the reconcile worker in this process")] = True,
 ) -> None:
@@ -68,19 +169,34 @@ def serve(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    service = _service(database, worker)
-    settings = service.settings
+    settings = _settings(database, worker)
     bind_host = host or settings.host
-    bind_port = port or settings.port
+    bind_port = port if port is not None else settings.port
+    # Port, then database, then writes: a run that cannot serve leaves no trace.
+    sock = _listen(bind_host, bind_port)
+    bind_port = sock.getsockname()[1]  # the one the system picked, for --port 0
+    service = _open(settings)
+    url = _url(bind_host, bind_port)
     if sandbox:
-        workspace_id, key = _sandbox_key(service)
-        err.print(f"[bold]Sandbox workspace[/] {workspace_id}")
-        err.print(f"[bold]API key[/] (shown once): [green]{key}[/]")
-        err.print(
-            f'Try: python -c "from seam import Seam; '
-            f"print(Seam(api_key='{key}', endpoint='http://{bind_host}:{bind_port}').devices.list())\""
+        _announce_sandbox(service, url, new_key)
+    config = uvicorn.Config(service.app, host=bind_host, port=bind_port, log_level="warning")
+    _Server(config, url).run(sockets=[sock])
+
+
+def _announce_sandbox(service: Service, url: str, new_key: bool) -> None:
+    """Create the sandbox workspace on the first run and print its key; later runs
+    say it exists (keys are stored hashed, so an old one cannot be shown again)."""
+    workspace_id, key, created = _sandbox_key(service, new_key)
+    if key is None:
+        typer.echo(
+            f"Sandbox workspace {workspace_id} exists; its API keys were shown when they were"
+            " made and are stored hashed. For another: pinwarden serve --sandbox --new-key,"
+            f" or pinwarden api-key create --workspace {workspace_id}"
         )
-    uvicorn.run(service.app, host=bind_host, port=bind_port, log_level="warning")
+        return
+    typer.echo(f"Sandbox workspace {workspace_id}" + (" created" if created else ""))
+    typer.echo(f"API key (shown once): {key}")
+    typer.echo(f'Try: curl -H "Authorization: Bearer {key}" {url}/devices/list')
 
 
 @app.command()
@@ -100,15 +216,18 @@ def worker(database: DatabaseOption = None) -> None:
     service.db.dispose()
 
 
-def _sandbox_key(service: Service) -> tuple[str, str]:
+def _sandbox_key(service: Service, new_key: bool) -> tuple[str, str | None, bool]:
+    """``(workspace_id, key or None, created)`` for the oldest sandbox workspace."""
     now = service.clock.now()
     with service.db.write() as session:
         workspace = session.scalars(
             select(Workspace).where(Workspace.is_sandbox.is_(True)).order_by(Workspace.created_at)
         ).first()
         if workspace is not None:
-            return workspace.workspace_id, issue_api_key(session, workspace, now)
-    return service.create_workspace("Sandbox", sandbox=True)
+            key = issue_api_key(session, workspace, now) if new_key else None
+            return workspace.workspace_id, key, False
+    workspace_id, first_key = service.create_workspace("Sandbox", sandbox=True)
+    return workspace_id, first_key, True
 
 
 @app.command()
@@ -205,3 +324,259 @@ def api_key_create(
             raise typer.Exit(1)
         key = issue_api_key(session, row, service.clock.now())
     typer.echo(json.dumps({"workspace_id": workspace, "api_key": key}))
+
+
+# ---- Looking at state -------------------------------------------------------------------
+
+
+def _table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """A rich table on stdout; ids never wrap, so they can be copied."""
+    table = Table(*columns, show_lines=False)
+    for column in table.columns:
+        column.no_wrap = True
+    for row in rows:
+        table.add_row(*("" if cell is None else str(cell) for cell in row))
+    out = Console()
+    # Piped into a file or a pager, a table is as wide as it needs to be.
+    (out if out.is_terminal else Console(width=400)).print(table)
+
+
+def _json(document: Any) -> None:
+    typer.echo(json.dumps(document, indent=2))
+
+
+@workspace_app.command("list")
+def workspaces_list(database: DatabaseOption = None, as_json: JsonOption = False) -> None:
+    """List workspaces with their device and active-key counts."""
+    service = _service(database)
+    devices = select(func.count()).where(Device.workspace_id == Workspace.workspace_id)
+    keys = select(func.count()).where(
+        ApiKey.workspace_id == Workspace.workspace_id, ApiKey.revoked_at.is_(None)
+    )
+    with service.db.read() as session:
+        rows = session.execute(
+            select(Workspace, devices.scalar_subquery(), keys.scalar_subquery()).order_by(
+                Workspace.created_at
+            )
+        ).all()
+    found = [
+        {
+            "workspace_id": w.workspace_id,
+            "name": w.name,
+            "is_sandbox": w.is_sandbox,
+            "created_at": iso(w.created_at),
+            "devices": n_devices,
+            "active_api_keys": n_keys,
+        }
+        for w, n_devices, n_keys in rows
+    ]
+    if as_json:
+        _json(found)
+        return
+    _table(
+        ["workspace_id", "name", "sandbox", "created", "devices", "active keys"],
+        [list({**w, "is_sandbox": "yes" if w["is_sandbox"] else "no"}.values()) for w in found],
+    )
+
+
+@devices_app.command("list")
+def devices_list(
+    workspace: Annotated[str | None, typer.Option("--workspace", help="Workspace id")] = None,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List locks (all workspaces unless --workspace); --json prints them as the API does."""
+    service = _service(database)
+    stmt = select(Device).order_by(Device.workspace_id, Device.created_at, Device.device_id)
+    if workspace is not None:
+        stmt = stmt.where(Device.workspace_id == workspace)
+    with service.db.read() as session:
+        devices = session.scalars(stmt).all()
+        views = [device_view(d) for d in devices]
+    if as_json:
+        _json(views)
+        return
+    _table(
+        ["device_id", "name", "type", "online", "locked", "errors", "next reconcile"],
+        [
+            [
+                d.device_id,
+                d.name,
+                v["device_type"],
+                "yes" if d.online else "no",
+                "yes" if d.locked else "no",
+                ", ".join(e["error_code"] for e in d.errors),
+                iso(d.next_reconcile_at),
+            ]
+            for d, v in zip(devices, views, strict=True)
+        ],
+    )
+
+
+def _masked(code: str | None) -> str | None:
+    """As many dots as digits: the length helps an operator, the PIN would help a thief."""
+    return None if code is None else "•" * len(code)
+
+
+@codes_app.command("list")
+def codes_list(
+    device: Annotated[str | None, typer.Option("--device", help="Device id")] = None,
+    show_codes: Annotated[
+        bool, typer.Option("--show-codes", help="Print the PINs instead of masking them")
+    ] = False,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List managed access codes (all devices unless --device); PINs are masked unless
+    --show-codes. --json prints them as the API does."""
+    service = _service(database)
+    stmt = (
+        select(AccessCode, Device.errors)
+        .join(Device, Device.device_id == AccessCode.device_id)
+        .where(AccessCode.deleted_at.is_(None))
+        .order_by(AccessCode.device_id, AccessCode.created_at, AccessCode.access_code_id)
+    )
+    if device is not None:
+        stmt = stmt.where(AccessCode.device_id == device)
+    with service.db.read() as session:
+        views = [access_code_view(code, list(errors)) for code, errors in session.execute(stmt)]
+    if not show_codes:
+        views = [{**v, "code": _masked(v["code"])} for v in views]
+    if as_json:
+        _json(views)
+        return
+    _table(
+        ["access_code_id", "device_id", "name", "code", "type", "status", "starts", "ends"],
+        [
+            [
+                v["access_code_id"],
+                v["device_id"],
+                v["name"],
+                v["code"],
+                v["type"],
+                v["status"],
+                v["starts_at"],
+                v["ends_at"],
+            ]
+            for v in views
+        ],
+    )
+
+
+_TAIL_WINDOW = 1000
+
+
+def _event_line(event: Event) -> str:
+    subject = event.access_code_id or event.device_id or ""
+    return f"{iso(event.created_at)}  {event.event_type:<36} {subject}"
+
+
+@events_app.command("tail")
+def events_tail(
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new events until Ctrl-C")
+    ] = False,
+    lines: Annotated[int, typer.Option("--lines", "-n", help="How many past events")] = 20,
+    workspace: Annotated[str | None, typer.Option("--workspace", help="Workspace id")] = None,
+    interval: Annotated[
+        float, typer.Option(help="With --follow: seconds between looks at the database")
+    ] = 0.5,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Print the latest events, oldest first; --follow keeps printing new ones as they are
+    written (by any process on the database) until Ctrl-C. --json: one event per line."""
+    service = _service(database)
+    base = select(Event)
+    if workspace is not None:
+        base = base.where(Event.workspace_id == workspace)
+
+    def show(events: Sequence[Event]) -> None:
+        for event in events:
+            typer.echo(json.dumps(event.payload) if as_json else _event_line(event))
+
+    with service.db.read() as session:
+        latest = list(session.scalars(base.order_by(Event.seq.desc()).limit(max(lines, 0))))
+        last_seq = session.scalar(base.with_only_columns(func.max(Event.seq))) or 0
+        # Older events count as seen: only what is written from now on is new.
+        seen = set(
+            session.scalars(
+                base.with_only_columns(Event.seq).where(Event.seq > last_seq - _TAIL_WINDOW)
+            )
+        )
+    show(latest[::-1])
+    if not follow:
+        return
+    # On PostgreSQL an event's number is taken when it is written, not when it commits,
+    # so a lower number can appear after a higher one: look back over a window of
+    # numbers and print what was not printed yet.
+    try:
+        while True:
+            time.sleep(interval)
+            low = last_seq - _TAIL_WINDOW
+            with service.db.read() as session:
+                numbers = session.scalars(
+                    base.with_only_columns(Event.seq).where(Event.seq > low)
+                ).all()
+                new = sorted(set(numbers) - seen)
+                fresh = (
+                    session.scalars(base.where(Event.seq.in_(new)).order_by(Event.seq)).all()
+                    if new
+                    else []
+                )
+            show(fresh)
+            seen.update(e.seq for e in fresh)
+            last_seq = max([last_seq, *seen])
+            seen = {n for n in seen if n > last_seq - _TAIL_WINDOW}
+    except KeyboardInterrupt:
+        return
+
+
+@api_key_app.command("list")
+def api_key_list(
+    workspace: Annotated[str, typer.Option("--workspace", help="Workspace id")],
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List a workspace's API keys: id, how the key starts, when made and revoked.
+    Secrets are stored hashed and cannot be shown; last use is not recorded."""
+    service = _service(database)
+    with service.db.read() as session:
+        if session.get(Workspace, workspace) is None:
+            _fail(f"no workspace {workspace}")
+        keys = session.scalars(
+            select(ApiKey).where(ApiKey.workspace_id == workspace).order_by(ApiKey.created_at)
+        ).all()
+    found = [
+        {
+            "key_id": k.key_id,
+            "prefix": f"seam_{k.key_id}_",
+            "created_at": iso(k.created_at),
+            "revoked_at": iso(k.revoked_at),
+        }
+        for k in keys
+    ]
+    if as_json:
+        _json(found)
+        return
+    _table(["key_id", "key starts with", "created", "revoked"], [list(k.values()) for k in found])
+
+
+@api_key_app.command("revoke")
+def api_key_revoke(
+    key_id: Annotated[str, typer.Argument(help="Key id (from api-key list), or the key itself")],
+    database: DatabaseOption = None,
+) -> None:
+    """Revoke an API key: every process refuses it (401) from its next request on."""
+    service = _service(database)
+    if key_id.startswith("seam_"):
+        key_id = key_id.removeprefix("seam_").partition("_")[0]
+    with service.db.write() as session:
+        key = session.get(ApiKey, key_id)
+        if key is None:
+            _fail(f"no API key {key_id}")
+        if key.revoked_at is not None:
+            err.print(f"API key {key_id} was already revoked at {iso(key.revoked_at)}")
+            return
+        key.revoked_at = service.clock.now()
+    err.print(f"API key {key_id} revoked")

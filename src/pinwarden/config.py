@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -9,14 +10,50 @@ from datetime import timedelta
 DEFAULT_DATABASE_URL = "sqlite:///pinwarden.db"
 
 
+_TRUE = ("1", "on", "true", "yes")
+_FALSE = ("0", "off", "false", "no")
+
+
+class SettingError(ValueError):
+    """A ``PINWARDEN_*`` variable that cannot be used; the message names it and says why."""
+
+
 def _env_float(name: str, default: float) -> float:
     raw = os.environ.get(name)
-    return default if raw in (None, "") else float(raw)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise SettingError(f"{name} must be a number of at least 0, not {raw!r}")
+    return value
 
 
-def _env_int(name: str, default: int) -> int:
+def _env_int(name: str, default: int, low: int = 0, high: int | None = None) -> int:
     raw = os.environ.get(name)
-    return default if raw in (None, "") else int(raw)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if value < low or (high is not None and value > high):
+        bounds = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        raise SettingError(f"{name} must be a whole number {bounds}, not {raw!r}")
+    return value
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in _TRUE:
+        return True
+    if raw.lower() in _FALSE:
+        return False
+    raise SettingError(f"{name} must be on or off (1/0, true/false), not {raw!r}")
 
 
 @dataclass(frozen=True)
@@ -55,6 +92,8 @@ class Settings:
     webhook_lanes: int = 50
     event_retention: timedelta = timedelta(days=90)
     run_worker: bool = True
+    # /metrics is served without authentication, as Prometheus scrapes; off removes it.
+    metrics: bool = True
     # An idle worker or deliverer looks for work this often even unwoken: work written
     # by another process on SQLite, or notified while a listener was reconnecting.
     idle_poll: timedelta = timedelta(seconds=5)
@@ -66,7 +105,8 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        """Build settings from the environment, falling back to the defaults."""
+        """Build settings from the environment, falling back to the defaults; raises
+        :class:`SettingError` for a value that cannot be read."""
         base = cls()
 
         def span(name: str, unit: timedelta, default: timedelta) -> timedelta:
@@ -77,7 +117,7 @@ class Settings:
             base,
             database_url=os.environ.get("PINWARDEN_DATABASE_URL") or base.database_url,
             host=os.environ.get("PINWARDEN_HOST") or base.host,
-            port=_env_int("PINWARDEN_PORT", base.port),
+            port=_env_int("PINWARDEN_PORT", base.port, low=1, high=65535),
             programming_lead_time=span(
                 "PINWARDEN_PROGRAMMING_LEAD_MINUTES", minute, base.programming_lead_time
             ),
@@ -93,7 +133,9 @@ class Settings:
                 "PINWARDEN_DISCOVERY_INTERVAL_SECONDS", second, base.discovery_interval
             ),
             lease_duration=span("PINWARDEN_LEASE_SECONDS", second, base.lease_duration),
-            worker_concurrency=_env_int("PINWARDEN_WORKER_CONCURRENCY", base.worker_concurrency),
+            worker_concurrency=_env_int(
+                "PINWARDEN_WORKER_CONCURRENCY", base.worker_concurrency, low=1
+            ),
             reconcile_timeout=span(
                 "PINWARDEN_RECONCILE_TIMEOUT_SECONDS", second, base.reconcile_timeout
             ),
@@ -102,7 +144,8 @@ class Settings:
             event_retention=span(
                 "PINWARDEN_EVENT_RETENTION_DAYS", timedelta(days=1), base.event_retention
             ),
-            run_worker=os.environ.get("PINWARDEN_RUN_WORKER", "1") not in ("0", "false"),
+            run_worker=_env_bool("PINWARDEN_RUN_WORKER", base.run_worker),
+            metrics=_env_bool("PINWARDEN_METRICS", base.metrics),
             idle_poll=span("PINWARDEN_IDLE_POLL_SECONDS", second, base.idle_poll),
             rate_limit_creates=_env_int(
                 "PINWARDEN_RATE_LIMIT_CREATES_PER_MINUTE", base.rate_limit_creates

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from pinwarden.api.app import create_app
 from pinwarden.api.auth import ApiKeyVerifier, issue_api_key
 from pinwarden.api.context import Services
+from pinwarden.api.ops import Operations
 from pinwarden.api.ratelimit import RateLimiter
 from pinwarden.background import Signal, pause_until, run_in_thread, run_loop
 from pinwarden.clock import Clock, SystemClock
@@ -23,7 +24,9 @@ from pinwarden.engine.device_events import DeviceEvents
 from pinwarden.engine.discovery import Discovery
 from pinwarden.engine.reconciler import Reconciler
 from pinwarden.engine.worker import Worker
+from pinwarden.health import Readiness
 from pinwarden.integrations import Integrations
+from pinwarden.metrics import Metrics
 from pinwarden.store import migrate
 from pinwarden.store.db import Database
 from pinwarden.store.notify import WakeListener, notify_on_commit
@@ -39,11 +42,14 @@ class Service:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
         self.db = Database(settings.database_url)
+        self.metrics = Metrics()
+        self.metrics.watch_devices(self.db, self.clock, settings.reconcile_timeout)
         self.integrations = Integrations(self.db, self.clock, settings)
         drivers = self.integrations.drivers
-        self.reconciler = Reconciler(self.db, self.clock, drivers, settings)
-        self.worker = Worker(self.db, self.clock, self.reconciler, settings)
-        self.deliverer = Deliverer(self.db, self.clock, settings)
+        self.reconciler = Reconciler(self.db, self.clock, drivers, settings, self.metrics)
+        self.worker = Worker(self.db, self.clock, self.reconciler, settings, self.metrics)
+        self.deliverer = Deliverer(self.db, self.clock, settings, self.metrics)
+        self.readiness = Readiness(self.db, settings, self.worker if settings.run_worker else None)
         self.discovery = Discovery(self.db, self.clock, drivers, self.worker.wake)
         self.device_events = DeviceEvents(self.db, drivers, self.worker.wake)
         # Discovery's loop: a move of a fake clock may make the next round due.
@@ -64,8 +70,9 @@ class Service:
             ApiKeyVerifier(self.db),
             RateLimiter.from_settings(self.clock, settings),
         )
+        ops = Operations(self.readiness.check, self.metrics if settings.metrics else None)
         self.app: FastAPI = create_app(
-            self.services, self._lifespan, extra_endpoints=self.integrations.endpoints
+            self.services, self._lifespan, extra_endpoints=self.integrations.endpoints, ops=ops
         )
 
     def migrate(self) -> None:

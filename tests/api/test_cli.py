@@ -74,14 +74,14 @@ def test_serve_sandbox_prints_a_key_the_sdk_can_use(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [*PINWARDEN, "serve", "--sandbox", "--port", str(port)],
         env=_env(tmp_path),
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
         text=True,
     )
     try:
         key = None
-        assert proc.stderr is not None
-        for line in proc.stderr:
+        assert proc.stdout is not None
+        for line in proc.stdout:
             if "API key" in line:
                 key = next(w for w in line.split() if w.startswith("seam_"))
                 break

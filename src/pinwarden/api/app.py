@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pinwarden.api.context import Services
 from pinwarden.api.errors import SeamError, internal_error
+from pinwarden.api.ops import Operations, mount_ops
 from pinwarden.api.routes import all_endpoints
 from pinwarden.api.wire import Endpoint, mount
 
@@ -24,9 +25,11 @@ def create_app(
     services: Services,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
     extra_endpoints: Sequence[Endpoint] = (),
+    ops: Operations | None = None,
 ) -> FastAPI:
     """Build the app; ``lifespan`` starts and stops background work (the worker);
-    ``extra_endpoints`` are the integrations' own routes (the sandbox's simulations)."""
+    ``extra_endpoints`` are the integrations' own routes (the sandbox's simulations);
+    ``ops`` adds health, readiness, metrics and the API description."""
     app = FastAPI(
         title="pinwarden",
         docs_url=None,
@@ -34,7 +37,10 @@ def create_app(
         openapi_url=None,
         lifespan=lifespan,
     )
-    mount(app, services, [*all_endpoints(), *extra_endpoints])
+    endpoints = [*all_endpoints(), *extra_endpoints]
+    mount(app, services, endpoints)
+    if ops is not None:
+        mount_ops(app, ops, endpoints)
     app.add_middleware(RequestIdMiddleware)
 
     @app.exception_handler(Exception)

@@ -2,7 +2,8 @@
 
 A key reads ``seam_<key_id>_<secret>`` (sandbox keys: ``seam_test<…>``). Only the key id
 is stored in clear, to find the row; the secret is kept as a SHA-256 digest and compared
-with :func:`hmac.compare_digest`.
+with :func:`hmac.compare_digest`. A revoked key (``revoked_at`` set) is refused from the
+next request on, in every process.
 """
 
 from __future__ import annotations
@@ -10,12 +11,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import threading
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pinwarden.store.db import Database
@@ -66,28 +66,24 @@ def _parse(authorization: str | None) -> tuple[str, str] | None:
     return key_id, secret
 
 
-def _lookup(session: Session, key_id: str) -> tuple[str, Principal] | None:
-    row = session.get(ApiKey, key_id)
-    if row is None:
-        return None
-    workspace = session.get(Workspace, row.workspace_id)
-    if workspace is None:
-        return None
-    return row.secret_hash, Principal(workspace.workspace_id, workspace.is_sandbox)
+_LOOKUP = (
+    select(ApiKey.secret_hash, Workspace.workspace_id, Workspace.is_sandbox)
+    .join(Workspace, Workspace.workspace_id == ApiKey.workspace_id)
+    .where(ApiKey.revoked_at.is_(None))
+)
 
 
 class ApiKeyVerifier:
-    """Checks bearer tokens; remembers stored digests briefly to spare a query per request.
+    """Checks bearer tokens against the database on every request.
 
-    Only the key id and the stored digest are cached, never a secret, and every request
-    still pays the constant-time comparison.
+    No cache: revocation must hold at once, also for keys revoked by another process
+    (``pinwarden api-key revoke``, another replica on PostgreSQL), and any cache would
+    need that same per-request look at shared state to stay true. The look is one
+    primary-key read on a plain connection, without an ORM session.
     """
 
-    def __init__(self, db: Database, ttl_seconds: float = 10.0) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
-        self._ttl = ttl_seconds
-        self._cache: dict[str, tuple[float, tuple[str, Principal] | None]] = {}
-        self._lock = threading.Lock()
 
     def authenticate(self, authorization: str | None) -> Principal | None:
         """The principal for an ``Authorization`` header, or None."""
@@ -95,18 +91,9 @@ class ApiKeyVerifier:
         if parsed is None:
             return None
         key_id, secret = parsed
-        now = time.monotonic()
-        with self._lock:
-            cached = self._cache.get(key_id)
-        if cached is None or cached[0] < now:
-            with self._db.read() as session:
-                found = _lookup(session, key_id)
-            with self._lock:
-                if len(self._cache) > 10_000:
-                    self._cache.clear()
-                self._cache[key_id] = (now + self._ttl, found)
-        else:
-            found = cached[1]
+        with self._db.engine.connect() as conn:
+            row = conn.execute(_LOOKUP.where(ApiKey.key_id == key_id)).first()
+        found = None if row is None else (row.secret_hash, Principal(row[1], row.is_sandbox))
         # Compare even when the key id is unknown, so timing does not reveal which ids exist.
         stored = found[0] if found is not None else _UNUSED_DIGEST
         if not hmac.compare_digest(stored, _digest(secret)) or found is None:

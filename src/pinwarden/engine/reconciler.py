@@ -30,12 +30,14 @@ from pinwarden.devices.driver import (
     Driver,
     OpAck,
     OpOutcome,
+    SlotOp,
     SlotReport,
 )
 from pinwarden.domain.issues import error, has_error, with_error, without_errors
 from pinwarden.engine import backup_pool, doors, unmanaged
 from pinwarden.engine.lease import Claim, owned
 from pinwarden.engine.plan import CodeState, Decision, DevicePlan, Held, plan_device
+from pinwarden.metrics import Metrics
 from pinwarden.store.db import Database
 from pinwarden.store.events import record_event
 from pinwarden.store.tables import AccessCode, ActionAttempt, Device, UnmanagedAccessCode
@@ -96,12 +98,18 @@ class Reconciler:
     """Brings one device at a time to its desired state."""
 
     def __init__(
-        self, db: Database, clock: Clock, drivers: Mapping[str, Driver], settings: Settings
+        self,
+        db: Database,
+        clock: Clock,
+        drivers: Mapping[str, Driver],
+        settings: Settings,
+        metrics: Metrics | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
         self.drivers = dict(drivers)
         self._settings = settings
+        self._metrics = metrics or Metrics()
 
     def _snapshot(self, device_id: str) -> _Snapshot | None:
         with self._db.read() as session:
@@ -202,6 +210,7 @@ class Reconciler:
         if sent:
             await asyncio.to_thread(self._reserve_slots, claim, snap, plan.decisions)
             outcomes = await driver.apply(snap.ref, [op for _, op in sent])
+            self._count_operations([op for _, op in sent], outcomes)
         results: dict[str, OpOutcome] = {
             access_code_id: outcome
             for (access_code_id, _op), outcome in zip(sent, outcomes, strict=True)
@@ -227,6 +236,16 @@ class Reconciler:
     ) -> None:
         with owned(self._db, claim) as (session, device):
             doors.record(session, device, command, outcome, self._clock.now())
+
+    def _count_operations(self, ops: list[SlotOp], outcomes: list[OpOutcome]) -> None:
+        for op, outcome in zip(ops, outcomes, strict=False):
+            if isinstance(outcome, OpAck):
+                label = "ack"
+            elif isinstance(outcome, DeviceUnavailable):
+                label = "unavailable"
+            else:
+                label = "rejected"
+            self._metrics.lock_operations.labels(op.kind, label).inc()
 
     def _reserve_slots(self, claim: Claim, snap: _Snapshot, decisions: list[Decision]) -> None:
         """Write newly allocated slots down *before* programming them, and make sure the

@@ -27,6 +27,7 @@ from pinwarden.clock import Clock
 from pinwarden.config import Settings
 from pinwarden.engine.lease import Claim, LeaseLost, owned
 from pinwarden.engine.reconciler import PassResult, Reconciler
+from pinwarden.metrics import Metrics
 from pinwarden.store.db import Database
 from pinwarden.store.tables import Device
 
@@ -46,12 +47,20 @@ class Worker:
     """Runs reconciles for due devices; safe to wake from any thread."""
 
     def __init__(
-        self, db: Database, clock: Clock, reconciler: Reconciler, settings: Settings
+        self,
+        db: Database,
+        clock: Clock,
+        reconciler: Reconciler,
+        settings: Settings,
+        metrics: Metrics | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
         self._reconciler = reconciler
         self._settings = settings
+        self._metrics = metrics or Metrics()
+        # time.monotonic() of the loop's latest step; None until it first ran.
+        self._heartbeat: float | None = None
         self.owner = f"worker-{uuid.uuid4().hex[:12]}"
         self._claims = itertools.count(1)
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -65,6 +74,12 @@ class Worker:
     def wait_idle(self, timeout: float = 10.0) -> None:
         """Block until every due device has been reconciled (tests and tools use this)."""
         self.signal.wait_idle(timeout)
+
+    def heartbeat_age(self) -> float | None:
+        """Real seconds since the worker loop last looked at the queue; None before its
+        first look. An idle loop looks at least every ``idle_poll``."""
+        beat = self._heartbeat
+        return None if beat is None else time.monotonic() - beat
 
     @property
     def running(self) -> int:
@@ -127,6 +142,13 @@ class Worker:
 
     async def _pass(self, claim: Claim) -> None:
         """One reconcile under a timeout and a live lease; then back-off and release."""
+        started = time.perf_counter()
+        outcome = await self._supervised(claim)
+        self._metrics.reconciles.labels(outcome).inc()
+        self._metrics.reconcile_duration.observe(time.perf_counter() - started)
+
+    async def _supervised(self, claim: Claim) -> str:
+        """Run the pass; returns its outcome for the metrics."""
         work = asyncio.ensure_future(self._reconciler.reconcile(claim))
         keeper = asyncio.ensure_future(self._keep_lease(claim))
         try:
@@ -142,19 +164,21 @@ class Worker:
             await asyncio.gather(work, keeper, return_exceptions=True)
         if keeper.done() and not keeper.cancelled():
             log.warning("lost the lease on device %s mid-pass; the pass stopped", claim.device_id)
-            return
+            return "lease_lost"
         if work.cancelled():
             log.warning("reconcile of device %s timed out; retrying later", claim.device_id)
-            result = FAILED
+            result, outcome = FAILED, "timeout"
         elif isinstance(work.exception(), LeaseLost):
             log.info("device %s taken over or removed mid-pass; nothing written", claim.device_id)
-            return
+            return "lease_lost"
         elif (exc := work.exception()) is not None:
             log.error("reconcile of device %s failed", claim.device_id, exc_info=exc)
-            result = FAILED
+            result, outcome = FAILED, "failed"
         else:
             result = work.result()
+            outcome = "failed" if result.failed else "ok"
         await asyncio.to_thread(self.finish, claim, result)
+        return outcome
 
     async def _keep_lease(self, claim: Claim) -> None:
         """Extend the lease every third of its length; returns once the claim lost it, or
@@ -219,6 +243,7 @@ class Worker:
         return pause_until(self._clock, next_due, self._settings.idle_poll)
 
     async def _step(self) -> float | None:
+        self._heartbeat = time.monotonic()
         claims = await asyncio.to_thread(self.claim_due)
         for claim in claims:
             self._start(claim)

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
@@ -29,10 +30,34 @@ def normalize_url(url: str) -> str:
     return url
 
 
+_BACKENDS = ("sqlite", "postgresql")
+
+
+def check_url(url: str) -> None:
+    """Raise :class:`ValueError` unless ``url`` names a backend pinwarden runs on."""
+    try:
+        backend = make_url(normalize_url(url)).get_backend_name()
+    except ArgumentError as exc:
+        raise ValueError(
+            "the database URL cannot be parsed; use sqlite:///PATH or postgresql://USER@HOST/DB"
+        ) from exc
+    if backend not in _BACKENDS:
+        raise ValueError(
+            f"unsupported database {backend!r} in the URL; use sqlite:///PATH or "
+            "postgresql://USER@HOST/DB"
+        )
+
+
+def display_url(url: str) -> str:
+    """``url`` without its password, fit for logs."""
+    return make_url(normalize_url(url)).render_as_string(hide_password=True)
+
+
 class Database:
     """Owns the engine; hands out read and write sessions."""
 
     def __init__(self, url: str) -> None:
+        check_url(url)
         self.url = normalize_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         self.engine = self._create_engine()
@@ -45,7 +70,7 @@ class Database:
     @property
     def display_url(self) -> str:
         """The database URL without its password, fit for logs."""
-        return make_url(self.url).render_as_string(hide_password=True)
+        return display_url(self.url)
 
     def on_commit(self, hook: Callable[[dict[str, Any]], None]) -> None:
         """Call ``hook(session.info)`` after every committed write transaction."""

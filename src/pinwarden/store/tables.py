@@ -69,6 +69,8 @@ class ApiKey(Base):
     )
     secret_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Set by ``pinwarden api-key revoke``; every request checks it (api/auth.py).
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class ConnectedAccount(Base):

@@ -27,6 +27,7 @@ from pinwarden import __version__
 from pinwarden.background import Signal, pause_until, run_loop
 from pinwarden.clock import Clock, SystemClock
 from pinwarden.config import Settings
+from pinwarden.metrics import Metrics
 from pinwarden.store.db import Database
 from pinwarden.store.events import DELIVERIES_QUEUED
 from pinwarden.store.tables import Event, Webhook, WebhookAttempt, WebhookDelivery
@@ -57,6 +58,8 @@ class Job:
     secret: str
     message_id: str
     body: str
+    # When its event was written: delivery lag is measured from here.
+    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -89,9 +92,11 @@ class Deliverer:
         db: Database,
         clock: Clock,
         settings: Settings,
+        metrics: Metrics | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
+        self._metrics = metrics or Metrics()
         # Receivers check svix-timestamp against their own clock, so it is always real time.
         self._wall_clock = SystemClock()
         self._settings = settings
@@ -142,7 +147,7 @@ class Deliverer:
                 hook.lane_owner = self.owner
                 hook.lane_until = now + self._settings.delivery_lease
                 rows = session.execute(
-                    select(WebhookDelivery.id, Event.event_id, Event.payload)
+                    select(WebhookDelivery.id, Event.event_id, Event.payload, Event.created_at)
                     .join(Event, Event.seq == WebhookDelivery.event_seq)
                     .where(
                         WebhookDelivery.webhook_id == hook.webhook_id,
@@ -161,6 +166,7 @@ class Deliverer:
                         hook.secret,
                         f"msg_{row.event_id}",
                         event_body(row.payload),
+                        row.created_at,
                     )
                     for row in rows
                 ]
@@ -252,6 +258,15 @@ class Deliverer:
         else:
             delivery.next_attempt_at = outcome.attempted_at + delay
 
+    def _observe(self, job: Job, outcome: Outcome) -> None:
+        if outcome.ok:
+            self._metrics.webhook_deliveries.labels("succeeded").inc()
+            lag = (outcome.attempted_at - job.created_at).total_seconds()
+            self._metrics.webhook_lag.observe(max(0.0, lag))
+        else:
+            label = "http_error" if outcome.reached else "unreachable"
+            self._metrics.webhook_deliveries.labels(label).inc()
+
     async def _lane(self, client: httpx.AsyncClient, webhook_id: str, jobs: list[Job]) -> None:
         pending: list[tuple[Job, Outcome]] = []
         try:
@@ -260,6 +275,7 @@ class Deliverer:
                     pending = []
                     return  # the webhook was deleted, or another process took over
                 outcome = await self.send(client, job)
+                self._observe(job, outcome)
                 pending.append((job, outcome))
                 if not outcome.reached:
                     return  # the receiver is unreachable: rest, let the others go first

@@ -411,10 +411,10 @@ class ZWaveJSDriver:
         return node, self._state(account, device.address)
 
     async def _send(self, node: Node, state: _NodeState, call: Callable[[], Awaitable[T]]) -> T:
-        """One command on the mesh (always waited for: without ``wait_for_result`` the
-        library answers None when the node dies mid-command, as if it had worked), within the node's budget; a dead node is pinged first
+        """One command on the mesh, within the node's budget; a dead node is pinged first
         (when its back-off allows) and refused without traffic otherwise. The caller holds
-        the node's lock."""
+        the node's lock. Every command is waited for (``wait_for_result``): otherwise the
+        library answers None when the node dies mid-command, as if it had worked."""
         now = self._clock.now()
         if node.status == NodeStatus.DEAD:
             if not state.budget.probe_due(now):
