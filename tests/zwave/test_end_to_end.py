@@ -29,7 +29,10 @@ def test_ongoing_code_is_set_changed_and_removed_on_the_lock(zwave: ZWaveHarness
     zwave.seam.access_codes.delete(access_code_id=code.access_code_id)
     eventually(lambda: zwave.stack.codes(EMPTY_NODE) == {}, "the lock to be empty")
     assert zwave.events("access_code.set_on_device", access_code_id=code.access_code_id)
-    assert zwave.events("access_code.removed_from_device", access_code_id=code.access_code_id)
+    eventually(
+        lambda: zwave.events("access_code.removed_from_device", access_code_id=code.access_code_id),
+        "access_code.removed_from_device",
+    )
 
 
 def test_time_bound_code_is_on_the_lock_only_within_its_window(zwave: ZWaveHarness) -> None:
@@ -59,8 +62,13 @@ def test_codes_on_the_lock_before_onboarding_are_kept_and_listed_unmanaged(
     zwave: ZWaveHarness,
 ) -> None:
     device_id = zwave.devices[SEEDED_NODE]
-    unmanaged = zwave.seam.access_codes.unmanaged.list(device_id=device_id)
-    assert sorted(str(u.code) for u in unmanaged) == ["4321", "907856"]
+    listed = eventually(
+        lambda: sorted(
+            str(u.code) for u in zwave.seam.access_codes.unmanaged.list(device_id=device_id)
+        ),
+        "the lock's codes listed",
+    )
+    assert listed == ["4321", "907856"]
     assert zwave.stack.codes(SEEDED_NODE) == {3: "4321", 7: "907856"}
     # pinwarden's own codes go into other slots and leave the lock's alone.
     code = zwave.seam.access_codes.create(device_id=device_id, name="New", code="1122")
