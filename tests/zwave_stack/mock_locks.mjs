@@ -39,6 +39,7 @@ import {
 	BatteryCCReport,
 	DoorLockCCOperationReport,
 	DoorLockMode,
+	NotificationCCGet,
 	NotificationCCReport,
 	UserCodeCCGet,
 	UserCodeCCReport,
@@ -173,6 +174,19 @@ function lockBehaviors() {
 					userId: cc.userId,
 					userIdStatus: status,
 					userCode: status === UserIDStatus.Available ? undefined : "*".repeat(code.length),
+				});
+				return { action: "sendCC", cc: report };
+			},
+		},
+		{
+			// The stock mock leaves Notification Get unanswered, so each interview waited
+			// out a 1 s timeout: answer "nothing pending" (event 0) like an idle lock.
+			handleCC(controller, _self, cc) {
+				if (!(cc instanceof NotificationCCGet)) return undefined;
+				const report = new NotificationCCReport({
+					nodeId: controller.ownNodeId,
+					notificationType: cc.notificationType ?? ACCESS_CONTROL,
+					notificationEvent: 0x00,
 				});
 				return { action: "sendCC", cc: report };
 			},
@@ -429,11 +443,16 @@ function startSerialServer(serial, port) {
 		});
 		faucet.connect(writable);
 		let pending = Buffer.alloc(0);
+		let merged = 0;
 		// Frames must reach the mock serial port one at a time and in order.
 		let queue = Promise.resolve();
 		socket.on("data", (chunk) => {
 			const [frames, rest] = reframe(Buffer.concat([pending, chunk]));
 			pending = Buffer.from(rest);
+			// Evidence for the re-framing: the stock MockServer would have died here.
+			if (frames.length > 1 && merged++ === 0) {
+				console.log(`re-framing: a TCP chunk carried ${frames.length} frames`);
+			}
 			for (const frame of frames) {
 				const copy = Uint8Array.from(frame);
 				queue = queue.then(() =>
@@ -445,7 +464,7 @@ function startSerialServer(serial, port) {
 		socket.on("close", () => {
 			faucet.disconnect();
 			void writable.close().catch(() => {});
-			console.log("serial client disconnected");
+			console.log(`serial client disconnected; ${merged} chunks carried several frames`);
 		});
 	});
 	// zwave-js expects one serial port owner.
