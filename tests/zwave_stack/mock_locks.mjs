@@ -19,7 +19,28 @@
 // on its own. MockServer also advertises over mDNS and binds every interface; this binds
 // 127.0.0.1 and advertises nothing.
 //
-// Prints one line "MOCK_READY {json}" on stdout once both ports listen.
+// Ports may be 0; the line "MOCK_READY {serialPort, controlPort, nodes}" on stdout, once
+// both listen, tells the ports taken.
+//
+// Control API (127.0.0.1:controlPort, JSON bodies; every node route answers the node's
+// state after the operation, or {"error": "..."} with 400/404/405/409/500):
+//   GET  /health                       {"ok": true, "nodes": [2, 3]}
+//   GET  /nodes/:id                    {"nodeId", "mode", "locked", "doorMode" (0|255),
+//                                       "battery", "numUsers",
+//                                       "codes": {"<slot>": {"status": "Enabled", "code"}}}
+//                                      (only occupied slots; from the lock's own memory)
+//   POST /nodes/:id/reset              {"codes"?: {"<slot>": "PIN"}}: memory = codes,
+//                                      door locked, mode alive, battery as declared
+//   POST /nodes/:id/mode               {"mode": "alive"|"dead"|"silent"|"masked"}
+//   POST /nodes/:id/battery            {"level": 0-100} (answered on the next Battery Get)
+//   POST /nodes/:id/keypad-unlock      {"slot"}: Access Control event 6 (userId) + door
+//                                      unsecured (Door Lock Operation Report)
+//   POST /nodes/:id/keypad-lock        {"slot"?}: event 5 (+userId) + door secured
+//   POST /nodes/:id/manual-lock        {}: event 1 + door secured
+//   POST /nodes/:id/manual-unlock      {}: event 2 + door unsecured
+//   POST /nodes/:id/program-code       {"slot", "code"}: memory written, event 0x0E (userId)
+//   POST /nodes/:id/delete-code        {"slot"}: memory cleared, event 0x0D (userId)
+// Reports the lock sends are refused (409) while the node is dead.
 
 import { readFileSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
