@@ -201,3 +201,16 @@ def test_masked_node_hides_pins(stack: ZWaveStack) -> None:
 
     asyncio.run(scenario())
     assert stack.codes(SMALL) == {1: "8642"}
+
+
+def test_battery_level_is_the_mock_s(stack: ZWaveStack) -> None:
+    stack.set_battery(EMPTY, 17)
+
+    async def scenario() -> None:
+        async with connected(stack) as client:
+            node = node_of(client, EMPTY)
+            await node.async_invoke_cc_api(CommandClass.BATTERY, "get", wait_for_result=True)
+            await until(lambda: node.values[f"{EMPTY}-128-0-level"].value == 17, "the level")
+
+    asyncio.run(scenario())
+    assert stack.reset(EMPTY)["battery"] == 90

@@ -210,7 +210,8 @@ class ZWaveStack:
         self.stop()
 
     def _spawn(self, args: list[str], log: Path) -> subprocess.Popen[bytes]:
-        with open(log, "ab") as out:
+        # A fresh log per start: _start_mock reads the MOCK_READY line of this start only.
+        with open(log, "wb") as out:
             # Own process group, so stop() reaches zwave-server's children too.
             proc = subprocess.Popen(
                 args,

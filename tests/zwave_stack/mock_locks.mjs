@@ -19,7 +19,28 @@
 // on its own. MockServer also advertises over mDNS and binds every interface; this binds
 // 127.0.0.1 and advertises nothing.
 //
-// Prints one line "MOCK_READY {json}" on stdout once both ports listen.
+// Ports may be 0; the line "MOCK_READY {serialPort, controlPort, nodes}" on stdout, once
+// both listen, tells the ports taken.
+//
+// Control API (127.0.0.1:controlPort, JSON bodies; every node route answers the node's
+// state after the operation, or {"error": "..."} with 400/404/405/409/500):
+//   GET  /health                       {"ok": true, "nodes": [2, 3]}
+//   GET  /nodes/:id                    {"nodeId", "mode", "locked", "doorMode" (0|255),
+//                                       "battery", "numUsers",
+//                                       "codes": {"<slot>": {"status": "Enabled", "code"}}}
+//                                      (only occupied slots; from the lock's own memory)
+//   POST /nodes/:id/reset              {"codes"?: {"<slot>": "PIN"}}: memory = codes,
+//                                      door locked, mode alive, battery as declared
+//   POST /nodes/:id/mode               {"mode": "alive"|"dead"|"silent"|"masked"}
+//   POST /nodes/:id/battery            {"level": 0-100} (answered on the next Battery Get)
+//   POST /nodes/:id/keypad-unlock      {"slot"}: Access Control event 6 (userId) + door
+//                                      unsecured (Door Lock Operation Report)
+//   POST /nodes/:id/keypad-lock        {"slot"?}: event 5 (+userId) + door secured
+//   POST /nodes/:id/manual-lock        {}: event 1 + door secured
+//   POST /nodes/:id/manual-unlock      {}: event 2 + door unsecured
+//   POST /nodes/:id/program-code       {"slot", "code"}: memory written, event 0x0E (userId)
+//   POST /nodes/:id/delete-code        {"slot"}: memory cleared, event 0x0D (userId)
+// Reports the lock sends are refused (409) while the node is dead.
 
 import { readFileSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
@@ -39,6 +60,7 @@ import {
 	BatteryCCReport,
 	DoorLockCCOperationReport,
 	DoorLockMode,
+	NotificationCCGet,
 	NotificationCCReport,
 	UserCodeCCGet,
 	UserCodeCCReport,
@@ -173,6 +195,19 @@ function lockBehaviors() {
 					userId: cc.userId,
 					userIdStatus: status,
 					userCode: status === UserIDStatus.Available ? undefined : "*".repeat(code.length),
+				});
+				return { action: "sendCC", cc: report };
+			},
+		},
+		{
+			// The stock mock leaves Notification Get unanswered, so each interview waited
+			// out a 1 s timeout: answer "nothing pending" (event 0) like an idle lock.
+			handleCC(controller, _self, cc) {
+				if (!(cc instanceof NotificationCCGet)) return undefined;
+				const report = new NotificationCCReport({
+					nodeId: controller.ownNodeId,
+					notificationType: cc.notificationType ?? ACCESS_CONTROL,
+					notificationEvent: 0x00,
 				});
 				return { action: "sendCC", cc: report };
 			},
@@ -429,11 +464,16 @@ function startSerialServer(serial, port) {
 		});
 		faucet.connect(writable);
 		let pending = Buffer.alloc(0);
+		let merged = 0;
 		// Frames must reach the mock serial port one at a time and in order.
 		let queue = Promise.resolve();
 		socket.on("data", (chunk) => {
 			const [frames, rest] = reframe(Buffer.concat([pending, chunk]));
 			pending = Buffer.from(rest);
+			// Evidence for the re-framing: the stock MockServer would have died here.
+			if (frames.length > 1 && merged++ === 0) {
+				console.log(`re-framing: a TCP chunk carried ${frames.length} frames`);
+			}
 			for (const frame of frames) {
 				const copy = Uint8Array.from(frame);
 				queue = queue.then(() =>
@@ -445,7 +485,7 @@ function startSerialServer(serial, port) {
 		socket.on("close", () => {
 			faucet.disconnect();
 			void writable.close().catch(() => {});
-			console.log("serial client disconnected");
+			console.log(`serial client disconnected; ${merged} chunks carried several frames`);
 		});
 	});
 	// zwave-js expects one serial port owner.
