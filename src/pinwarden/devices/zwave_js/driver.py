@@ -212,6 +212,12 @@ class ZWaveJSDriver:
         if self._events is not None:
             self._events.put_nowait(None)
 
+    def commands_last_hour(self, address: str) -> int:
+        """Commands (pings included) sent to the lock at ``address`` in the last hour of
+        the clock: what the mesh was asked to carry for it."""
+        state = self._nodes.get(address)
+        return 0 if state is None else state.budget.sent_last_hour(self._clock.now())
+
     # Connections -----------------------------------------------------------------
 
     def _stored_config(self, connected_account_id: str) -> dict[str, Any]:
@@ -410,20 +416,27 @@ class ZWaveJSDriver:
             raise DeviceUnavailable("the node is no longer on the Z-Wave network")
         return node, self._state(account, device.address)
 
+    async def _reach(self, node: Node, state: _NodeState) -> None:
+        """Return if the node is not known dead; else ping it when its back-off allows
+        (it answers: alive again) and raise :class:`DeviceUnavailable` otherwise."""
+        if node.status != NodeStatus.DEAD:
+            return
+        now = self._clock.now()
+        if not state.budget.probe_due(now):
+            raise DeviceUnavailable("the lock's Z-Wave node is dead")
+        state.budget.record(now)
+        if not await self._guarded(node.async_ping):
+            state.budget.probe_failed(now)
+            raise DeviceUnavailable("the lock's Z-Wave node is dead (no answer to a ping)")
+        state.budget.alive()
+
     async def _send(self, node: Node, state: _NodeState, call: Callable[[], Awaitable[T]]) -> T:
         """One command on the mesh, within the node's budget; a dead node is pinged first
         (when its back-off allows) and refused without traffic otherwise. The caller holds
         the node's lock. Every command is waited for (``wait_for_result``): otherwise the
         library answers None when the node dies mid-command, as if it had worked."""
+        await self._reach(node, state)
         now = self._clock.now()
-        if node.status == NodeStatus.DEAD:
-            if not state.budget.probe_due(now):
-                raise DeviceUnavailable("the lock's Z-Wave node is dead")
-            state.budget.record(now)
-            if not await self._guarded(node.async_ping):
-                state.budget.probe_failed(now)
-                raise DeviceUnavailable("the lock's Z-Wave node is dead (no answer to a ping)")
-            state.budget.alive()
         spent_until = state.budget.spent_until(now)
         if spent_until is not None:
             raise DeviceUnavailable(
@@ -490,8 +503,7 @@ class ZWaveJSDriver:
                     state.sweep_next = start + len(sweep)
                     state.swept_at = now
                     to_read += [s for s in sweep if s not in to_read]
-                if node.status == NodeStatus.DEAD and not to_read:
-                    raise DeviceUnavailable("the lock's Z-Wave node is dead")
+                await self._reach(node, state)
                 for slot in to_read:
                     await self._get_slot(node, state, slot)
             finally:
