@@ -181,7 +181,7 @@ def test_serve_without_sandbox_says_where_it_listens(tmp_path: Path) -> None:
 
 def test_the_readme_quick_start_runs_as_written(tmp_path: Path) -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme.split("## Quick start with the official SDK", 1)[1]
+    section = readme.split("### Python", 1)[1]
     script = section.split("```python\n", 1)[1].split("```", 1)[0]
     env = _env(f"sqlite:///{tmp_path / 'quick.db'}")
     made = subprocess.run(
@@ -213,5 +213,5 @@ def test_the_readme_quick_start_runs_as_written(tmp_path: Path) -> None:
         server.wait(timeout=20)
     assert run.returncode == 0, run.stderr
     printed = run.stdout.splitlines()
-    assert printed[:2] == ["setting", "set"]
-    assert "access_code.created" in printed[2]
+    assert printed[:4] == ["setting", "set", "unset", "False"]
+    assert "access_code.created" in printed[4]
