@@ -31,13 +31,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from seam import Seam  # noqa: E402
+from seam import Seam
 
-from pinwarden.clock import Clock, FakeClock, SystemClock  # noqa: E402
-from pinwarden.config import Settings  # noqa: E402
-from pinwarden.service import Service  # noqa: E402
-from tests.conftest import http_server  # noqa: E402
-from tests.zwave_stack import ZWaveStack, ensure_node_modules, find_node_and_npm  # noqa: E402
+from pinwarden.clock import Clock, FakeClock, SystemClock
+from pinwarden.config import Settings
+from pinwarden.service import Service
+from tests.conftest import http_server
+from tests.zwave_stack import ZWaveStack, ensure_node_modules, find_node_and_npm
 
 NODE = 3
 
@@ -50,6 +50,10 @@ def wait_for(probe: Callable[[], object], timeout: float = 60.0, every: float = 
             raise TimeoutError("condition not met")
         time.sleep(every)
     return time.monotonic()
+
+
+def status(seam: Seam, access_code_id: str) -> str:
+    return str(seam.access_codes.get(access_code_id=access_code_id).status)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -92,18 +96,12 @@ def latency(stack: ZWaveStack, settings: Settings, count: int) -> None:
             pin = f"{4000 + i}"
             code = seam.access_codes.create(device_id=device_id, name=f"c{i}", code=pin)
             began = time.monotonic()
-            on_lock.append(wait_for(lambda: pin in stack.codes(NODE).values()) - began)
-            is_set.append(
-                wait_for(
-                    lambda: (
-                        seam.access_codes.get(access_code_id=code.access_code_id).status == "set"
-                    )
-                )
-                - began
-            )
+            on_lock.append(wait_for(lambda p=pin: p in stack.codes(NODE).values()) - began)
+            done = wait_for(lambda c=code.access_code_id: status(seam, c) == "set")
+            is_set.append(done - began)
             seam.access_codes.delete(access_code_id=code.access_code_id)
             began = time.monotonic()
-            removed.append(wait_for(lambda: pin not in stack.codes(NODE).values()) - began)
+            removed.append(wait_for(lambda p=pin: p not in stack.codes(NODE).values()) - began)
     slowest = max(range(count), key=on_lock.__getitem__)
     print(f"slowest create: #{slowest}")
     figures("create -> PIN in the lock's memory", on_lock)
@@ -146,7 +144,8 @@ def edges(stack: ZWaveStack, settings: Settings, count: int) -> None:
             time.sleep(0.01)
     early = [p for p, at in first_seen.items() if at < windows[p][0]]
     print(
-        f"time-bound codes: {len(first_seen)}/{count} appeared, {len(gone)} removed, {len(early)} early"
+        f"time-bound codes: {len(first_seen)}/{count} appeared, {len(gone)} removed, "
+        f"{len(early)} early"
     )
     figures(
         "starts_at -> PIN in memory",
@@ -172,16 +171,15 @@ def dead_hour(stack: ZWaveStack, settings: Settings) -> None:
         seam.access_codes.create(device_id=device_id, name="waiting", code="5150")
         began = time.monotonic()
         start = clock.now()
-        passes = 0
         # To just short of an hour, so the command that found the node dead still counts.
         for step in range(360):
             service.worker.wait_idle(60)
             clock.advance(timedelta(seconds=10 if step < 359 else 9))
-            passes += 1
         service.worker.wait_idle(60)
         sent = driver.commands_last_hour(address)
         print(
-            f"dead node for {clock.now() - start} of fake clock ({time.monotonic() - began:.0f} s real): "
+            f"dead node for {clock.now() - start} of fake clock "
+            f"({time.monotonic() - began:.0f} s real): "
             f"{sent} commands in the last hour (pings included; {before} before it died)"
         )
         stack.set_mode(NODE, "alive")
