@@ -306,6 +306,9 @@ def connect(
         service.disconnect_account(account_id)
         err.print(f"[red]Could not reach the account's locks: {exc}[/]")
         raise typer.Exit(1) from exc
+    except BaseException:
+        service.disconnect_account(account_id)  # interrupted, or failed: keep nothing
+        raise
     err.print(f"{added} lock(s) found")
     typer.echo(json.dumps({"connected_account_id": account_id}))
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.processes import PINWARDEN, free_port
+from tests.processes import PINWARDEN, free_port, sandbox_key
 
 
 def _env(db: str) -> dict[str, str]:
@@ -184,15 +184,7 @@ def test_the_readme_quick_start_runs_as_written(tmp_path: Path) -> None:
     section = readme.split("### Python", 1)[1]
     script = section.split("```python\n", 1)[1].split("```", 1)[0]
     env = _env(f"sqlite:///{tmp_path / 'quick.db'}")
-    made = subprocess.run(
-        [*PINWARDEN, "sandbox", "create", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    key = json.loads(made.stdout)["api_key"]
+    key = sandbox_key(env)
     port = free_port()
     script = script.replace('"seam_test…"', repr(key)).replace(":3020", f":{port}")
     server = subprocess.Popen(

@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 from pinwarden.devices.driver import AccessDenied, KeypadUnlock, ManualLockChange, SlotChanged
 from pinwarden.devices.zwave_js.budget import NodeBudget
+from pinwarden.devices.zwave_js.connection import shown
 from pinwarden.devices.zwave_js.reports import access_control_event
+from pinwarden.devices.zwave_js.slots import CachedSlot, answered, pin_of
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -59,6 +61,9 @@ def test_lock_operations_map_to_seam_methods() -> None:
     assert access_control_event("a", 1, {}, T0) == ManualLockChange("a", T0, True, "manual")
     assert access_control_event("a", 2, {}, T0) == ManualLockChange("a", T0, False, "manual")
     assert access_control_event("a", 5, {}, T0) == ManualLockChange("a", T0, True, "keycode")
+    assert access_control_event("a", 33, {"userId": 2}, T0) == ManualLockChange(
+        "a", T0, True, "keycode"
+    )
     assert access_control_event("a", 9, {}, T0) == ManualLockChange("a", T0, True, "automatic")
     assert access_control_event("a", 4, {}, T0) == ManualLockChange("a", T0, False, "unknown")
 
@@ -73,3 +78,25 @@ def test_refused_codes_and_unfollowed_events() -> None:
     assert access_control_event("a", 19, {}, T0) == AccessDenied("a", T0)
     assert access_control_event("a", 22, {}, T0) is None  # door open sensor
     assert access_control_event("a", 11, {}, T0) is None  # jammed
+
+
+def test_every_status_but_available_occupies_a_slot() -> None:
+    # Available, Enabled, Disabled, Messaging, Passage mode, "status not available".
+    statuses = {0: False, 1: True, 2: True, 3: True, 4: True, 0xFE: True}
+    for status, occupied in statuses.items():
+        got = answered(5, {"userIdStatus": status, "userCode": "2580"})
+        assert got is not None and got.occupied is occupied
+    assert not CachedSlot(5, None, None).occupied and not CachedSlot(5, None, None).known
+    assert answered(5, None) is None
+    assert answered(5, {"userCode": "2580"}) is None
+
+
+def test_hidden_pins_are_none() -> None:
+    assert pin_of("**********") is None
+    assert pin_of("") is None
+    assert pin_of("0042") == "0042"
+
+
+def test_urls_are_shown_without_credentials_or_query() -> None:
+    assert shown("wss://admin:hunter2@hub.local:3000/ws?token=abc") == "wss://hub.local:3000/ws"
+    assert shown("ws://127.0.0.1:3000") == "ws://127.0.0.1:3000"

@@ -4,12 +4,14 @@ mock's control API, not what pinwarden or zwave-js believe."""
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from tests.zwave.conftest import EMPTY_NODE, SEEDED_NODE, ZWaveHarness, eventually
 from tests.zwave_stack import ZWaveStack
@@ -37,8 +39,9 @@ def test_ongoing_code_is_set_changed_and_removed_on_the_lock(zwave: ZWaveHarness
 
 def test_time_bound_code_is_on_the_lock_only_within_its_window(zwave: ZWaveHarness) -> None:
     device_id = zwave.devices[EMPTY_NODE]
+    # Wide enough that a loaded machine can't miss the window between two polls.
     starts_at = datetime.now(UTC) + timedelta(seconds=3)
-    ends_at = starts_at + timedelta(seconds=4)
+    ends_at = starts_at + timedelta(seconds=8)
     code = zwave.seam.access_codes.create(
         device_id=device_id,
         name="Guest",
@@ -83,16 +86,17 @@ def test_keypad_unlocks_name_the_code_used(zwave: ZWaveHarness) -> None:
     slot = zwave.slot_of(EMPTY_NODE, "8642")
     assert slot is not None
     zwave.stack.keypad_unlock(EMPTY_NODE, slot)
-    unlocked = eventually(
-        lambda: zwave.events("lock.unlocked", device_id=device_id), "lock.unlocked"
-    )
-    assert [(e.method, e.access_code_id, e.access_code_is_managed) for e in unlocked] == [
-        ("keycode", code.access_code_id, True)
-    ]
     eventually(
         lambda: zwave.seam.devices.get(device_id=device_id).properties.locked is False,
         "the device to show unlocked",
     )
+    zwave.stack.manual_lock(EMPTY_NODE)
+    # Reports are recorded in order: once the lock is seen locked, every unlock is in.
+    eventually(lambda: zwave.events("lock.locked", device_id=device_id), "lock.locked")
+    unlocked = zwave.events("lock.unlocked", device_id=device_id)
+    assert [(e.method, e.access_code_id, e.access_code_is_managed) for e in unlocked] == [
+        ("keycode", code.access_code_id, True)
+    ]
 
     seeded = zwave.devices[SEEDED_NODE]
     zwave.stack.keypad_unlock(SEEDED_NODE, 3)
@@ -125,10 +129,17 @@ def test_lock_and_unlock_door_through_door_lock_cc(zwave: ZWaveHarness) -> None:
     assert zwave.seam.devices.get(device_id=device_id).properties.locked is False
     zwave.seam.locks.lock_door(device_id=device_id)
     assert zwave.stack.locked(EMPTY_NODE)
+    # A later report marks the point by which any echo of the commands would be recorded.
+    zwave.stack.manual_unlock(EMPTY_NODE)
+    eventually(lambda: zwave.events("lock.unlocked", method="manual"), "the manual unlock")
     methods = [(e.event_type, e.method) for e in zwave.events("lock.locked")]
     methods += [(e.event_type, e.method) for e in zwave.events("lock.unlocked")]
     # The lock's own report of the command is not a second event.
-    assert sorted(methods) == [("lock.locked", "seamapi"), ("lock.unlocked", "seamapi")]
+    assert sorted(methods) == [
+        ("lock.locked", "seamapi"),
+        ("lock.unlocked", "manual"),
+        ("lock.unlocked", "seamapi"),
+    ]
 
 
 def test_codes_changed_and_removed_at_the_keypad_are_put_back(zwave: ZWaveHarness) -> None:
@@ -207,7 +218,7 @@ def test_connect_command_onboards_a_z_wave_js_server(
         [*cli, "workspace", "create", "Home"], env=env, capture_output=True, text=True, timeout=60
     )
     assert made.returncode == 0, made.stderr
-    workspace_id = __import__("json").loads(made.stdout)["workspace_id"]
+    workspace_id = json.loads(made.stdout)["workspace_id"]
     done = subprocess.run(
         [*cli, "connect", "zwave-js", "--url", zwave_stack.ws_url, "--workspace", workspace_id],
         env=env,
@@ -216,7 +227,7 @@ def test_connect_command_onboards_a_z_wave_js_server(
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    account_id = __import__("json").loads(done.stdout)["connected_account_id"]
+    account_id = json.loads(done.stdout)["connected_account_id"]
     assert f"{len(zwave_stack.node_ids)} lock(s) found" in done.stderr
 
     refused = subprocess.run(
@@ -228,4 +239,21 @@ def test_connect_command_onboards_a_z_wave_js_server(
     )
     assert refused.returncode == 1 and refused.stdout == ""
     assert "Could not reach" in refused.stderr
-    assert account_id
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as db:
+            kept = db.execute(text("SELECT connected_account_id FROM connected_accounts")).all()
+    finally:
+        engine.dispose()
+    assert [row[0] for row in kept] == [account_id]
+
+
+def test_the_account_and_its_locks_are_listed_as_seam_lists_them(zwave: ZWaveHarness) -> None:
+    account = zwave.seam.connected_accounts.get(connected_account_id=zwave.account_id)
+    assert account.connected_account_id == zwave.account_id
+    listed = zwave.seam.devices.list(connected_account_id=zwave.account_id)
+    assert sorted(d.device_id for d in listed) == sorted(zwave.devices.values())
+    assert {d.device_type for d in listed} == {"zwave_lock"}
+    small = zwave.seam.devices.get(device_id=zwave.devices[4])
+    assert small.can_remotely_lock and small.properties.online
+    assert zwave.seam.devices.list(connected_account_ids=[]) == []

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-import aiohttp
 import pytest
 from zwave_js_server.client import Client
 from zwave_js_server.const import CommandClass, NodeStatus
@@ -18,6 +17,7 @@ from zwave_js_server.exceptions import FailedZWaveCommand
 from zwave_js_server.model.node import Node
 
 from tests.zwave_stack import ZWaveStack
+from tests.zwave_stack.client import connected as client_of
 
 SEEDED = 2  # arrives with slots 3 and 7 occupied
 EMPTY = 3  # User Code v2, empty
@@ -26,20 +26,9 @@ USER_CODE = CommandClass.USER_CODE
 ENABLED = 1  # UserIDStatus.Enabled
 
 
-@asynccontextmanager
-async def connected(stack: ZWaveStack) -> AsyncIterator[Client]:
+def connected(stack: ZWaveStack) -> AbstractAsyncContextManager[Client]:
     """A client that has the driver's state dump, listening for events."""
-    async with aiohttp.ClientSession() as session:
-        client = Client(stack.ws_url, session)
-        await client.connect()
-        ready = asyncio.Event()
-        listener = asyncio.create_task(client.listen(ready))
-        try:
-            await asyncio.wait_for(ready.wait(), 10)
-            yield client
-        finally:
-            await client.disconnect()
-            await listener
+    return client_of(stack.ws_url)
 
 
 def node_of(client: Client, node_id: int) -> Node:

@@ -53,8 +53,9 @@ from typing import Any, Literal
 
 import aiohttp
 import pytest
-from zwave_js_server.client import Client
 from zwave_js_server.exceptions import BaseZwaveJSServerError
+
+from tests.zwave_stack.client import connected
 
 HERE = Path(__file__).resolve().parent
 LOCK_FILE = HERE / "package-lock.json"
@@ -307,21 +308,10 @@ class ZWaveStack:
         raise StackError(f"stack not ready within the deadline: {last}")
 
     async def _nodes_not_ready(self) -> list[int]:
-        async with aiohttp.ClientSession() as session:
-            client = Client(self.ws_url, session)
-            await asyncio.wait_for(client.connect(), 5)
-            driver_ready = asyncio.Event()
-            listener = asyncio.create_task(client.listen(driver_ready))
-            try:
-                await asyncio.wait_for(driver_ready.wait(), 5)
-                assert client.driver is not None
-                nodes = client.driver.controller.nodes
-                return [i for i in self.node_ids if i not in nodes or not nodes[i].ready]
-            finally:
-                await client.disconnect()
-                listener.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await listener
+        async with connected(self.ws_url, timeout=5) as client:
+            assert client.driver is not None
+            nodes = client.driver.controller.nodes
+            return [i for i in self.node_ids if i not in nodes or not nodes[i].ready]
 
     # -- control API -----------------------------------------------------------------
 

@@ -9,40 +9,28 @@ and a node zwave-js thinks dead is pinged back to life first.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Mapping
 
-import aiohttp
-from zwave_js_server.client import Client
 from zwave_js_server.const import CommandClass, NodeStatus
 from zwave_js_server.util.lock import get_usercodes
 
+from tests.zwave_stack.client import connected
+
 
 async def _sync(ws_url: str, memory: Mapping[int, Mapping[int, str]]) -> None:
-    async with aiohttp.ClientSession() as session:
-        client = Client(ws_url, session)
-        await asyncio.wait_for(client.connect(), 10)
-        ready = asyncio.Event()
-        listener = asyncio.create_task(client.listen(ready))
-        try:
-            await asyncio.wait_for(ready.wait(), 10)
-            assert client.driver is not None
-            for node_id, codes in memory.items():
-                node = client.driver.controller.nodes[node_id]
-                if node.status == NodeStatus.DEAD:
-                    await node.async_ping()
-                for slot in get_usercodes(node):
-                    number = slot["code_slot"]
-                    cached = slot.get("usercode") if slot["in_use"] else None
-                    if cached != codes.get(number):
-                        await node.async_invoke_cc_api(
-                            CommandClass.USER_CODE, "get", number, wait_for_result=True
-                        )
-        finally:
-            await client.disconnect()
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await listener
+    async with connected(ws_url) as client:
+        assert client.driver is not None
+        for node_id, codes in memory.items():
+            node = client.driver.controller.nodes[node_id]
+            if node.status == NodeStatus.DEAD:
+                await node.async_ping()
+            for slot in get_usercodes(node):
+                number = slot["code_slot"]
+                cached = slot.get("usercode") if slot["in_use"] else None
+                if cached != codes.get(number):
+                    await node.async_invoke_cc_api(
+                        CommandClass.USER_CODE, "get", number, wait_for_result=True
+                    )
 
 
 def sync_cache(ws_url: str, memory: Mapping[int, Mapping[int, str]]) -> None:

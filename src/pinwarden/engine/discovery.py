@@ -148,6 +148,9 @@ class Discovery:
                 added += await self._discover(*account)
             except DeviceUnavailable as exc:
                 log.warning("discovery of account %s failed: %s", account[0], exc)
+            except Exception:
+                # One account's failure must not keep the others from being discovered.
+                log.exception("discovery of account %s failed", account[0])
         # New devices are due at once, changed ones are woken: let the worker look.
         self._wake_worker()
         return added
@@ -172,4 +175,15 @@ class Discovery:
             account = session.get(ConnectedAccount, account_id, with_for_update={"key_share": True})
             if account is None or account.discovery_seq != seen:
                 return 0
+            claimed = session.scalar(
+                select(Device.connected_account_id).where(
+                    Device.driver == account.driver,
+                    Device.address.in_([lock.address for lock in found]),
+                    Device.connected_account_id != account_id,
+                )
+            )
+            if claimed is not None:
+                raise DeviceUnavailable(
+                    f"these locks are already connected through account {claimed}"
+                )
             return len(sync_account(session, account, found, self._clock.now()))

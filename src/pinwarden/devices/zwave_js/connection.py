@@ -13,10 +13,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 from zwave_js_server.client import Client
-from zwave_js_server.exceptions import BaseZwaveJSServerError
 from zwave_js_server.model.driver import Driver as ZDriver
 
 from pinwarden.devices.driver import DeviceUnavailable
@@ -27,62 +27,56 @@ RECONNECT_BASE_SECONDS = 1.0
 RECONNECT_CAP_SECONDS = 60.0
 
 
+def shown(url: str) -> str:
+    """The URL as logs and errors may show it: without user, password or query (a
+    token may sit in any of them)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
 class Connection:
-    """The client of one connected account, reconnecting until :meth:`aclose`.
+    """The client of one connected account, reconnecting until :meth:`aclose`."""
 
-    ``on_ready(driver)`` runs on the event loop each time a (re)connection has the
-    server's full state; ``on_lost()`` each time it goes.
-    """
-
-    def __init__(
-        self,
-        url: str,
-        on_ready: Callable[[ZDriver], None],
-        on_lost: Callable[[], None],
-    ) -> None:
+    def __init__(self, url: str) -> None:
         self.url = url
-        self._on_ready = on_ready
-        self._on_lost = on_lost
         self._ready = asyncio.Event()
         self._closed = asyncio.Event()
         self._client: Client | None = None
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
-        self.last_error: str | None = None
+        # Set once the first attempt to connect has ended, however it went.
+        self._attempted = asyncio.Event()
+        self._last_error: str | None = None
 
-    def start(self) -> None:
-        """Begin connecting in the background."""
+    def start(self, on_ready: Callable[[ZDriver], None], on_lost: Callable[[], None]) -> None:
+        """Begin connecting in the background. ``on_ready(driver)`` runs on the event loop
+        each time a (re)connection has the server's full state; ``on_lost()`` each time it
+        goes."""
         self._session = aiohttp.ClientSession()
-        self._task = asyncio.create_task(self._run(), name=f"zwave-js {self.url}")
+        self._task = asyncio.create_task(self._run(on_ready, on_lost), name="zwave-js client")
 
-    @property
-    def driver(self) -> ZDriver | None:
-        """The server's state while connected, else None."""
-        client = self._client
-        return client.driver if client is not None and self._ready.is_set() else None
-
-    @property
-    def client(self) -> Client | None:
-        """The connected client, else None."""
-        return self._client if self._ready.is_set() else None
-
-    async def ready(self, timeout: float) -> tuple[Client, ZDriver]:
-        """The client and the server's state, waiting up to ``timeout`` real seconds for a
-        connection; raises :class:`DeviceUnavailable` (``hub_disconnected``)."""
-        waits = [asyncio.create_task(e.wait()) for e in (self._ready, self._closed)]
-        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        for wait in waits:
-            wait.cancel()
+    async def ready(self, timeout: float) -> ZDriver:
+        """The server's state; before the first connection attempt has ended this waits up
+        to ``timeout`` real seconds, afterwards it answers at once. Raises
+        :class:`DeviceUnavailable` (``hub_disconnected``) while not connected."""
+        if not self._attempted.is_set() and not self._ready.is_set():
+            events = (self._ready, self._closed, self._attempted)
+            waits = [asyncio.create_task(e.wait()) for e in events]
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            for wait in waits:
+                wait.cancel()
         client = self._client
         if not self._ready.is_set() or client is None or client.driver is None:
-            reason = f": {self.last_error}" if self.last_error else ""
+            reason = f": {self._last_error}" if self._last_error else ""
             raise DeviceUnavailable(
-                f"the Z-Wave JS server at {self.url} is not connected{reason}",
+                f"the Z-Wave JS server at {shown(self.url)} is not connected{reason}",
                 "hub_disconnected",
             )
-        return client, client.driver
+        return client.driver
 
-    async def _run(self) -> None:
+    async def _run(self, on_ready: Callable[[ZDriver], None], on_lost: Callable[[], None]) -> None:
         assert self._session is not None
         delay = RECONNECT_BASE_SECONDS
         while not self._closed.is_set():
@@ -97,25 +91,28 @@ class Connection:
                 if ready.is_set() and client.driver is not None:
                     self._client = client
                     self._ready.set()
-                    self.last_error = None
+                    self._last_error = None
                     delay = RECONNECT_BASE_SECONDS
-                    log.info("connected to the Z-Wave JS server at %s", self.url)
-                    self._on_ready(client.driver)
+                    log.info("connected to the Z-Wave JS server at %s", shown(self.url))
+                    on_ready(client.driver)
                 await listening
-                if self._ready.is_set():
-                    self.last_error = "the connection closed"
-            except (BaseZwaveJSServerError, aiohttp.ClientError, OSError) as exc:
-                # Only the exception's type and text: neither carries PINs.
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                log.warning("Z-Wave JS server at %s: %s", self.url, self.last_error)
+                self._last_error = "the connection closed"
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # Anything, so the account is never left without a client; only the
+                # type and the library's text, which hold no PINs.
+                self._last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("Z-Wave JS server at %s: %s", shown(self.url), self._last_error)
             finally:
+                self._attempted.set()
                 was_ready = self._ready.is_set()
                 self._ready.clear()
                 self._client = None
                 with contextlib.suppress(Exception):
                     await client.disconnect()
                 if was_ready:
-                    self._on_lost()
+                    on_lost()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closed.wait(), delay)
             delay = min(delay * 2, RECONNECT_CAP_SECONDS)

@@ -9,10 +9,13 @@ How it keeps pinwarden's view of each lock true while asking the mesh as little 
   and manual operations as Access Control notifications; they become device events, and
   a slot the lock says changed is read again before it is trusted.
 - **Poll.** Reads answer from the cache; a slot the cache does not know yet, or one a
-  notification made suspect, is read from the lock (User Code Get) first.
-- **Drift.** A fresh read (the engine's hourly drift check) also re-reads the next few
-  slots of a rolling sweep, at most every ``SWEEP_SPACING``, so a change the lock never
-  reported is found within a day without reading every slot every hour.
+  notification made suspect, is read from the lock (User Code Get) first. The first fresh
+  read of a lock in a process also reads every occupied slot once, so a write whose
+  confirmation was lost with an earlier process is checked at the lock.
+- **Drift.** A fresh read (the engine's hourly drift check) also re-reads the next
+  ``SWEEP_SLOTS`` slots of a rolling sweep, at most every ``SWEEP_SPACING``: a change the
+  lock never reported is found within a few hours on a 30-slot lock, about a day on a
+  250-slot one, without reading every slot every hour.
 
 Every write is a Set followed by a Get of the same slot: an acknowledged Set only means the
 frame arrived (a lock may drop a duplicate PIN), so only a Get that shows the PIN confirms
@@ -26,16 +29,19 @@ library, whose debug logging of whole messages is capped at INFO here).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+import aiohttp
 from sqlalchemy import select
 from zwave_js_server.const import CommandClass, NodeStatus
-from zwave_js_server.const.command_class.lock import CodeSlotStatus, DoorLockMode
+from zwave_js_server.const.command_class.lock import DoorLockMode
 from zwave_js_server.exceptions import (
     BaseZwaveJSServerError,
     FailedZWaveCommand,
@@ -45,7 +51,6 @@ from zwave_js_server.model.driver import Driver as ZDriver
 from zwave_js_server.model.node import Node
 from zwave_js_server.model.notification import NotificationNotification
 from zwave_js_server.model.value import Value
-from zwave_js_server.util.lock import get_usercodes
 
 from pinwarden.clock import Clock
 from pinwarden.devices.capabilities import LockCapabilities
@@ -65,8 +70,9 @@ from pinwarden.devices.driver import (
     SlotReport,
 )
 from pinwarden.devices.zwave_js.budget import NodeBudget
-from pinwarden.devices.zwave_js.connection import Connection
+from pinwarden.devices.zwave_js.connection import Connection, shown
 from pinwarden.devices.zwave_js.reports import ACCESS_CONTROL, RF_OPERATIONS, access_control_event
+from pinwarden.devices.zwave_js.slots import AVAILABLE, ENABLED, CachedSlot, answered, cached_slots
 from pinwarden.store.db import Database
 from pinwarden.store.tables import ConnectedAccount
 
@@ -76,18 +82,21 @@ DEVICE_TYPE = "zwave_lock"
 logging.getLogger("zwave_js_server").setLevel(logging.INFO)
 
 T = TypeVar("T")
-# Real seconds: a call waits this long for the server connection, and one command this
-# long for the node (zwave-js gives up on an unreachable node after a few seconds).
+# Real seconds: a call waits this long for an account's first connection, and one command
+# this long for the node (zwave-js gives up on an unreachable node after a few seconds).
 CONNECT_WAIT_SECONDS = 10.0
 COMMAND_SECONDS = 30.0
 DEFAULT_COMMANDS_PER_HOUR = 300
 SWEEP_SLOTS = 10
 SWEEP_SPACING = timedelta(minutes=15)
-# Real seconds: a lock's report this soon after pinwarden's own command is its echo.
+# Real seconds: a slot's value reports this soon after pinwarden's own command on it are
+# that command's echo; so is the lock's report of the Door Lock operation it was sent.
 ECHO_SECONDS = 2.0
-DOOR_ECHO_SECONDS = 30.0
+DOOR_ECHO_SECONDS = 10.0
 # Z-Wave user codes are 4 to 10 characters (User Code CC).
 CODE_LENGTHS = tuple(range(4, 11))
+# zwave-js errors that say the command itself is wrong for the node: retrying won't help.
+REFUSED_ERRORS = frozenset({302, 303, 322})  # CC_NotSupported, CC_NotImplemented, Argument_Invalid
 
 
 @dataclass
@@ -98,14 +107,15 @@ class _NodeState:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # Slots whose cached value the lock said changed; read again before trusted.
     suspect: set[int] = field(default_factory=set)
+    # Slots this process has read from the lock itself.
+    verified: set[int] = field(default_factory=set)
     sweep_next: int = 1
     swept_at: datetime | None = None
-    # A command of pinwarden's is on the mesh: value updates now are its answers.
-    busy: bool = False
     # Monotonic time until which a slot's value updates are the echo of pinwarden's own
-    # write or read (they may trail the command's answer).
+    # command (infinite while it is on the mesh; they may trail its answer).
     echo_until: dict[int, float] = field(default_factory=dict)
-    door_echo_until: float = 0.0
+    # The Door Lock report expected back from pinwarden's own command, and until when.
+    door_echo: tuple[int, float] | None = None
     # Last reachability told to the engine; None before the first connection.
     online: bool | None = None
 
@@ -113,9 +123,10 @@ class _NodeState:
 @dataclass
 class _Account:
     connection: Connection
+    commands_per_hour: int
     home_id: int | None = None
-    unsubscribe: list[Callable[[], None]] = field(default_factory=list)
-    commands_per_hour: int = DEFAULT_COMMANDS_PER_HOUR
+    subscribed: dict[int, list[Callable[[], None]]] = field(default_factory=dict)
+    connections: int = 0
 
 
 def address_of(home_id: int, node_id: int) -> str:
@@ -130,13 +141,6 @@ def _node_id(address: str) -> tuple[int, int]:
 
 def _has_cc(node: Node, cc: CommandClass) -> bool:
     return any(info.id == cc.value for info in node.command_classes)
-
-
-def _pin(value: object) -> str | None:
-    """A PIN as the lock reports it; None when it hides them (``****``) or sends none."""
-    if not isinstance(value, str) or not value or set(value) == {"*"}:
-        return None
-    return value
 
 
 def _battery_level(value: Value) -> float | None:
@@ -172,17 +176,24 @@ def capabilities_of(node: Node, slot_count: int) -> LockCapabilities:
     )
 
 
-def _unavailable(exc: Exception) -> DeviceUnavailable:
-    """A failed command as the engine sees it (the library's text never holds a PIN,
-    but only the code and type are kept, to be sure)."""
+def _failed(exc: Exception) -> DeviceUnavailable | DeviceRejected:
+    """A failed command as the engine sees it (only codes and types are kept: the
+    library's texts are not promised to be free of what was sent)."""
     if isinstance(exc, FailedZWaveCommand):
+        if exc.zwave_error_code in REFUSED_ERRORS:
+            return DeviceRejected(
+                f"the node refused the command (Z-Wave JS error {exc.zwave_error_code})"
+            )
         return DeviceUnavailable(
             f"the node did not answer (Z-Wave JS error {exc.zwave_error_code})"
         )
+    if isinstance(exc, NotFoundError):
+        return DeviceRejected("the node does not support the command")
     if isinstance(exc, TimeoutError):
         return DeviceUnavailable("the node did not answer in time")
     return DeviceUnavailable(
-        f"the Z-Wave JS server failed the command ({type(exc).__name__})", "hub_disconnected"
+        f"the Z-Wave JS server connection failed the command ({type(exc).__name__})",
+        "hub_disconnected",
     )
 
 
@@ -194,6 +205,7 @@ class ZWaveJSDriver:
         self._db = db
         self._clock = clock
         self._accounts: dict[str, _Account] = {}
+        self._opening = asyncio.Lock()
         self._nodes: dict[str, _NodeState] = {}
         self._events: asyncio.Queue[DeviceEvent | None] | None = None
         self._closed = True
@@ -201,12 +213,14 @@ class ZWaveJSDriver:
     async def start(self) -> None:
         """Ready to connect: accounts connect on first use."""
         self._closed = False
+        self._opening = asyncio.Lock()
         self._events = asyncio.Queue()
 
     async def aclose(self) -> None:
         """Close every connection and end the event stream."""
         self._closed = True
-        accounts, self._accounts = self._accounts, {}
+        async with self._opening:
+            accounts, self._accounts = self._accounts, {}
         for account in accounts.values():
             await account.connection.aclose()
         if self._events is not None:
@@ -232,33 +246,28 @@ class ZWaveJSDriver:
     async def _account(
         self, connected_account_id: str, config: dict[str, Any] | None = None
     ) -> _Account:
-        if self._closed:
-            raise DeviceUnavailable("the Z-Wave JS driver is closed", "hub_disconnected")
-        account = self._accounts.get(connected_account_id)
-        if account is not None and (config is None or config.get("url") == account.connection.url):
-            return account
-        if config is None:
-            config = await asyncio.to_thread(self._stored_config, connected_account_id)
-        url = config.get("url")
-        if not isinstance(url, str) or not url.startswith(("ws://", "wss://")):
-            raise DeviceUnavailable(
-                "the account has no Z-Wave JS server URL (ws://HOST:PORT)", "hub_disconnected"
+        """The account's connection, opened on first use (one per account, however many
+        passes ask at once)."""
+        async with self._opening:
+            if self._closed:
+                raise DeviceUnavailable("the Z-Wave JS driver is closed", "hub_disconnected")
+            account = self._accounts.get(connected_account_id)
+            if account is not None and (
+                config is None or config.get("url") == account.connection.url
+            ):
+                return account
+            if config is None:
+                config = await asyncio.to_thread(self._stored_config, connected_account_id)
+            url, per_hour = _settings(config)
+            if account is not None:  # the URL changed
+                await account.connection.aclose()
+            account = _Account(Connection(url), per_hour)
+            account.connection.start(
+                functools.partial(self._on_ready, account),
+                functools.partial(self._on_lost, account),
             )
-        if account is not None:  # the URL changed
-            await account.connection.aclose()
-        per_hour = int(config.get("commands_per_hour", DEFAULT_COMMANDS_PER_HOUR))
-        holder: list[_Account] = []
-        connection = Connection(
-            url, lambda zd: self._on_ready(holder[0], zd), lambda: self._on_lost(holder[0])
-        )
-        account = _Account(connection, commands_per_hour=per_hour)
-        holder.append(account)
-        self._accounts[connected_account_id] = account
-        connection.start()
-        return account
-
-    def _lock_nodes(self, zdriver: ZDriver) -> list[Node]:
-        return [n for n in zdriver.controller.nodes.values() if _has_cc(n, CommandClass.USER_CODE)]
+            self._accounts[connected_account_id] = account
+            return account
 
     def _state(self, account: _Account, address: str) -> _NodeState:
         state = self._nodes.get(address)
@@ -269,26 +278,50 @@ class ZWaveJSDriver:
     def _on_ready(self, account: _Account, zdriver: ZDriver) -> None:
         home_id = zdriver.controller.home_id or 0
         account.home_id = home_id
+        account.connections += 1
         now = self._clock.now()
-        for node in self._lock_nodes(zdriver):
+        account.subscribed.clear()
+        account.subscribed[0] = [
+            zdriver.controller.on("node added", lambda e, a=account: self._on_added(a, e))
+        ]
+        for node in zdriver.controller.nodes.values():
+            self._subscribe(account, home_id, node)
+            if not _has_cc(node, CommandClass.USER_CODE):
+                continue
             address = address_of(home_id, node.node_id)
             state = self._state(account, address)
-            account.unsubscribe += [
-                node.on("notification", lambda e, a=address: self._on_notification(a, e)),
-                node.on("value updated", lambda e, a=address: self._on_value(a, e)),
-                node.on("dead", lambda _e, a=address: self._on_status(a, False)),
-                node.on("alive", lambda _e, a=address: self._on_status(a, True)),
-            ]
-            # Back after a disconnection: each lock is as the server says now.
             online = node.status != NodeStatus.DEAD
             if online:
                 state.budget.alive()
+            # Every connection says where each lock stands (the engine ignores repeats).
             self._report_online(address, state, online, now)
+            if account.connections > 1:
+                # Reports sent while the connection was down are only in the new state.
+                self._emit(SlotChanged(address, now))
+
+    def _on_added(self, account: _Account, data: dict[str, Any]) -> None:
+        node = data.get("node")
+        if isinstance(node, Node) and account.home_id is not None:
+            self._subscribe(account, account.home_id, node)
+
+    def _subscribe(self, account: _Account, home_id: int, node: Node) -> None:
+        """Follow a node's reports; its command classes may be known only after its
+        interview, so every node is followed and the handlers look at lock nodes only."""
+        address = address_of(home_id, node.node_id)
+        for unsubscribe in account.subscribed.pop(node.node_id, []):
+            unsubscribe()
+        account.subscribed[node.node_id] = [
+            node.on("notification", lambda e, a=address: self._on_notification(a, e)),
+            node.on("value updated", lambda e, a=address: self._on_value(a, e)),
+            node.on("dead", lambda e, a=address, c=account: self._on_status(c, a, e, False)),
+            node.on("alive", lambda e, a=address, c=account: self._on_status(c, a, e, True)),
+        ]
 
     def _on_lost(self, account: _Account) -> None:
-        for unsubscribe in account.unsubscribe:
-            unsubscribe()
-        account.unsubscribe.clear()
+        for unsubscribes in account.subscribed.values():
+            for unsubscribe in unsubscribes:
+                unsubscribe()
+        account.subscribed.clear()
         if account.home_id is None:
             return
         now = self._clock.now()
@@ -303,37 +336,47 @@ class ZWaveJSDriver:
         if self._events is not None and not self._closed:
             self._events.put_nowait(event)
 
+    def _lock_state(self, address: str, data: dict[str, Any]) -> _NodeState | None:
+        """The node's state when the event is about a lock node, else None."""
+        node = data.get("node")
+        if not isinstance(node, Node) or not _has_cc(node, CommandClass.USER_CODE):
+            return None
+        return self._nodes.get(address)
+
     def _on_notification(self, address: str, data: dict[str, Any]) -> None:
         notification = data.get("notification")
-        if not isinstance(notification, NotificationNotification):
+        state = self._lock_state(address, data)
+        if not isinstance(notification, NotificationNotification) or state is None:
             return
         if notification.type_ != ACCESS_CONTROL:
             return
         now = self._clock.now()
-        state = self._nodes.get(address)
         event = access_control_event(address, notification.event, notification.parameters, now)
-        if event is None or state is None:
+        if event is None:
             return
-        if notification.event in RF_OPERATIONS and time.monotonic() < state.door_echo_until:
-            return  # the lock confirming pinwarden's own command: already recorded
+        if notification.event in RF_OPERATIONS and state.door_echo is not None:
+            expected, until = state.door_echo
+            if notification.event == expected and time.monotonic() < until:
+                state.door_echo = None
+                return  # the lock confirming pinwarden's own command: already recorded
         if isinstance(event, SlotChanged):
-            node = data.get("node")
+            node = data["node"]
             if event.slot is not None:
                 state.suspect.add(event.slot)
-            elif isinstance(node, Node):
-                state.suspect.update(s["code_slot"] for s in get_usercodes(node))
+            else:
+                state.suspect.update(s.slot for s in cached_slots(node))
         self._emit(event)
 
     def _on_value(self, address: str, data: dict[str, Any]) -> None:
         value = data.get("value")
-        state = self._nodes.get(address)
+        state = self._lock_state(address, data)
         if not isinstance(value, Value) or state is None:
             return
         now = self._clock.now()
         level = _battery_level(value)
         if level is not None:
             self._emit(BatteryLevel(address, now, level))
-        elif value.command_class == CommandClass.USER_CODE and not state.busy:
+        elif value.command_class == CommandClass.USER_CODE:
             slot = value.property_key
             if isinstance(slot, int) and time.monotonic() < state.echo_until.get(slot, 0.0):
                 return
@@ -349,16 +392,14 @@ class ZWaveJSDriver:
         now: datetime,
         error_code: str = "device_offline",
     ) -> None:
-        """Tell the engine a lock came or went, once per change (a first connection
-        reports only locks that are away)."""
-        if state.online == online or (state.online is None and online):
-            state.online = online
-            return
+        """Tell the engine a lock came or went (repeats only on a new connection)."""
         state.online = online
         self._emit(Connectivity(address, now, online, error_code))
 
-    def _on_status(self, address: str, alive: bool) -> None:
-        state = self._nodes.get(address)
+    def _on_status(
+        self, account: _Account, address: str, data: dict[str, Any], alive: bool
+    ) -> None:
+        state = self._lock_state(address, data)
         if state is None:
             return
         now = self._clock.now()
@@ -366,7 +407,8 @@ class ZWaveJSDriver:
             state.budget.alive()
         else:
             state.budget.probe_failed(now)
-        self._report_online(address, state, alive, now)
+        if state.online != alive:
+            self._report_online(address, state, alive, now)
 
     async def events(self) -> AsyncIterator[DeviceEvent]:
         """Every lock's reports, in the order the servers sent them, until aclose."""
@@ -382,16 +424,19 @@ class ZWaveJSDriver:
     # Describe and discover -----------------------------------------------------------
 
     async def discover(self, account: AccountRef) -> list[DiscoveredLock]:
-        """Every node of the account's server with User Code CC whose interview told how
-        many codes it holds."""
+        """Every node of the account's server with User Code CC, with the code slots its
+        interview found; raises :class:`DeviceUnavailable` while a lock node has not told
+        them yet (leaving it out would remove its device, codes and all)."""
         held = await self._account(account.connected_account_id, dict(account.config))
-        _client, zdriver = await held.connection.ready(CONNECT_WAIT_SECONDS)
+        zdriver = await held.connection.ready(CONNECT_WAIT_SECONDS)
         home_id = zdriver.controller.home_id or 0
         found = []
-        for node in self._lock_nodes(zdriver):
-            slots = get_usercodes(node)
+        for node in zdriver.controller.nodes.values():
+            if not _has_cc(node, CommandClass.USER_CODE):
+                continue
+            slots = cached_slots(node)
             if not slots:
-                continue  # not interviewed yet: found on a later round
+                raise DeviceUnavailable(f"node {node.node_id} has not reported its code slots yet")
             config = node.device_config
             found.append(
                 DiscoveredLock(
@@ -407,35 +452,49 @@ class ZWaveJSDriver:
 
     # Act -----------------------------------------------------------------------------------
 
-    async def _node(self, device: DeviceRef) -> tuple[Node, _NodeState]:
+    async def _reach(self, device: DeviceRef) -> tuple[_Account, _NodeState]:
         account = await self._account(device.connected_account_id)
-        _client, zdriver = await account.connection.ready(CONNECT_WAIT_SECONDS)
+        await account.connection.ready(CONNECT_WAIT_SECONDS)
+        return account, self._state(account, device.address)
+
+    async def _node(self, account: _Account, device: DeviceRef) -> Node:
+        """The device's node as the server knows it now (looked up under the node's lock:
+        a reconnection replaces every node object)."""
+        zdriver = await account.connection.ready(CONNECT_WAIT_SECONDS)
         home_id, node_id = _node_id(device.address)
         node = zdriver.controller.nodes.get(node_id)
         if node is None or (zdriver.controller.home_id or 0) != home_id:
             raise DeviceUnavailable("the node is no longer on the Z-Wave network")
-        return node, self._state(account, device.address)
+        return node
 
-    async def _reach(self, node: Node, state: _NodeState) -> None:
+    async def _probe(self, node: Node, state: _NodeState) -> None:
         """Return if the node is not known dead; else ping it when its back-off allows
         (it answers: alive again) and raise :class:`DeviceUnavailable` otherwise."""
         if node.status != NodeStatus.DEAD:
             return
         now = self._clock.now()
-        if not state.budget.probe_due(now):
+        if not state.budget.probe_due(now) or state.budget.spent_until(now) is not None:
             raise DeviceUnavailable("the lock's Z-Wave node is dead")
         state.budget.record(now)
-        if not await self._guarded(node.async_ping):
-            state.budget.probe_failed(now)
+        answered_ping = False
+        try:
+            answered_ping = await self._guarded(node.async_ping)
+        finally:
+            if not answered_ping:
+                state.budget.probe_failed(now)
+        if not answered_ping:
             raise DeviceUnavailable("the lock's Z-Wave node is dead (no answer to a ping)")
         state.budget.alive()
 
-    async def _send(self, node: Node, state: _NodeState, call: Callable[[], Awaitable[T]]) -> T:
+    async def _send(
+        self, node: Node, state: _NodeState, slot: int | None, call: Callable[[], Awaitable[T]]
+    ) -> T:
         """One command on the mesh, within the node's budget; a dead node is pinged first
         (when its back-off allows) and refused without traffic otherwise. The caller holds
         the node's lock. Every command is waited for (``wait_for_result``): otherwise the
-        library answers None when the node dies mid-command, as if it had worked."""
-        await self._reach(node, state)
+        library answers None when the node dies mid-command, as if it had worked. Value
+        reports of ``slot`` meanwhile, and just after, are this command's echo."""
+        await self._probe(node, state)
         now = self._clock.now()
         spent_until = state.budget.spent_until(now)
         if spent_until is not None:
@@ -444,7 +503,13 @@ class ZWaveJSDriver:
                 f"the next may go at {spent_until.isoformat()}"
             )
         state.budget.record(now)
-        return await self._guarded(call)
+        if slot is not None:
+            state.echo_until[slot] = math.inf
+        try:
+            return await self._guarded(call)
+        finally:
+            if slot is not None:
+                state.echo_until[slot] = time.monotonic() + ECHO_SECONDS
 
     async def _guarded(self, call: Callable[[], Awaitable[T]]) -> T:
         try:
@@ -457,86 +522,74 @@ class ZWaveJSDriver:
             raise DeviceUnavailable(
                 "the Z-Wave JS server connection closed", "hub_disconnected"
             ) from exc
-        except (BaseZwaveJSServerError, TimeoutError) as exc:
-            if isinstance(exc, NotFoundError):
-                raise DeviceRejected("the node does not support the command") from exc
-            raise _unavailable(exc) from exc
+        except (BaseZwaveJSServerError, TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise _failed(exc) from exc
 
-    async def _get_slot(self, node: Node, state: _NodeState, slot: int) -> dict[str, Any]:
+    async def _get_slot(self, node: Node, state: _NodeState, slot: int) -> CachedSlot:
         """User Code Get of one slot; the server's cache is updated by its answer."""
-        result = await self._send(
+        answer = await self._send(
             node,
             state,
+            slot,
             lambda: node.async_invoke_cc_api(
                 CommandClass.USER_CODE, "get", slot, wait_for_result=True
             ),
         )
-        state.echo_until[slot] = time.monotonic() + ECHO_SECONDS
-        if not isinstance(result, dict):
+        got = answered(slot, answer)
+        if got is None:
             raise DeviceUnavailable("the lock did not answer a user code read")
         state.suspect.discard(slot)
-        return result
+        state.verified.add(slot)
+        return got
+
+    def _to_read(self, state: _NodeState, slots: list[CachedSlot], fresh: bool) -> list[int]:
+        """The slots a read must ask the lock about (see the module docstring)."""
+        numbers = [s.slot for s in slots]
+        wanted = {s.slot for s in slots if not s.known or s.slot in state.suspect}
+        if fresh:
+            wanted |= {s.slot for s in slots if s.occupied and s.slot not in state.verified}
+            now = self._clock.now()
+            if numbers and (state.swept_at is None or now - state.swept_at >= SWEEP_SPACING):
+                start = state.sweep_next if state.sweep_next <= len(numbers) else 1
+                sweep = numbers[start - 1 : start - 1 + SWEEP_SLOTS]
+                state.sweep_next = start + len(sweep)
+                state.swept_at = now
+                wanted.update(sweep)
+        return sorted(wanted)
 
     async def read_slots(self, device: DeviceRef, fresh: bool) -> list[SlotReport]:
         """Occupied slots, from the server's cache after reading from the lock every slot
-        the cache does not know or a report made suspect (and, when ``fresh``, the next
-        slots of the drift sweep)."""
-        node, state = await self._node(device)
+        the cache does not know or a report made suspect (and, when ``fresh``, slots this
+        process has not read yet and the next slots of the drift sweep)."""
+        account, state = await self._reach(device)
         async with state.lock:
-            state.busy = True
-            try:
-                cached = get_usercodes(node)
-                numbers = [s["code_slot"] for s in cached]
-                to_read = [
-                    s["code_slot"]
-                    for s in cached
-                    if s["in_use"] is None or s["code_slot"] in state.suspect
-                ]
-                now = self._clock.now()
-                if (
-                    fresh
-                    and numbers
-                    and (state.swept_at is None or now - state.swept_at >= SWEEP_SPACING)
-                ):
-                    start = state.sweep_next if state.sweep_next <= len(numbers) else 1
-                    sweep = numbers[start - 1 : start - 1 + SWEEP_SLOTS]
-                    state.sweep_next = start + len(sweep)
-                    state.swept_at = now
-                    to_read += [s for s in sweep if s not in to_read]
-                await self._reach(node, state)
-                for slot in to_read:
-                    await self._get_slot(node, state, slot)
-            finally:
-                state.busy = False
-            return [
-                SlotReport(s["code_slot"], _pin(s.get("usercode")))
-                for s in get_usercodes(node)
-                if s["in_use"]
-            ]
+            node = await self._node(account, device)
+            await self._probe(node, state)
+            for slot in self._to_read(state, cached_slots(node), fresh):
+                await self._get_slot(node, state, slot)
+            return [SlotReport(s.slot, s.code) for s in cached_slots(node) if s.occupied]
 
     async def apply(self, device: DeviceRef, ops: Sequence[SlotOp]) -> list[OpOutcome]:
         """Each op as a Set (or clear) and a Get that confirms it, one after another."""
         try:
-            node, state = await self._node(device)
+            account, state = await self._reach(device)
         except DeviceUnavailable as exc:
             return [exc for _ in ops]
         outcomes: list[OpOutcome] = []
         async with state.lock:
-            state.busy = True
             try:
-                for op in ops:
-                    outcomes.append(await self._apply_one(node, state, op))
-            finally:
-                state.busy = False
+                node = await self._node(account, device)
+            except DeviceUnavailable as exc:
+                return [exc for _ in ops]
+            for op in ops:
+                try:
+                    if op.kind == "set":
+                        outcomes.append(await self._set(node, state, op))
+                    else:
+                        outcomes.append(await self._clear(node, state, op))
+                except (DeviceUnavailable, DeviceRejected) as exc:
+                    outcomes.append(exc)
         return outcomes
-
-    async def _apply_one(self, node: Node, state: _NodeState, op: SlotOp) -> OpOutcome:
-        try:
-            if op.kind == "set":
-                return await self._set(node, state, op)
-            return await self._clear(node, state, op)
-        except (DeviceUnavailable, DeviceRejected) as exc:
-            return exc
 
     async def _set(self, node: Node, state: _NodeState, op: SlotOp) -> OpOutcome:
         if op.window is not None:
@@ -547,35 +600,34 @@ class ZWaveJSDriver:
         await self._send(
             node,
             state,
+            op.slot,
             lambda: node.async_invoke_cc_api(
-                CommandClass.USER_CODE,
-                "set",
-                op.slot,
-                CodeSlotStatus.ENABLED.value,
-                code,
-                wait_for_result=True,
+                CommandClass.USER_CODE, "set", op.slot, ENABLED, code, wait_for_result=True
             ),
         )
         got = await self._confirm(node, state, op.slot)
         if got is None:
             return OpAck(self._clock.now())
-        status, held = got
-        if status == CodeSlotStatus.AVAILABLE or (held is not None and held != code):
+        if got.status == AVAILABLE or (got.code is not None and got.code != code):
             # Acknowledged but not kept: a lock drops a PIN another slot already holds.
             return DeviceRejected("the lock acknowledged the code but did not store it")
+        if got.status != ENABLED:
+            return OpAck(self._clock.now())  # held, but not (yet) in use: look again later
         return OpAck(self._clock.now(), confirmed=True)
 
     async def _clear(self, node: Node, state: _NodeState, op: SlotOp) -> OpOutcome:
         if op.code is not None:
-            cached = next((s for s in get_usercodes(node) if s["code_slot"] == op.slot), None)
-            if cached is not None and cached["in_use"] is False:
+            # Only while the slot still holds that PIN: ask the lock when the cache may
+            # be behind.
+            held = next((s for s in cached_slots(node) if s.slot == op.slot), None)
+            if held is None or not held.known or op.slot in state.suspect:
+                held = await self._get_slot(node, state, op.slot)
+            if not held.occupied or (held.code is not None and held.code != op.code):
                 return OpAck(self._clock.now(), confirmed=True)
-            held = _pin(cached.get("usercode")) if cached is not None else None
-            if held is not None and held != op.code:
-                return OpAck(self._clock.now(), confirmed=True)  # holds another PIN now
         await self._send(
             node,
             state,
+            op.slot,
             lambda: node.async_invoke_cc_api(
                 CommandClass.USER_CODE, "clear", op.slot, wait_for_result=True
             ),
@@ -583,57 +635,75 @@ class ZWaveJSDriver:
         got = await self._confirm(node, state, op.slot)
         if got is None:
             return OpAck(self._clock.now())
-        if got[0] != CodeSlotStatus.AVAILABLE:
+        if got.occupied:
             return DeviceRejected("the lock acknowledged the removal but still holds the code")
         return OpAck(self._clock.now(), confirmed=True)
 
-    async def _confirm(
-        self, node: Node, state: _NodeState, slot: int
-    ) -> tuple[int, str | None] | None:
+    async def _confirm(self, node: Node, state: _NodeState, slot: int) -> CachedSlot | None:
         """The slot as the lock reports it right after a write; None when the lock did
         not answer the read (then the write is acknowledged, not confirmed)."""
         try:
-            result = await self._get_slot(node, state, slot)
+            return await self._get_slot(node, state, slot)
         except DeviceUnavailable:
             state.suspect.add(slot)
             return None
-        status = result.get("userIdStatus")
-        return (status if isinstance(status, int) else -1), _pin(result.get("userCode"))
 
     async def set_locked(self, device: DeviceRef, locked: bool) -> OpOutcome:
         """Door Lock Operation Set, confirmed by a Door Lock Operation Get."""
         try:
-            node, state = await self._node(device)
+            account, state = await self._reach(device)
         except DeviceUnavailable as exc:
             return exc
         mode = DoorLockMode.SECURED if locked else DoorLockMode.UNSECURED
+        echo = 3 if locked else 4  # Access Control "RF lock / unlock operation"
         async with state.lock:
-            state.busy = True
             try:
-                state.door_echo_until = time.monotonic() + DOOR_ECHO_SECONDS
+                node = await self._node(account, device)
                 await self._send(
                     node,
                     state,
+                    None,
                     lambda: node.async_invoke_cc_api(
                         CommandClass.DOOR_LOCK, "set", mode.value, wait_for_result=True
                     ),
                 )
+                state.door_echo = (echo, time.monotonic() + DOOR_ECHO_SECONDS)
                 report = await self._send(
                     node,
                     state,
+                    None,
                     lambda: node.async_invoke_cc_api(
                         CommandClass.DOOR_LOCK, "get", wait_for_result=True
                     ),
                 )
             except (DeviceUnavailable, DeviceRejected) as exc:
                 return exc
-            finally:
-                state.busy = False
-        if not isinstance(report, dict):
-            return OpAck(self._clock.now())
-        current = report.get("currentMode")
+        current = report.get("currentMode") if isinstance(report, dict) else None
+        if current not in (DoorLockMode.SECURED, DoorLockMode.UNSECURED):
+            return OpAck(self._clock.now())  # still moving, or no answer: not confirmed
         if (current == DoorLockMode.SECURED) != locked:
             return DeviceRejected(
                 "the lock did not " + ("lock" if locked else "unlock") + " (jammed or blocked?)"
             )
         return OpAck(self._clock.now(), confirmed=True)
+
+
+def _settings(config: dict[str, Any]) -> tuple[str, int]:
+    """An account's server URL and command budget; raises :class:`DeviceUnavailable` for
+    settings that can't be used."""
+    url = config.get("url")
+    if not isinstance(url, str) or not url.startswith(("ws://", "wss://")):
+        raise DeviceUnavailable(
+            "the account has no Z-Wave JS server URL (ws://HOST:PORT)", "hub_disconnected"
+        )
+    per_hour = config.get("commands_per_hour", DEFAULT_COMMANDS_PER_HOUR)
+    try:
+        per_hour = int(per_hour)
+    except (TypeError, ValueError):
+        per_hour = 0
+    if per_hour < 1:
+        raise DeviceUnavailable(
+            f"commands_per_hour must be a whole number above 0 (server {shown(url)})",
+            "hub_disconnected",
+        )
+    return url, per_hour

@@ -34,6 +34,7 @@ _LOCK_CHANGES: dict[int, tuple[bool, str]] = {
     Ev.RF_LOCK_OPERATION: (True, "unknown"),
     Ev.RF_UNLOCK_OPERATION: (False, "unknown"),
     Ev.KEYPAD_LOCK_OPERATION: (True, "keycode"),
+    Ev.LOCK_OPERATION_WITH_USER_CODE: (True, "keycode"),
     Ev.AUTO_LOCK_LOCKED_OPERATION: (True, "automatic"),
 }
 RF_OPERATIONS = frozenset({Ev.RF_LOCK_OPERATION, Ev.RF_UNLOCK_OPERATION})
