@@ -16,13 +16,12 @@ from sqlalchemy import select
 
 from pinwarden.clock import FakeClock
 from pinwarden.devices.driver import AccountRef, Driver
-from pinwarden.devices.zwave_js.driver import ZWaveJSDriver
 from pinwarden.sandbox.lock import edit_at_keypad, enter_pin
 from pinwarden.sandbox.tables import SandboxLock
 from pinwarden.service import Service
-from pinwarden.store.db import Database
 from pinwarden.store.tables import ConnectedAccount
 from tests.conftest import START, make_settings
+from tests.zwave.conftest import z_wave_account
 from tests.zwave_stack import ZWaveStack
 from tests.zwave_stack.cache import sync_cache
 
@@ -151,17 +150,13 @@ def zwave_js(database_url: str, stack: ZWaveStack) -> Iterator[DriverUnderTest]:
         stack.reset(node, codes={})
     sync_cache(stack.ws_url, {node: {} for node in stack.node_ids})
     clock = FakeClock(START)
-    db = Database(database_url)
+    service, account = z_wave_account(database_url, stack, clock)
     try:
         yield DriverUnderTest(
-            "zwave-js",
-            ZWaveJSDriver(db, clock),
-            AccountRef("contract-account", {"url": stack.ws_url}),
-            clock,
-            ZWaveSide(stack),
+            "zwave-js", service.integrations.zwave_js, account, clock, ZWaveSide(stack)
         )
     finally:
-        db.dispose()
+        service.db.dispose()
 
 
 @pytest.fixture(params=["sandbox", "zwave-js"])

@@ -18,7 +18,8 @@ from typing import Any, TypeVar
 import pytest
 from seam import Seam
 
-from pinwarden.clock import SystemClock
+from pinwarden.clock import Clock, SystemClock
+from pinwarden.devices.driver import AccountRef
 from pinwarden.service import Service
 from tests.conftest import http_server, make_settings, no_logged_errors
 from tests.zwave_stack import ZWaveStack
@@ -66,6 +67,18 @@ class ZWaveHarness:
             for e in self.seam.events.list(event_type=event_type, since="2000-01-01T00:00:00Z")
             if all(getattr(e, k, None) == v for k, v in match.items())
         ]
+
+
+def z_wave_account(
+    database_url: str, stack: ZWaveStack, clock: Clock, **config: object
+) -> tuple[Service, AccountRef]:
+    """A service without its worker, whose workspace has the stack's server connected
+    (a real account row: the driver keeps its listener lease there)."""
+    service = Service(replace(make_settings(database_url), run_worker=False), clock)
+    workspace_id, _ = service.create_workspace("Z-Wave", sandbox=False)
+    settings = {"url": stack.ws_url, **config}
+    account_id = service.connect_account("zwave-js", workspace_id, settings)
+    return service, AccountRef(account_id, settings)
 
 
 def reset_locks(stack: ZWaveStack) -> None:

@@ -1,12 +1,13 @@
 """The Z-Wave JS driver's own duties on the real stack: it reconnects to a server that went
-away (every lock shows ``hub_disconnected`` meanwhile), and it keeps to a node's command
-budget."""
+away (every lock shows ``hub_disconnected`` meanwhile), keeps to a node's command budget,
+and of several processes only one hands on an account's reports."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
 
 from pinwarden.clock import FakeClock
@@ -16,18 +17,20 @@ from pinwarden.devices.driver import (
     DeviceEvent,
     DeviceRef,
     DeviceUnavailable,
+    Driver,
+    KeypadUnlock,
     OpAck,
+    OpOutcome,
     SlotOp,
 )
 from pinwarden.devices.zwave_js.driver import ZWaveJSDriver
-from pinwarden.store.db import Database
+from pinwarden.devices.zwave_js.listener import LEASE
+from pinwarden.service import Service
 from tests.conftest import START
-from tests.zwave.conftest import EMPTY_NODE, reset_locks
+from tests.zwave.conftest import EMPTY_NODE, reset_locks, z_wave_account
 from tests.zwave_stack import ZWaveStack
 
 EVENT_TIMEOUT = 20.0
-# Accounts here pass their settings to discover, so the driver never reads them stored.
-NO_DATABASE = Database("sqlite://")
 
 
 class Proxy:
@@ -80,24 +83,24 @@ async def next_connectivity(
 
 
 def test_a_lost_server_shows_as_hub_disconnected_until_it_is_back(
-    zwave_stack: ZWaveStack,
+    database_url: str, zwave_stack: ZWaveStack
 ) -> None:
     reset_locks(zwave_stack)
 
     async def body() -> None:
         proxy = Proxy(zwave_stack.ws_port)
         await proxy.start()
-        driver = ZWaveJSDriver(NO_DATABASE, FakeClock(START))
+        service, account = z_wave_account(
+            database_url, zwave_stack, FakeClock(START), url=f"ws://127.0.0.1:{proxy.port}"
+        )
+        driver = service.integrations.zwave_js
         await driver.start()
         try:
-            account = AccountRef("account", {"url": f"ws://127.0.0.1:{proxy.port}"})
-            found = await driver.discover(account)
-            lock = next(f for f in found if f.address.endswith(f":{EMPTY_NODE}"))
-            ref = DeviceRef("d", lock.address, "account", None, lock.capabilities)
+            lock, ref = await empty_lock(driver, account)
             stream = driver.events()
 
             await proxy.cut()
-            gone = await next_connectivity(stream, lock.address, online=False)
+            gone = await next_connectivity(stream, lock, online=False)
             assert gone.error_code == "hub_disconnected"
             try:
                 await driver.read_slots(ref, False)
@@ -107,38 +110,40 @@ def test_a_lost_server_shows_as_hub_disconnected_until_it_is_back(
                 raise AssertionError("a read without a server succeeded")
 
             await proxy.restore()
-            await next_connectivity(stream, lock.address, online=True)
+            await next_connectivity(stream, lock, online=True)
             outcomes = await driver.apply(ref, [SlotOp("set", 1, "1470")])
             assert [type(o) for o in outcomes] == [OpAck]
             assert zwave_stack.codes(EMPTY_NODE) == {1: "1470"}
         finally:
             await driver.aclose()
+            service.db.dispose()
             with contextlib.suppress(Exception):
                 await proxy.cut()
 
     asyncio.run(body())
 
 
-def test_a_node_is_sent_no_more_than_its_hourly_budget(zwave_stack: ZWaveStack) -> None:
+def test_a_node_is_sent_no_more_than_its_hourly_budget(
+    database_url: str, zwave_stack: ZWaveStack
+) -> None:
     reset_locks(zwave_stack)
     clock = FakeClock(START)
+    # A set is two commands (Set, then the Get that confirms it).
+    service, account = z_wave_account(database_url, zwave_stack, clock, commands_per_hour=4)
+    driver = service.integrations.zwave_js
 
-    async def body() -> tuple[list[object], list[object], list[object]]:
-        driver = ZWaveJSDriver(NO_DATABASE, clock)
+    async def body() -> tuple[list[OpOutcome], list[OpOutcome], list[OpOutcome]]:
         await driver.start()
         try:
-            # A set is two commands (Set, then the Get that confirms it).
-            account = AccountRef("account", {"url": zwave_stack.ws_url, "commands_per_hour": 4})
-            found = await driver.discover(account)
-            lock = next(f for f in found if f.address.endswith(f":{EMPTY_NODE}"))
-            ref = DeviceRef("d", lock.address, "account", None, lock.capabilities)
+            _, ref = await empty_lock(driver, account)
             first = await driver.apply(ref, [SlotOp("set", 1, "1111"), SlotOp("set", 2, "2222")])
             refused = await driver.apply(ref, [SlotOp("set", 3, "3333")])
             clock.advance(timedelta(hours=1, seconds=1))
             later = await driver.apply(ref, [SlotOp("set", 3, "3333")])
-            return list(first), list(refused), list(later)
+            return first, refused, later
         finally:
             await driver.aclose()
+            service.db.dispose()
 
     first, refused, later = asyncio.run(body())
     assert [type(o) for o in first] == [OpAck, OpAck]
@@ -146,3 +151,54 @@ def test_a_node_is_sent_no_more_than_its_hourly_budget(zwave_stack: ZWaveStack) 
     assert "budget" in str(refused[0])
     assert [type(o) for o in later] == [OpAck]
     assert zwave_stack.codes(EMPTY_NODE) == {1: "1111", 2: "2222", 3: "3333"}
+
+
+def test_one_process_at_a_time_hands_on_an_accounts_reports(
+    database_url: str, zwave_stack: ZWaveStack
+) -> None:
+    """Two processes (two drivers on one database) hear the same server: only the
+    listener's reports reach its engine, and the other takes over when it stops."""
+    reset_locks(zwave_stack)
+    clock = FakeClock(START)
+    service, account = z_wave_account(database_url, zwave_stack, clock)
+    other = Service(replace(service.settings, run_worker=False), clock)
+    first, second = service.integrations.zwave_js, other.integrations.zwave_js
+
+    async def unlocks(driver: ZWaveJSDriver, wait: float) -> list[KeypadUnlock]:
+        seen: list[KeypadUnlock] = []
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(wait):
+                async for event in driver.events():
+                    if isinstance(event, KeypadUnlock):
+                        seen.append(event)
+        return seen
+
+    async def body() -> tuple[int, int, int]:
+        await first.start()
+        await second.start()
+        try:
+            await empty_lock(first, account)
+            await empty_lock(second, account)
+            zwave_stack.keypad_unlock(EMPTY_NODE, 1)
+            heard = await asyncio.gather(unlocks(first, 2), unlocks(second, 2))
+            await first.aclose()  # gives the lease up
+            # The other claims it at its next renewal (every third of the lease).
+            await asyncio.sleep(LEASE.total_seconds() / 3 + 1)
+            zwave_stack.keypad_unlock(EMPTY_NODE, 1)
+            after = await unlocks(second, 3)
+            return len(heard[0]), len(heard[1]), len(after)
+        finally:
+            await first.aclose()
+            await second.aclose()
+            service.db.dispose()
+            other.db.dispose()
+
+    assert asyncio.run(body()) == (1, 0, 1)
+
+
+async def empty_lock(driver: Driver, account: AccountRef) -> tuple[str, DeviceRef]:
+    """The stack's empty lock, as the driver discovers it, and a reference to it."""
+    found = await driver.discover(account)
+    lock = next(f for f in found if f.address.endswith(f":{EMPTY_NODE}"))
+    ref = DeviceRef("d", lock.address, account.connected_account_id, None, lock.capabilities)
+    return lock.address, ref

@@ -91,6 +91,10 @@ class ConnectedAccount(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # Set while the account is disconnected (sandbox simulation): its locks are left alone.
     disconnected_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The process that hears the account's locks, until when (drivers whose every process
+    # receives the same reports, such as Z-Wave JS, record them from one process only).
+    listener_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    listener_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class Device(Base):

@@ -57,6 +57,11 @@ class Connection:
         self._session = aiohttp.ClientSession()
         self._task = asyncio.create_task(self._run(on_ready, on_lost), name="zwave-js client")
 
+    def current(self) -> ZDriver | None:
+        """The server's state while connected, else None."""
+        client = self._client
+        return client.driver if client is not None and self._ready.is_set() else None
+
     async def ready(self, timeout: float) -> ZDriver:
         """The server's state; before the first connection attempt has ended this waits up
         to ``timeout`` real seconds, afterwards it answers at once. Raises

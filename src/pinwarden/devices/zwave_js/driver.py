@@ -29,6 +29,7 @@ library, whose debug logging of whole messages is capped at INFO here).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import math
@@ -71,11 +72,13 @@ from pinwarden.devices.driver import (
 )
 from pinwarden.devices.zwave_js.budget import NodeBudget
 from pinwarden.devices.zwave_js.connection import Connection, shown
+from pinwarden.devices.zwave_js.listener import LEASE, ListenerLeases
 from pinwarden.devices.zwave_js.reports import ACCESS_CONTROL, RF_OPERATIONS, access_control_event
 from pinwarden.devices.zwave_js.slots import AVAILABLE, ENABLED, CachedSlot, answered, cached_slots
 from pinwarden.store.db import Database
 from pinwarden.store.tables import ConnectedAccount
 
+log = logging.getLogger(__name__)
 DRIVER_NAME = "zwave-js"
 DEVICE_TYPE = "zwave_lock"
 # Whole messages, PINs included, are logged by the client library at DEBUG.
@@ -100,9 +103,23 @@ REFUSED_ERRORS = frozenset({302, 303, 322})  # CC_NotSupported, CC_NotImplemente
 
 
 @dataclass
+class _Account:
+    connected_account_id: str
+    connection: Connection
+    commands_per_hour: int
+    home_id: int | None = None
+    subscribed: dict[int, list[Callable[[], None]]] = field(default_factory=dict)
+    connections: int = 0
+    # This process holds the account's listener lease: its reports are handed on.
+    listening: bool = False
+    holder: asyncio.Task[None] | None = None
+
+
+@dataclass
 class _NodeState:
     """What the driver keeps about one lock node between calls."""
 
+    account: _Account
     budget: NodeBudget
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # Slots whose cached value the lock said changed; read again before trusted.
@@ -118,15 +135,6 @@ class _NodeState:
     door_echo: tuple[int, float] | None = None
     # Last reachability told to the engine; None before the first connection.
     online: bool | None = None
-
-
-@dataclass
-class _Account:
-    connection: Connection
-    commands_per_hour: int
-    home_id: int | None = None
-    subscribed: dict[int, list[Callable[[], None]]] = field(default_factory=dict)
-    connections: int = 0
 
 
 def address_of(home_id: int, node_id: int) -> str:
@@ -205,6 +213,7 @@ class ZWaveJSDriver:
         self._db = db
         self._clock = clock
         self._accounts: dict[str, _Account] = {}
+        self._leases = ListenerLeases(db, clock)
         self._opening = asyncio.Lock()
         self._nodes: dict[str, _NodeState] = {}
         self._events: asyncio.Queue[DeviceEvent | None] | None = None
@@ -222,7 +231,7 @@ class ZWaveJSDriver:
         async with self._opening:
             accounts, self._accounts = self._accounts, {}
         for account in accounts.values():
-            await account.connection.aclose()
+            await self._close_account(account)
         if self._events is not None:
             self._events.put_nowait(None)
 
@@ -260,32 +269,77 @@ class ZWaveJSDriver:
                 config = await asyncio.to_thread(self._stored_config, connected_account_id)
             url, per_hour = _settings(config)
             if account is not None:  # the URL changed
-                await account.connection.aclose()
-            account = _Account(Connection(url), per_hour)
+                await self._close_account(account)
+            account = _Account(connected_account_id, Connection(url), per_hour)
             account.connection.start(
                 functools.partial(self._on_ready, account),
                 functools.partial(self._on_lost, account),
             )
+            account.holder = asyncio.create_task(self._hold(account), name="zwave-js listener")
             self._accounts[connected_account_id] = account
             return account
+
+    async def _close_account(self, account: _Account) -> None:
+        if account.holder is not None:
+            account.holder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await account.holder
+        await account.connection.aclose()
+        if account.listening:
+            account.listening = False
+            try:
+                await asyncio.to_thread(self._leases.release, account.connected_account_id)
+            except Exception:
+                log.exception(
+                    "giving up the listener lease of %s failed", account.connected_account_id
+                )
+
+    async def _hold(self, account: _Account) -> None:
+        """Take and keep the account's listener lease while the driver runs (see
+        :mod:`pinwarden.devices.zwave_js.listener`)."""
+        while True:
+            try:
+                held = await asyncio.to_thread(self._leases.claim, account.connected_account_id)
+            except Exception:
+                log.exception(
+                    "renewing the listener lease of %s failed", account.connected_account_id
+                )
+                held = False
+            taken_over = held and not account.listening
+            account.listening = held
+            zdriver = account.connection.current()
+            if taken_over and zdriver is not None:
+                # Reports before now went to another process, or nowhere.
+                self._announce(account, zdriver, fresh_look=True)
+            await asyncio.sleep(LEASE.total_seconds() / 3)
 
     def _state(self, account: _Account, address: str) -> _NodeState:
         state = self._nodes.get(address)
         if state is None:
-            state = self._nodes[address] = _NodeState(NodeBudget(account.commands_per_hour))
+            budget = NodeBudget(account.commands_per_hour)
+            state = self._nodes[address] = _NodeState(account, budget)
+        state.account = account  # a new connection of the account, after a URL change
         return state
 
     def _on_ready(self, account: _Account, zdriver: ZDriver) -> None:
         home_id = zdriver.controller.home_id or 0
         account.home_id = home_id
         account.connections += 1
-        now = self._clock.now()
         account.subscribed.clear()
         account.subscribed[0] = [
             zdriver.controller.on("node added", lambda e, a=account: self._on_added(a, e))
         ]
         for node in zdriver.controller.nodes.values():
             self._subscribe(account, home_id, node)
+        # Reports sent while the connection was down are only in the new state.
+        self._announce(account, zdriver, fresh_look=account.connections > 1)
+
+    def _announce(self, account: _Account, zdriver: ZDriver, fresh_look: bool) -> None:
+        """Say where each of the account's locks stands (the engine ignores repeats),
+        and with ``fresh_look`` that each may have changed unseen."""
+        home_id = zdriver.controller.home_id or 0
+        now = self._clock.now()
+        for node in zdriver.controller.nodes.values():
             if not _has_cc(node, CommandClass.USER_CODE):
                 continue
             address = address_of(home_id, node.node_id)
@@ -293,10 +347,8 @@ class ZWaveJSDriver:
             online = node.status != NodeStatus.DEAD
             if online:
                 state.budget.alive()
-            # Every connection says where each lock stands (the engine ignores repeats).
             self._report_online(address, state, online, now)
-            if account.connections > 1:
-                # Reports sent while the connection was down are only in the new state.
+            if fresh_look:
                 self._emit(SlotChanged(address, now))
 
     def _on_added(self, account: _Account, data: dict[str, Any]) -> None:
@@ -333,6 +385,10 @@ class ZWaveJSDriver:
     # What locks report -------------------------------------------------------------
 
     def _emit(self, event: DeviceEvent) -> None:
+        """Hand a report on, if this process is the one that records its account's."""
+        state = self._nodes.get(event.address)
+        if state is None or not state.account.listening:
+            return
         if self._events is not None and not self._closed:
             self._events.put_nowait(event)
 
