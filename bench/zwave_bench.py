@@ -37,7 +37,8 @@ from pinwarden.clock import Clock, FakeClock, SystemClock
 from pinwarden.config import Settings
 from pinwarden.service import Service
 from tests.conftest import http_server
-from tests.zwave_stack import ZWaveStack, ensure_node_modules, find_node_and_npm
+from tests.npm import find_node_and_npm, npm_ci
+from tests.zwave_stack import HERE, ZWaveStack
 
 NODE = 3
 
@@ -195,7 +196,7 @@ def main() -> None:
     tools = find_node_and_npm()
     if tools is None:
         sys.exit("node and npm are needed")
-    ensure_node_modules(tools[1])
+    npm_ci(HERE, tools[1])
     with (
         tempfile.TemporaryDirectory() as tmp,
         ZWaveStack(Path(tmp), node=tools[0]) as stack,

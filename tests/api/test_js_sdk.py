@@ -10,11 +10,9 @@ waits for work the worker does at once.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import queue
-import shutil
 import subprocess
 import threading
 import time
@@ -26,6 +24,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Harness
+from tests.npm import find_node_and_npm, npm_ci
 from tests.webhooks.receiver import Receiver
 
 JS_SDK = Path(__file__).resolve().parent.parent / "js_sdk"
@@ -34,33 +33,14 @@ ASK = "@@pinwarden "
 DEADLINE = 180.0
 
 
-def _installed() -> bool:
-    """Whether node_modules holds what package-lock.json pins (npm writes its own copy
-    of the lock file there on every install)."""
-    marker = JS_SDK / "node_modules" / ".package-lock.json"
-    lock = JS_SDK / "package-lock.json"
-    return marker.exists() and marker.stat().st_mtime >= lock.stat().st_mtime
-
-
 @pytest.fixture(scope="session")
 def node() -> str:
     """The node binary, with the pinned SDK installed into tests/js_sdk."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
+    tools = find_node_and_npm()
+    if tools is None:
         pytest.skip("node and npm are needed for the JS SDK test; install Node.js 20 or newer")
-    # Several pytest processes may share the checkout; one installs, the others wait.
-    with open(JS_SDK / ".install.lock", "w") as guard:
-        fcntl.flock(guard, fcntl.LOCK_EX)
-        if not _installed():
-            done = subprocess.run(
-                [npm, "ci", "--no-audit", "--no-fund"],
-                cwd=JS_SDK,
-                capture_output=True,
-                text=True,
-                timeout=600,
-            )
-            assert done.returncode == 0, f"npm ci failed:\n{done.stdout}\n{done.stderr}"
-    return node
+    npm_ci(JS_SDK, tools[1])
+    return tools[0]
 
 
 @pytest.fixture

@@ -35,11 +35,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
-import hashlib
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -55,13 +52,11 @@ import aiohttp
 import pytest
 from zwave_js_server.exceptions import BaseZwaveJSServerError
 
+from tests.npm import find_node_and_npm, npm_ci
 from tests.zwave_stack.client import connected
 
 HERE = Path(__file__).resolve().parent
-LOCK_FILE = HERE / "package-lock.json"
 NODE_MODULES = HERE / "node_modules"
-# Written after a successful `npm ci`: the lock file's hash, so a changed lock reinstalls.
-STAMP = NODE_MODULES / ".pinwarden-lock-sha256"
 START_TIMEOUT = 60.0
 
 Mode = Literal["alive", "dead", "silent", "masked"]
@@ -106,31 +101,6 @@ def _tail(path: Path, lines: int = 40) -> str:
     except OSError:
         return f"({path.name}: no log)"
     return f"--- {path.name} (last {lines} lines) ---\n" + "\n".join(text.splitlines()[-lines:])
-
-
-def find_node_and_npm() -> tuple[str, str] | None:
-    node, npm = shutil.which("node"), shutil.which("npm")
-    return (node, npm) if node and npm else None
-
-
-def ensure_node_modules(npm: str) -> None:
-    """`npm ci` into tests/zwave_stack when node_modules is missing or older than the lock."""
-    digest = hashlib.sha256(LOCK_FILE.read_bytes()).hexdigest()
-    # Two test sessions (or worktrees' runs) must not install over each other.
-    with open(HERE / ".npm-install.lock", "w") as guard:
-        fcntl.flock(guard, fcntl.LOCK_EX)
-        if STAMP.exists() and STAMP.read_text().strip() == digest:
-            return
-        result = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"],
-            cwd=HERE,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        if result.returncode != 0:
-            raise StackError(f"npm ci failed ({result.returncode}):\n{result.stderr[-3000:]}")
-        STAMP.write_text(digest)
 
 
 class ZWaveStack:
@@ -400,7 +370,7 @@ def zwave_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZWaveStack
     if tools is None:
         pytest.skip("node and npm are needed for the Z-Wave stack tests (Node.js >= 20)")
     node, npm = tools
-    ensure_node_modules(npm)
+    npm_ci(HERE, npm)
     stack = ZWaveStack(tmp_path_factory.mktemp("zwave_stack"), node=node)
     stack.start()
     try:

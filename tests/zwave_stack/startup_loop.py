@@ -11,11 +11,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.zwave_stack import DEFAULT_LOCKS, StackError, ZWaveStack, ensure_node_modules
+from tests.npm import npm_ci
+from tests.zwave_stack import DEFAULT_LOCKS, HERE, StackError, ZWaveStack
 
 
 def main(runs: int) -> int:
-    ensure_node_modules("npm")
+    npm_ci(HERE, "npm")
     times: list[float] = []
     failures = 0
     for run in range(runs):
