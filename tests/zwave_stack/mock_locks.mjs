@@ -62,6 +62,7 @@ import {
 	DoorLockMode,
 	NotificationCCGet,
 	NotificationCCReport,
+	UserCodeCCExtendedUserCodeSet,
 	UserCodeCCGet,
 	UserCodeCCReport,
 	UserCodeCCSet,
@@ -174,16 +175,19 @@ function lockBehaviors() {
 			},
 		},
 		{
-			// "silent": the radio ACKs the User Code Set but the lock never stores it.
+			// "silent": the radio ACKs the User Code Set (v2 locks: Extended User Code
+			// Set) but the lock never stores it.
 			handleCC(_controller, self, cc) {
-				if (cc instanceof UserCodeCCSet && extra.get(self.id).mode === "silent") {
+				const isSet = cc instanceof UserCodeCCSet || cc instanceof UserCodeCCExtendedUserCodeSet;
+				if (isSet && extra.get(self.id).mode === "silent") {
 					return { action: "ok" };
 				}
 				return undefined;
 			},
 		},
 		{
-			// "masked": like Schlage locks, report occupied slots with the PIN as asterisks.
+			// "masked": like Schlage locks, report occupied slots with the PIN as asterisks
+			// (User Code Get, as zwave-js asks a v1 lock).
 			handleCC(controller, self, cc) {
 				if (!(cc instanceof UserCodeCCGet) || extra.get(self.id).mode !== "masked") {
 					return undefined;

@@ -54,7 +54,6 @@ from zwave_js_server.model.notification import NotificationNotification
 from zwave_js_server.model.value import Value
 
 from pinwarden.clock import Clock
-from pinwarden.devices.capabilities import LockCapabilities
 from pinwarden.devices.driver import (
     AccountRef,
     BatteryLevel,
@@ -73,6 +72,14 @@ from pinwarden.devices.driver import (
 from pinwarden.devices.zwave_js.budget import NodeBudget
 from pinwarden.devices.zwave_js.connection import Connection, shown
 from pinwarden.devices.zwave_js.listener import LEASE, ListenerLeases
+from pinwarden.devices.zwave_js.nodes import (
+    address_of,
+    battery,
+    battery_level,
+    capabilities_of,
+    has_cc,
+    node_and_home,
+)
 from pinwarden.devices.zwave_js.reports import ACCESS_CONTROL, RF_OPERATIONS, access_control_event
 from pinwarden.devices.zwave_js.slots import AVAILABLE, ENABLED, CachedSlot, answered, cached_slots
 from pinwarden.store.db import Database
@@ -80,7 +87,6 @@ from pinwarden.store.tables import ConnectedAccount
 
 log = logging.getLogger(__name__)
 DRIVER_NAME = "zwave-js"
-DEVICE_TYPE = "zwave_lock"
 # Whole messages, PINs included, are logged by the client library at DEBUG.
 logging.getLogger("zwave_js_server").setLevel(logging.INFO)
 
@@ -96,8 +102,6 @@ SWEEP_SPACING = timedelta(minutes=15)
 # that command's echo; so is the lock's report of the Door Lock operation it was sent.
 ECHO_SECONDS = 2.0
 DOOR_ECHO_SECONDS = 10.0
-# Z-Wave user codes are 4 to 10 characters (User Code CC).
-CODE_LENGTHS = tuple(range(4, 11))
 # zwave-js errors that say the command itself is wrong for the node: retrying won't help.
 REFUSED_ERRORS = frozenset({302, 303, 322})  # CC_NotSupported, CC_NotImplemented, Argument_Invalid
 
@@ -135,53 +139,6 @@ class _NodeState:
     door_echo: tuple[int, float] | None = None
     # Last reachability told to the engine; None before the first connection.
     online: bool | None = None
-
-
-def address_of(home_id: int, node_id: int) -> str:
-    """A node's address: unique across Z-Wave networks (node ids repeat between them)."""
-    return f"{home_id:08x}:{node_id}"
-
-
-def _node_id(address: str) -> tuple[int, int]:
-    home, _, node = address.partition(":")
-    return int(home, 16), int(node)
-
-
-def _has_cc(node: Node, cc: CommandClass) -> bool:
-    return any(info.id == cc.value for info in node.command_classes)
-
-
-def _battery_level(value: Value) -> float | None:
-    """A Battery CC level value as a fraction; None for any other value."""
-    if value.command_class != CommandClass.BATTERY or value.property_ != "level":
-        return None
-    level = value.value
-    return max(0.0, min(1.0, level / 100)) if isinstance(level, int | float) else None
-
-
-def _battery(node: Node) -> float | None:
-    levels = (_battery_level(v) for v in node.values.values())
-    return next((level for level in levels if level is not None), None)
-
-
-def capabilities_of(node: Node, slot_count: int) -> LockCapabilities:
-    """What a lock node can do, from its command classes and device config."""
-    config = node.device_config
-    door = _has_cc(node, CommandClass.DOOR_LOCK)
-    return LockCapabilities(
-        device_type=DEVICE_TYPE,
-        manufacturer=config.manufacturer or "Z-Wave",
-        model_display_name=config.description or config.label or "Z-Wave lock",
-        slot_count=slot_count,
-        supported_code_lengths=CODE_LENGTHS,
-        # Schedule Entry Lock CC is not used yet: windows are kept by programming just
-        # in time.
-        native_scheduling=False,
-        can_lock=door,
-        can_unlock=door,
-        default_name=f"Z-Wave lock {node.node_id}",
-        unlock_events_carry_code_id=True,
-    )
 
 
 def _failed(exc: Exception) -> DeviceUnavailable | DeviceRejected:
@@ -340,7 +297,7 @@ class ZWaveJSDriver:
         home_id = zdriver.controller.home_id or 0
         now = self._clock.now()
         for node in zdriver.controller.nodes.values():
-            if not _has_cc(node, CommandClass.USER_CODE):
+            if not has_cc(node, CommandClass.USER_CODE):
                 continue
             address = address_of(home_id, node.node_id)
             state = self._state(account, address)
@@ -395,7 +352,7 @@ class ZWaveJSDriver:
     def _lock_state(self, address: str, data: dict[str, Any]) -> _NodeState | None:
         """The node's state when the event is about a lock node, else None."""
         node = data.get("node")
-        if not isinstance(node, Node) or not _has_cc(node, CommandClass.USER_CODE):
+        if not isinstance(node, Node) or not has_cc(node, CommandClass.USER_CODE):
             return None
         return self._nodes.get(address)
 
@@ -429,7 +386,7 @@ class ZWaveJSDriver:
         if not isinstance(value, Value) or state is None:
             return
         now = self._clock.now()
-        level = _battery_level(value)
+        level = battery_level(value)
         if level is not None:
             self._emit(BatteryLevel(address, now, level))
         elif value.command_class == CommandClass.USER_CODE:
@@ -488,7 +445,7 @@ class ZWaveJSDriver:
         home_id = zdriver.controller.home_id or 0
         found = []
         for node in zdriver.controller.nodes.values():
-            if not _has_cc(node, CommandClass.USER_CODE):
+            if not has_cc(node, CommandClass.USER_CODE):
                 continue
             slots = cached_slots(node)
             if not slots:
@@ -501,7 +458,7 @@ class ZWaveJSDriver:
                     # of one model must not look alike).
                     name=node.name or f"{config.label or 'Z-Wave lock'} (node {node.node_id})",
                     capabilities=capabilities_of(node, len(slots)),
-                    battery_level=_battery(node),
+                    battery_level=battery(node),
                 )
             )
         return found
@@ -517,7 +474,7 @@ class ZWaveJSDriver:
         """The device's node as the server knows it now (looked up under the node's lock:
         a reconnection replaces every node object)."""
         zdriver = await account.connection.ready(CONNECT_WAIT_SECONDS)
-        home_id, node_id = _node_id(device.address)
+        home_id, node_id = node_and_home(device.address)
         node = zdriver.controller.nodes.get(node_id)
         if node is None or (zdriver.controller.home_id or 0) != home_id:
             raise DeviceUnavailable("the node is no longer on the Z-Wave network")
