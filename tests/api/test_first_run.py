@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -99,8 +100,10 @@ def test_an_unreadable_setting_is_one_line(tmp_path: Path, name: str, value: str
     assert not db.exists()
 
 
-def _first_lines(env: dict[str, str], port: int, *args: str) -> list[str]:
-    """Start ``serve``, read stdout up to "listening on", stop it; those lines."""
+@contextmanager
+def _serving(env: dict[str, str], port: int, *args: str) -> Iterator[list[str]]:
+    """Run ``serve`` with the block, after reading its stdout up to "listening on";
+    yields those lines."""
     proc = subprocess.Popen(
         [*PINWARDEN, "serve", "--port", str(port), *args],
         env=env,
@@ -115,10 +118,16 @@ def _first_lines(env: dict[str, str], port: int, *args: str) -> list[str]:
             lines.append(line.rstrip("\n"))
             if line.startswith("listening on"):
                 break
-        return lines
+        yield lines
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def _first_lines(env: dict[str, str], port: int, *args: str) -> list[str]:
+    """Start ``serve``, read stdout up to "listening on", stop it; those lines."""
+    with _serving(env, port, *args) as lines:
+        return lines
 
 
 def _run_hint(hint: str) -> dict[str, object]:
@@ -139,20 +148,7 @@ def test_the_first_run_prints_a_key_and_a_hint_that_work_and_later_runs_mint_non
 ) -> None:
     env = _env(f"sqlite:///{tmp_path / 'first.db'}")
     port = free_port()
-    proc = subprocess.Popen(
-        [*PINWARDEN, "serve", "--sandbox", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        first: list[str] = []
-        for line in proc.stdout:
-            first.append(line.rstrip("\n"))
-            if line.startswith("listening on"):
-                break
+    with _serving(env, port, "--sandbox") as first:
         assert first[-1] == f"listening on http://127.0.0.1:{port}"
         assert first[0].startswith("Sandbox workspace ") and first[0].endswith(" created")
         key = first[1].split()[-1]
@@ -161,9 +157,6 @@ def test_the_first_run_prints_a_key_and_a_hint_that_work_and_later_runs_mint_non
         assert key in hint
         answer = _run_hint(hint)
         assert answer["ok"] is True and answer["devices"]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
     again = _first_lines(env, free_port(), "--sandbox")
     assert "exists" in again[0] and "--new-key" in again[0]
@@ -187,22 +180,11 @@ def test_the_readme_quick_start_runs_as_written(tmp_path: Path) -> None:
     key = sandbox_key(env)
     port = free_port()
     script = script.replace('"seam_test…"', repr(key)).replace(":3020", f":{port}")
-    server = subprocess.Popen(
-        [*PINWARDEN, "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        assert server.stdout.readline().startswith("listening on")
+    with _serving(env, port) as lines:
+        assert lines[0].startswith("listening on")
         run = subprocess.run(
             [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
         )
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
     assert run.returncode == 0, run.stderr
     printed = run.stdout.splitlines()
     assert printed[:4] == ["setting", "set", "unset", "False"]

@@ -21,9 +21,8 @@ from pinwarden.sandbox.tables import SandboxLock
 from pinwarden.service import Service
 from pinwarden.store.tables import ConnectedAccount
 from tests.conftest import START, make_settings
-from tests.zwave.conftest import z_wave_account
+from tests.zwave.conftest import reset_locks, z_wave_account
 from tests.zwave_stack import ZWaveStack
-from tests.zwave_stack.cache import sync_cache
 
 
 class LockSide(Protocol):
@@ -146,9 +145,7 @@ def node_of(address: str) -> int:
 
 def zwave_js(database_url: str, stack: ZWaveStack) -> Iterator[DriverUnderTest]:
     # Every lock empty, so the contract sees only what it programs.
-    for node in stack.node_ids:
-        stack.reset(node, codes={})
-    sync_cache(stack.ws_url, {node: {} for node in stack.node_ids})
+    reset_locks(stack, empty=True)
     clock = FakeClock(START)
     service, account = z_wave_account(database_url, stack, clock)
     try:

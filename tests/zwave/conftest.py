@@ -81,12 +81,13 @@ def z_wave_account(
     return service, AccountRef(account_id, settings)
 
 
-def reset_locks(stack: ZWaveStack) -> None:
-    """Every mock lock alive, locked and holding its declared codes, and zwave-js's cache
-    agreeing."""
-    for node in stack.node_ids:
-        stack.reset(node)
-    sync_cache(stack.ws_url, {node: dict(stack.locks[node].codes) for node in stack.node_ids})
+def reset_locks(stack: ZWaveStack, empty: bool = False) -> None:
+    """Every mock lock alive, locked and holding its declared codes (none, when
+    ``empty``), and zwave-js's cache agreeing."""
+    memory = {node: {} if empty else dict(stack.locks[node].codes) for node in stack.node_ids}
+    for node, codes in memory.items():
+        stack.reset(node, codes=codes)
+    sync_cache(stack.ws_url, memory)
 
 
 @pytest.fixture

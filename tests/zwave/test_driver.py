@@ -26,6 +26,7 @@ from pinwarden.devices.driver import (
 from pinwarden.devices.zwave_js.driver import ZWaveJSDriver
 from pinwarden.devices.zwave_js.listener import LEASE
 from pinwarden.service import Service
+from pinwarden.store.tables import ConnectedAccount
 from tests.conftest import START
 from tests.zwave.conftest import EMPTY_NODE, reset_locks, z_wave_account
 from tests.zwave_stack import ZWaveStack
@@ -183,7 +184,7 @@ def test_one_process_at_a_time_hands_on_an_accounts_reports(
             heard = await asyncio.gather(unlocks(first, 2), unlocks(second, 2))
             await first.aclose()  # gives the lease up
             # The other claims it at its next renewal (every third of the lease).
-            await asyncio.sleep(LEASE.total_seconds() / 3 + 1)
+            await holder_becomes(other, account.connected_account_id, LEASE.total_seconds())
             zwave_stack.keypad_unlock(EMPTY_NODE, 1)
             after = await unlocks(second, 3)
             return len(heard[0]), len(heard[1]), len(after)
@@ -194,6 +195,20 @@ def test_one_process_at_a_time_hands_on_an_accounts_reports(
             other.db.dispose()
 
     assert asyncio.run(body()) == (1, 0, 1)
+
+
+async def holder_becomes(service: Service, account_id: str, timeout: float) -> None:
+    """Poll until ``service``'s driver holds the account's listener lease."""
+    owner = service.integrations.zwave_js.listener_owner
+
+    def holder() -> str | None:
+        with service.db.read() as session:
+            account = session.get(ConnectedAccount, account_id)
+            return None if account is None else account.listener_id
+
+    async with asyncio.timeout(timeout):
+        while await asyncio.to_thread(holder) != owner:
+            await asyncio.sleep(0.05)
 
 
 async def empty_lock(driver: Driver, account: AccountRef) -> tuple[str, DeviceRef]:

@@ -72,14 +72,14 @@ class Connection:
             await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
             for wait in waits:
                 wait.cancel()
-        client = self._client
-        if not self._ready.is_set() or client is None or client.driver is None:
+        zdriver = self.current()
+        if zdriver is None:
             reason = f": {self._last_error}" if self._last_error else ""
             raise DeviceUnavailable(
                 f"the Z-Wave JS server at {shown(self.url)} is not connected{reason}",
                 "hub_disconnected",
             )
-        return client.driver
+        return zdriver
 
     async def _run(self, on_ready: Callable[[ZDriver], None], on_lost: Callable[[], None]) -> None:
         assert self._session is not None

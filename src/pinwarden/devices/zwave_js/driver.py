@@ -81,7 +81,14 @@ from pinwarden.devices.zwave_js.nodes import (
     node_and_home,
 )
 from pinwarden.devices.zwave_js.reports import ACCESS_CONTROL, RF_OPERATIONS, access_control_event
-from pinwarden.devices.zwave_js.slots import AVAILABLE, ENABLED, CachedSlot, answered, cached_slots
+from pinwarden.devices.zwave_js.slots import (
+    AVAILABLE,
+    ENABLED,
+    CachedSlot,
+    answered,
+    cached_slot,
+    cached_slots,
+)
 from pinwarden.store.db import Database
 from pinwarden.store.tables import ConnectedAccount
 
@@ -192,6 +199,11 @@ class ZWaveJSDriver:
         if self._events is not None:
             self._events.put_nowait(None)
 
+    @property
+    def listener_owner(self) -> str:
+        """The id this process holds listener leases under (see :mod:`.listener`)."""
+        return self._leases.owner
+
     def commands_last_hour(self, address: str) -> int:
         """Commands (pings included) sent to the lock at ``address`` in the last hour of
         the clock: what the mesh was asked to carry for it."""
@@ -282,7 +294,6 @@ class ZWaveJSDriver:
         home_id = zdriver.controller.home_id or 0
         account.home_id = home_id
         account.connections += 1
-        account.subscribed.clear()
         account.subscribed[0] = [
             zdriver.controller.on("node added", lambda e, a=account: self._on_added(a, e))
         ]
@@ -467,7 +478,6 @@ class ZWaveJSDriver:
 
     async def _reach(self, device: DeviceRef) -> tuple[_Account, _NodeState]:
         account = await self._account(device.connected_account_id)
-        await account.connection.ready(CONNECT_WAIT_SECONDS)
         return account, self._state(account, device.address)
 
     async def _node(self, account: _Account, device: DeviceRef) -> Node:
@@ -632,7 +642,7 @@ class ZWaveJSDriver:
         if op.code is not None:
             # Only while the slot still holds that PIN: ask the lock when the cache may
             # be behind.
-            held = next((s for s in cached_slots(node) if s.slot == op.slot), None)
+            held = cached_slot(node, op.slot)
             if held is None or not held.known or op.slot in state.suspect:
                 held = await self._get_slot(node, state, op.slot)
             if not held.occupied or (held.code is not None and held.code != op.code):

@@ -47,19 +47,23 @@ class CachedSlot:
         return self.status is not None and self.status != AVAILABLE
 
 
+def cached_slot(node: Node, slot: int) -> CachedSlot | None:
+    """One slot as the cache holds it; None past the node's last slot."""
+    try:
+        code = get_code_slot_value(node, slot, LOCK_USERCODE_PROPERTY)
+        status = get_code_slot_value(node, slot, LOCK_USERCODE_STATUS_PROPERTY)
+    except NotFoundError:
+        return None
+    raw = status.value
+    return CachedSlot(slot, raw if isinstance(raw, int) else None, pin_of(code.value))
+
+
 def cached_slots(node: Node) -> list[CachedSlot]:
     """Every slot the node's interview found, in order, as the cache holds it."""
     slots: list[CachedSlot] = []
-    number = 1
-    while True:
-        try:
-            code = get_code_slot_value(node, number, LOCK_USERCODE_PROPERTY)
-            status = get_code_slot_value(node, number, LOCK_USERCODE_STATUS_PROPERTY)
-        except NotFoundError:
-            return slots
-        raw = status.value
-        slots.append(CachedSlot(number, raw if isinstance(raw, int) else None, pin_of(code.value)))
-        number += 1
+    while (found := cached_slot(node, len(slots) + 1)) is not None:
+        slots.append(found)
+    return slots
 
 
 def answered(slot: int, answer: object) -> CachedSlot | None:
