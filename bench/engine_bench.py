@@ -4,7 +4,8 @@ Builds N devices with C ongoing codes each directly in a fresh database, then le
 worker drain the queue: a first pass per device programs its codes, a second confirms them
 (status ``set``). Prints passes/s and codes/s.
 
-    .venv/bin/python bench/engine_bench.py [--devices 10000] [--codes 10] [--database URL]
+    .venv/bin/python bench/engine_bench.py [--devices 10000] [--codes 10] [--concurrency K]
+        [--database URL]
 """
 
 from __future__ import annotations
@@ -50,12 +51,19 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=10_000)
     parser.add_argument("--codes", type=int, default=10)
     parser.add_argument("--database", default=None, help="default: a fresh SQLite file")
+    parser.add_argument("--concurrency", type=int, default=Settings().worker_concurrency)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database or f"sqlite:///{Path(tmp) / 'engine.db'}"
         clock = FakeClock(datetime(2030, 1, 1, tzinfo=UTC))
         service = Service(
-            replace(Settings(), database_url=url, sandbox_latency=timedelta(0), run_worker=False),
+            replace(
+                Settings(),
+                database_url=url,
+                sandbox_latency=timedelta(0),
+                run_worker=False,
+                worker_concurrency=args.concurrency,
+            ),
             clock,
         )
         service.migrate()

@@ -44,24 +44,32 @@ class DoorCommand:
     created_at: datetime
 
 
-def pending(session: Session, device_id: str) -> list[DoorCommand]:
-    """The device's pending door attempts, in the order they were asked for.
+def pending(session: Session, device_ids: list[str]) -> dict[str, list[DoorCommand]]:
+    """Each device's pending door attempts, in the order they were asked for.
 
     ``revision`` holds the device's ``wake_seq`` when each was queued: creation times
     can tie (and a fake clock stands still), the sequence cannot.
     """
-    rows = session.scalars(
-        select(ActionAttempt)
+    rows = session.execute(
+        select(
+            ActionAttempt.device_id,
+            ActionAttempt.action_attempt_id,
+            ActionAttempt.action_type,
+            ActionAttempt.created_at,
+        )
         .where(
-            ActionAttempt.device_id == device_id,
+            ActionAttempt.device_id.in_(device_ids),
             ActionAttempt.status == "pending",
             ActionAttempt.action_type.in_(list(DOOR_ACTIONS)),
         )
         .order_by(ActionAttempt.revision, ActionAttempt.created_at)
     ).all()
-    return [
-        DoorCommand(r.action_attempt_id, DOOR_ACTIONS[r.action_type], r.created_at) for r in rows
-    ]
+    found: dict[str, list[DoorCommand]] = {}
+    for r in rows:
+        found.setdefault(r.device_id or "", []).append(
+            DoorCommand(r.action_attempt_id, DOOR_ACTIONS[r.action_type], r.created_at)
+        )
+    return found
 
 
 def expired(command: DoorCommand, now: datetime) -> bool:

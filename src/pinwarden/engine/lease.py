@@ -1,23 +1,16 @@
 """Leases on devices: what a claim is, and the fence every write of a pass goes through.
 
 A worker claims a due device by stamping ``lease_owner`` with a token unique to that
-claim. Every transaction a pass writes in starts by locking the device row and checking
-that the token is still there (:func:`owned`); if the lease lapsed and another claim took
-the device, the check fails, the transaction rolls back, and the pass ends having written
-nothing. Tokens are per claim, not per process, so a pass fenced out by a newer claim of the
+claim. Every write of a pass first finds the device row locked and still stamped with that
+token (:mod:`pinwarden.engine.writes`); if the lease lapsed and another claim took the
+device, the check fails, the write runs nothing, and the pass ends having written nothing
+more. Tokens are per claim, not per process, so a pass fenced out by a newer claim of the
 same process is fenced out too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-
-from sqlalchemy.orm import Session
-
-from pinwarden.store.db import Database
-from pinwarden.store.tables import Device
 
 
 @dataclass(frozen=True)
@@ -35,16 +28,3 @@ class LeaseLost(Exception):
     def __init__(self, claim: Claim) -> None:
         super().__init__(f"lease on device {claim.device_id} lost ({claim.token})")
         self.claim = claim
-
-
-@contextmanager
-def owned(db: Database, claim: Claim) -> Iterator[tuple[Session, Device]]:
-    """A write transaction on ``claim``'s device, only while the claim still holds it.
-
-    Raises :class:`LeaseLost` (rolling back) when it does not.
-    """
-    with db.write() as session:
-        device = session.get(Device, claim.device_id, with_for_update=True)
-        if device is None or device.lease_owner != claim.token:
-            raise LeaseLost(claim)
-        yield session, device

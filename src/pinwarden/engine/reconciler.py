@@ -2,16 +2,16 @@
 
 The plan is pure (:mod:`pinwarden.engine.plan`); this module does the I/O around it.
 Nothing is held open across driver calls: the device is protected by its lease, every
-write goes through the lease fence (:func:`pinwarden.engine.lease.owned`), and each
-code's ``revision`` tells whether an API write overtook the reconcile, in which case only
-the lock-side facts are recorded and the device is looked at again at once. Database work
-runs on a thread (``asyncio.to_thread``) so drivers sharing the event loop never wait for
-it. The pass returns a :class:`PassResult`; the worker owns back-off and the lease.
+write goes through the lease fence (:mod:`pinwarden.engine.writes`), and each code's
+``revision`` tells whether an API write overtook the reconcile, in which case only the
+lock-side facts are recorded and the device is looked at again at once. Database work runs
+on a thread, batched with other passes' (:mod:`pinwarden.batching`), so drivers sharing the
+event loop never wait for it. The pass returns a :class:`PassResult`; the worker owns
+back-off and the lease.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,10 +21,10 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
+from pinwarden.batching import Batcher, Outcome
 from pinwarden.clock import Clock
 from pinwarden.config import Settings
 from pinwarden.devices.driver import (
-    DeviceRef,
     DeviceRejected,
     DeviceUnavailable,
     Driver,
@@ -33,34 +33,20 @@ from pinwarden.devices.driver import (
     SlotOp,
     SlotReport,
 )
-from pinwarden.domain.issues import error, has_error, with_error, without_errors
+from pinwarden.domain.issues import error, with_error, without_errors
 from pinwarden.engine import backup_pool, doors, unmanaged
-from pinwarden.engine.lease import Claim, owned
-from pinwarden.engine.plan import CodeState, Decision, DevicePlan, Held, plan_device
+from pinwarden.engine.lease import Claim
+from pinwarden.engine.plan import Decision, DevicePlan, Held, plan_device
+from pinwarden.engine.snapshot import Snapshot, load_snapshots
+from pinwarden.engine.writes import MAX_GROUP, GroupWriter
 from pinwarden.metrics import Metrics
 from pinwarden.store.db import Database
 from pinwarden.store.events import record_event
 from pinwarden.store.tables import AccessCode, ActionAttempt, Device, UnmanagedAccessCode
-from pinwarden.store.views import ACCOUNT_DISCONNECTED, access_code_view
+from pinwarden.store.views import access_code_view
 from pinwarden.timeutil import iso
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class _Snapshot:
-    ref: DeviceRef
-    driver: str
-    slot_count: int
-    codes: list[CodeState]
-    # The account the lock comes through is disconnected: the lock cannot be reached (T18).
-    account_disconnected: bool
-    # Unmanaged codes to take off the lock (unmanaged/delete), by id → slot.
-    unmanaged_removals: dict[str, tuple[int, str | None]]
-    # Ask the lock itself, not the driver's cache (Driver.read_slots).
-    fresh: bool
-    # Pending lock_door / unlock_door attempts, oldest first.
-    door_commands: list[doors.DoorCommand]
 
 
 def _window(report: SlotReport) -> tuple[datetime, datetime] | None:
@@ -110,67 +96,16 @@ class Reconciler:
         self.drivers = dict(drivers)
         self._settings = settings
         self._metrics = metrics or Metrics()
+        # Every fenced write of a pass, and the worker's release, goes through here.
+        self.writes = GroupWriter(db)
+        self._snapshots: Batcher[str, Snapshot | None] = Batcher(
+            self._load, MAX_GROUP, "engine snapshots"
+        )
 
-    def _snapshot(self, device_id: str) -> _Snapshot | None:
+    def _load(self, device_ids: list[str]) -> list[Outcome[Snapshot]]:
         with self._db.read() as session:
-            device = session.get(Device, device_id)
-            if device is None:
-                return None
-            caps = device.caps
-            native = caps.schedules_natively(device.time_zone)
-            rows = session.scalars(
-                select(AccessCode)
-                .where(AccessCode.device_id == device_id)
-                .order_by(AccessCode.created_at, AccessCode.access_code_id)
-            ).all()
-            codes = [
-                CodeState(
-                    access_code_id=r.access_code_id,
-                    revision=r.revision,
-                    code=r.code,
-                    name=r.name,
-                    starts_at=r.starts_at,
-                    ends_at=r.ends_at,
-                    # A used one-time code goes the way of a deleted one (T20).
-                    # (An offline one stays on record until its end: the lock remembers
-                    # the PIN as used, so it must not be handed out again.)
-                    deleted=r.deleted_at is not None
-                    or (r.used_at is not None and not r.is_offline_access_code),
-                    status=r.status,
-                    slot=r.slot,
-                    op_kind=r.op_kind,
-                    op_revision=r.op_revision,
-                    op_settles_at=r.op_settles_at,
-                    was_on_device=r.was_on_device,
-                    slot_code=r.slot_code,
-                    is_external_modification_allowed=r.is_external_modification_allowed,
-                    native=native and r.prefer_native_scheduling,
-                    is_scheduled_on_device=r.is_scheduled_on_device,
-                    offline=r.is_offline_access_code,
-                )
-                for r in rows
-            ]
-            now = self._clock.now()
-            return _Snapshot(
-                DeviceRef(
-                    device.device_id,
-                    device.address,
-                    device.connected_account_id,
-                    device.time_zone,
-                    caps,
-                ),
-                device.driver,
-                caps.slot_count,
-                codes,
-                has_error(device.errors, ACCOUNT_DISCONNECTED),
-                unmanaged.removals(session, device_id),
-                # Fresh on the drift check (or after the lock said a slot changed), and
-                # while acknowledged operations wait to be seen.
-                fresh=device.next_fresh_read_at is None
-                or now >= device.next_fresh_read_at
-                or any(c.op_kind is not None for c in codes),
-                door_commands=doors.pending(session, device_id),
-            )
+            found = load_snapshots(session, device_ids, self._clock.now())
+        return [(found.get(device_id), None) for device_id in device_ids]
 
     async def reconcile(self, claim: Claim) -> PassResult:
         """One full pass over the claimed device.
@@ -178,7 +113,7 @@ class Reconciler:
         Raises :class:`~pinwarden.engine.lease.LeaseLost` when the claim is fenced out;
         nothing of the pass is then recorded.
         """
-        snap = await asyncio.to_thread(self._snapshot, claim.device_id)
+        snap = await self._snapshots.submit(claim.device_id)
         if snap is None:
             return PassResult(wake_at=None)
         driver = self.drivers[snap.driver]
@@ -193,7 +128,11 @@ class Reconciler:
         try:
             reported = await driver.read_slots(snap.ref, fresh=snap.fresh)
         except DeviceUnavailable as exc:
-            return await asyncio.to_thread(self._record_unreachable, claim, exc)
+            unreachable = exc
+            return await self.writes.run(
+                claim,
+                lambda session, device: self._record_unreachable(session, device, unreachable),
+            )
         plan = plan_device(
             snap.codes,
             {s.slot: Held(s.code, _window(s)) for s in reported},
@@ -208,17 +147,25 @@ class Reconciler:
         sent += unmanaged.removal_ops(snap.unmanaged_removals, reported, owned_slots)
         outcomes: list[OpOutcome] = []
         if sent:
-            await asyncio.to_thread(self._reserve_slots, claim, snap, plan.decisions)
+            await self.writes.run(
+                claim,
+                lambda session, device: self._reserve_slots(session, device, snap, plan.decisions),
+            )
             outcomes = await driver.apply(snap.ref, [op for _, op in sent])
             self._count_operations([op for _, op in sent], outcomes)
         results: dict[str, OpOutcome] = {
             access_code_id: outcome
             for (access_code_id, _op), outcome in zip(sent, outcomes, strict=True)
         }
-        return await asyncio.to_thread(self._apply, claim, snap, plan, reported, results, now)
+        return await self.writes.run(
+            claim,
+            lambda session, device: self._apply(
+                session, device, claim, snap, plan, reported, results, now
+            ),
+        )
 
     async def _run_door(
-        self, claim: Claim, snap: _Snapshot, driver: Driver, command: doors.DoorCommand
+        self, claim: Claim, snap: Snapshot, driver: Driver, command: doors.DoorCommand
     ) -> None:
         """Carry out one door command (once: see :mod:`pinwarden.engine.doors`) and record
         how it went."""
@@ -229,13 +176,12 @@ class Reconciler:
             outcome = "account_disconnected"
         else:
             outcome = await driver.set_locked(snap.ref, command.locked)
-        await asyncio.to_thread(self._record_door, claim, command, outcome)
-
-    def _record_door(
-        self, claim: Claim, command: doors.DoorCommand, outcome: OpOutcome | doors.Unsent
-    ) -> None:
-        with owned(self._db, claim) as (session, device):
-            doors.record(session, device, command, outcome, self._clock.now())
+        await self.writes.run(
+            claim,
+            lambda session, device: doors.record(
+                session, device, command, outcome, self._clock.now()
+            ),
+        )
 
     def _count_operations(self, ops: list[SlotOp], outcomes: list[OpOutcome]) -> None:
         for op, outcome in zip(ops, outcomes, strict=False):
@@ -247,7 +193,10 @@ class Reconciler:
                 label = "rejected"
             self._metrics.lock_operations.labels(op.kind, label).inc()
 
-    def _reserve_slots(self, claim: Claim, snap: _Snapshot, decisions: list[Decision]) -> None:
+    @staticmethod
+    def _reserve_slots(
+        session: Session, device: Device, snap: Snapshot, decisions: list[Decision]
+    ) -> None:
         """Write newly allocated slots down *before* programming them, and make sure the
         claim still holds the device before anything is sent to the lock.
 
@@ -261,121 +210,122 @@ class Reconciler:
             for d in decisions
             if d.op is not None and d.op.kind == "set" and d.access_code_id not in had_slot
         ]
-        with owned(self._db, claim) as (session, _device):
-            if fresh:
-                table = cast(Table, AccessCode.__table__)
-                # A slot has one owner: one freed in this same pass (its code finished) is
-                # given up now, not when the pass is recorded, or a pass that dies in
-                # between leaves two codes in one slot, and the old one's removal would
-                # wipe the new PIN.
-                session.execute(
-                    update(table)
-                    .where(
-                        table.c.device_id == claim.device_id,
-                        table.c.slot.in_([f["slot"] for f in fresh]),
-                        table.c.access_code_id.not_in([f["id"] for f in fresh]),
-                    )
-                    .values(slot=None)
-                )
-                # A Core executemany: a code deleted since the snapshot matches no row,
-                # where the ORM's bulk update by primary key would raise StaleDataError.
-                session.execute(
-                    update(table)
-                    .where(table.c.access_code_id == bindparam("id"))
-                    .values(slot=bindparam("slot")),
-                    fresh,
-                )
+        if not fresh:
+            return
+        table = cast(Table, AccessCode.__table__)
+        # A slot has one owner: one freed in this same pass (its code finished) is given up
+        # now, not when the pass is recorded, or a pass that dies in between leaves two
+        # codes in one slot, and the old one's removal would wipe the new PIN.
+        session.execute(
+            update(table)
+            .where(
+                table.c.device_id == device.device_id,
+                table.c.slot.in_([f["slot"] for f in fresh]),
+                table.c.access_code_id.not_in([f["id"] for f in fresh]),
+            )
+            .values(slot=None)
+        )
+        # A Core executemany: a code deleted since the snapshot matches no row, where the
+        # ORM's bulk update by primary key would raise StaleDataError.
+        session.execute(
+            update(table)
+            .where(table.c.access_code_id == bindparam("id"))
+            .values(slot=bindparam("slot")),
+            fresh,
+        )
 
-    def _record_unreachable(self, claim: Claim, exc: DeviceUnavailable) -> PassResult:
+    def _record_unreachable(
+        self, session: Session, device: Device, exc: DeviceUnavailable
+    ) -> PassResult:
         now = self._clock.now()
-        with owned(self._db, claim) as (session, device):
-            device.errors, _ = with_error(
-                without_errors(list(device.errors), UNREACHABLE_ERRORS - {exc.error_code}),
-                error(exc.error_code, f"Device is unreachable: {exc}", now, is_device_error=True),
+        device.errors, _ = with_error(
+            without_errors(list(device.errors), UNREACHABLE_ERRORS - {exc.error_code}),
+            error(exc.error_code, f"Device is unreachable: {exc}", now, is_device_error=True),
+        )
+        # Codes waiting on an unreachable lock are exactly the ones that run late.
+        due_times = [
+            self._record_delay(session, device, row, now)
+            for row in session.scalars(
+                select(AccessCode).where(AccessCode.device_id == device.device_id)
             )
-            # Codes waiting on an unreachable lock are exactly the ones that run late.
-            due_times = [
-                self._record_delay(session, device, row, now)
-                for row in session.scalars(
-                    select(AccessCode).where(AccessCode.device_id == claim.device_id)
-                )
-            ]
-            return PassResult(
-                wake_at=min((t for t in due_times if t is not None), default=None), failed=True
-            )
+        ]
+        return PassResult(
+            wake_at=min((t for t in due_times if t is not None), default=None), failed=True
+        )
 
     def _apply(
         self,
+        session: Session,
+        device: Device,
         claim: Claim,
-        snap: _Snapshot,
+        snap: Snapshot,
         plan: DevicePlan,
         reported: list[SlotReport],
         results: dict[str, OpOutcome],
         now: datetime,
     ) -> PassResult:
         device_id = snap.ref.device_id
-        with owned(self._db, claim) as (session, device):
-            device.errors = without_errors(list(device.errors), UNREACHABLE_ERRORS)
-            if snap.fresh:
-                device.next_fresh_read_at = now + self._settings.drift_check_interval
-            rows = {
-                row.access_code_id: row
-                for row in session.scalars(
-                    select(AccessCode).where(AccessCode.device_id == device_id)
-                ).all()
-            }
-            foreign = list(
-                session.scalars(
-                    select(UnmanagedAccessCode).where(UnmanagedAccessCode.device_id == device_id)
-                )
+        device.errors = without_errors(list(device.errors), UNREACHABLE_ERRORS)
+        if snap.fresh:
+            device.next_fresh_read_at = now + self._settings.drift_check_interval
+        rows = {
+            row.access_code_id: row
+            for row in session.scalars(
+                select(AccessCode).where(AccessCode.device_id == device_id)
+            ).all()
+        }
+        foreign = list(
+            session.scalars(
+                select(UnmanagedAccessCode).where(UnmanagedAccessCode.device_id == device_id)
             )
-            attempts: dict[str, list[ActionAttempt]] = {}
-            for attempt in session.scalars(
-                select(ActionAttempt).where(
-                    ActionAttempt.access_code_id.in_([*rows, *(u.access_code_id for u in foreign)]),
-                    ActionAttempt.status == "pending",
-                )
-            ):
-                attempts.setdefault(attempt.access_code_id or "", []).append(attempt)
-            failed = unmanaged.failed(results, snap.unmanaged_removals)
-            for decision in plan.decisions:
-                result = results.get(decision.access_code_id)
-                failed |= decision.unconfirmed
-                failed |= isinstance(result, DeviceUnavailable | DeviceRejected)
-                row = rows.get(decision.access_code_id)
-                if row is None:
-                    continue
-                settle = self._apply_code(
-                    session,
-                    device,
-                    row,
-                    decision,
-                    result,
-                    now,
-                    attempts.get(row.access_code_id, []),
-                )
-                plan.wake_no_later_than(settle)
-            held = {s.code for s in reported if s.code} | {u.code for u in foreign if u.code}
-            if device.backup_pool_enabled and backup_pool.refill(
-                session, device, list(rows.values()), held, now
-            ):
-                plan.wake_no_later_than(now)  # new spares to program
-            unmanaged.record_refusals(foreign, results, attempts)
-            unmanaged.sync_unmanaged(
+        )
+        attempts: dict[str, list[ActionAttempt]] = {}
+        for attempt in session.scalars(
+            select(ActionAttempt).where(
+                ActionAttempt.access_code_id.in_([*rows, *(u.access_code_id for u in foreign)]),
+                ActionAttempt.status == "pending",
+            )
+        ):
+            attempts.setdefault(attempt.access_code_id or "", []).append(attempt)
+        failed = unmanaged.failed(results, snap.unmanaged_removals)
+        for decision in plan.decisions:
+            result = results.get(decision.access_code_id)
+            failed |= decision.unconfirmed
+            failed |= isinstance(result, DeviceUnavailable | DeviceRejected)
+            row = rows.get(decision.access_code_id)
+            if row is None:
+                continue
+            settle = self._apply_code(
                 session,
                 device,
-                foreign,
-                attempts,
-                reported,
-                {r.slot for r in rows.values() if r.slot is not None},
+                row,
+                decision,
+                result,
                 now,
-                in_step=device.wake_seq == claim.wake_seq,
+                attempts.get(row.access_code_id, []),
             )
-            for uid in snap.unmanaged_removals:
-                ack = results.get(uid)
-                if isinstance(ack, OpAck):
-                    plan.wake_no_later_than(ack.settles_at)
-            return PassResult(wake_at=None, failed=True) if failed else PassResult(plan.wake_at)
+            plan.wake_no_later_than(settle)
+        held = {s.code for s in reported if s.code} | {u.code for u in foreign if u.code}
+        if device.backup_pool_enabled and backup_pool.refill(
+            session, device, list(rows.values()), held, now
+        ):
+            plan.wake_no_later_than(now)  # new spares to program
+        unmanaged.record_refusals(foreign, results, attempts)
+        unmanaged.sync_unmanaged(
+            session,
+            device,
+            foreign,
+            attempts,
+            reported,
+            {r.slot for r in rows.values() if r.slot is not None},
+            now,
+            in_step=device.wake_seq == claim.wake_seq,
+        )
+        for uid in snap.unmanaged_removals:
+            ack = results.get(uid)
+            if isinstance(ack, OpAck):
+                plan.wake_no_later_than(ack.settles_at)
+        return PassResult(wake_at=None, failed=True) if failed else PassResult(plan.wake_at)
 
     def _apply_code(
         self,

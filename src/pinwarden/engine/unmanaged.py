@@ -25,20 +25,26 @@ from pinwarden.store.events import record_event
 from pinwarden.store.tables import ActionAttempt, Device, UnmanagedAccessCode
 
 
-def removals(session: Session, device_id: str) -> dict[str, tuple[int, str | None]]:
-    """Unmanaged codes whose removal was requested (``unmanaged/delete``):
-    id → (slot, PIN)."""
+def removals(
+    session: Session, device_ids: list[str]
+) -> dict[str, dict[str, tuple[int, str | None]]]:
+    """Unmanaged codes whose removal was requested (``unmanaged/delete``), per device:
+    device id → code id → (slot, PIN)."""
     rows = session.execute(
         select(
+            UnmanagedAccessCode.device_id,
             UnmanagedAccessCode.access_code_id,
             UnmanagedAccessCode.slot,
             UnmanagedAccessCode.code,
         ).where(
-            UnmanagedAccessCode.device_id == device_id,
+            UnmanagedAccessCode.device_id.in_(device_ids),
             UnmanagedAccessCode.delete_requested_at.is_not(None),
         )
     ).all()
-    return {r.access_code_id: (r.slot, r.code) for r in rows}
+    found: dict[str, dict[str, tuple[int, str | None]]] = {}
+    for r in rows:
+        found.setdefault(r.device_id, {})[r.access_code_id] = (r.slot, r.code)
+    return found
 
 
 def removal_ops(

@@ -25,7 +25,7 @@ from sqlalchemy import case, func, or_, select, update
 from pinwarden.background import Signal, pause_until, run_loop
 from pinwarden.clock import Clock
 from pinwarden.config import Settings
-from pinwarden.engine.lease import Claim, LeaseLost, owned
+from pinwarden.engine.lease import Claim, LeaseLost
 from pinwarden.engine.reconciler import PassResult, Reconciler
 from pinwarden.metrics import Metrics
 from pinwarden.store.db import Database
@@ -177,7 +177,10 @@ class Worker:
         else:
             result = work.result()
             outcome = "failed" if result.failed else "ok"
-        await asyncio.to_thread(self.finish, claim, result)
+        with contextlib.suppress(LeaseLost):
+            await self._reconciler.writes.run(
+                claim, lambda _session, device: self._release(device, claim, result)
+            )
         return outcome
 
     async def _keep_lease(self, claim: Claim) -> None:
@@ -207,15 +210,14 @@ class Worker:
             )
         return bool(getattr(result, "rowcount", 0))
 
-    def finish(self, claim: Claim, result: PassResult) -> None:
-        """Release the lease, scheduling the next pass as ``result`` asks (fenced)."""
+    def _release(self, device: Device, claim: Claim, result: PassResult) -> None:
+        """Release the lease, scheduling the next pass as ``result`` asks (runs fenced)."""
         now = self._clock.now()
-        with contextlib.suppress(LeaseLost), owned(self._db, claim) as (_session, device):
-            wake_at = self._next_wake(device, result, now)
-            # An API write during the pass bumped wake_seq: go round again at once.
-            device.next_reconcile_at = now if device.wake_seq != claim.wake_seq else wake_at
-            device.lease_until = None
-            device.lease_owner = None
+        wake_at = self._next_wake(device, result, now)
+        # An API write during the pass bumped wake_seq: go round again at once.
+        device.next_reconcile_at = now if device.wake_seq != claim.wake_seq else wake_at
+        device.lease_until = None
+        device.lease_owner = None
 
     def _next_wake(self, device: Device, result: PassResult, now: datetime) -> datetime:
         if not result.failed:

@@ -1,0 +1,141 @@
+"""What a pass starts from: the device, its codes and its pending requests, as read at once.
+
+Snapshots are read for many devices together, a few column-only queries per batch of
+passes (no ORM objects: nothing here is written back), so a busy worker pays per row,
+not per query.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pinwarden.devices.capabilities import LockCapabilities
+from pinwarden.devices.driver import DeviceRef
+from pinwarden.domain.issues import has_error
+from pinwarden.engine import doors, unmanaged
+from pinwarden.engine.plan import CodeState
+from pinwarden.store.tables import AccessCode, Device
+from pinwarden.store.views import ACCOUNT_DISCONNECTED
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One device as a pass found it."""
+
+    ref: DeviceRef
+    driver: str
+    slot_count: int
+    codes: list[CodeState]
+    # The account the lock comes through is disconnected: the lock cannot be reached (T18).
+    account_disconnected: bool
+    # Unmanaged codes to take off the lock (unmanaged/delete), by id → slot.
+    unmanaged_removals: dict[str, tuple[int, str | None]]
+    # Ask the lock itself, not the driver's cache (Driver.read_slots).
+    fresh: bool
+    # Pending lock_door / unlock_door attempts, oldest first.
+    door_commands: list[doors.DoorCommand]
+
+
+_DEVICE = (
+    Device.device_id,
+    Device.address,
+    Device.connected_account_id,
+    Device.time_zone,
+    Device.capabilities,
+    Device.driver,
+    Device.errors,
+    Device.next_fresh_read_at,
+)
+_CODE = (
+    AccessCode.device_id,
+    AccessCode.access_code_id,
+    AccessCode.revision,
+    AccessCode.code,
+    AccessCode.name,
+    AccessCode.starts_at,
+    AccessCode.ends_at,
+    AccessCode.deleted_at,
+    AccessCode.used_at,
+    AccessCode.is_offline_access_code,
+    AccessCode.status,
+    AccessCode.slot,
+    AccessCode.op_kind,
+    AccessCode.op_revision,
+    AccessCode.op_settles_at,
+    AccessCode.was_on_device,
+    AccessCode.slot_code,
+    AccessCode.is_external_modification_allowed,
+    AccessCode.prefer_native_scheduling,
+    AccessCode.is_scheduled_on_device,
+)
+
+
+def load_snapshots(session: Session, device_ids: list[str], now: datetime) -> dict[str, Snapshot]:
+    """Snapshots of those of ``device_ids`` that still exist."""
+    devices = session.execute(select(*_DEVICE).where(Device.device_id.in_(device_ids))).all()
+    codes = defaultdict(list)
+    for row in session.execute(
+        select(*_CODE)
+        .where(AccessCode.device_id.in_(device_ids))
+        .order_by(AccessCode.created_at, AccessCode.access_code_id)
+    ):
+        codes[row.device_id].append(row)
+    removals = unmanaged.removals(session, device_ids)
+    door_commands = doors.pending(session, device_ids)
+    snapshots = {}
+    for device in devices:
+        caps = LockCapabilities.from_json(device.capabilities)
+        native = caps.schedules_natively(device.time_zone)
+        states = [
+            CodeState(
+                access_code_id=r.access_code_id,
+                revision=r.revision,
+                code=r.code,
+                name=r.name,
+                starts_at=r.starts_at,
+                ends_at=r.ends_at,
+                # A used one-time code goes the way of a deleted one (T20). (An offline
+                # one stays on record until its end: the lock remembers the PIN as used,
+                # so it must not be handed out again.)
+                deleted=r.deleted_at is not None
+                or (r.used_at is not None and not r.is_offline_access_code),
+                status=r.status,
+                slot=r.slot,
+                op_kind=r.op_kind,
+                op_revision=r.op_revision,
+                op_settles_at=r.op_settles_at,
+                was_on_device=r.was_on_device,
+                slot_code=r.slot_code,
+                is_external_modification_allowed=r.is_external_modification_allowed,
+                native=native and r.prefer_native_scheduling,
+                is_scheduled_on_device=r.is_scheduled_on_device,
+                offline=r.is_offline_access_code,
+            )
+            for r in codes[device.device_id]
+        ]
+        snapshots[device.device_id] = Snapshot(
+            DeviceRef(
+                device.device_id,
+                device.address,
+                device.connected_account_id,
+                device.time_zone,
+                caps,
+            ),
+            device.driver,
+            caps.slot_count,
+            states,
+            has_error(device.errors, ACCOUNT_DISCONNECTED),
+            removals.get(device.device_id, {}),
+            # Fresh on the drift check (or after the lock said a slot changed), and while
+            # acknowledged operations wait to be seen.
+            fresh=device.next_fresh_read_at is None
+            or now >= device.next_fresh_read_at
+            or any(c.op_kind is not None for c in states),
+            door_commands=door_commands.get(device.device_id, []),
+        )
+    return snapshots
