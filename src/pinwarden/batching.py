@@ -5,7 +5,8 @@ serialized, and a transaction's fixed cost (BEGIN, fence, flush, COMMIT) or a qu
 (compile, round trip) outweighed the rows it touched. A :class:`Batcher` turns concurrent
 ``await batcher.submit(item)`` calls into one ``run(items)`` on a thread: the first call
 starts a batch at once, and everything submitted meanwhile goes in the next one, so a lone
-call waits for nothing and a busy worker shares each transaction among many passes.
+call waits for nothing and a busy worker shares each transaction among many passes. A
+batch whose ``run`` raises is run again item by item, so one bad item fails alone.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ class Batcher(Generic[I, R]):
                 del queue.waiting[: self._max_batch]
                 if not batch:
                     continue
-                outcomes = await asyncio.to_thread(self._run, [item for item, _ in batch])
+                outcomes = await asyncio.to_thread(self._isolated, [item for item, _ in batch])
                 for (_item, done), (value, exc) in zip(batch, outcomes, strict=True):
                     if done.cancelled():
                         continue
@@ -79,3 +80,13 @@ class Batcher(Generic[I, R]):
             raise
         finally:
             queue.draining = None
+
+    def _isolated(self, items: list[I]) -> Sequence[Outcome[R]]:
+        # A batch that raised (rolled back, if it wrote) goes again one item at a time, so
+        # only the item at fault fails; ``run`` must be safe to repeat for that.
+        try:
+            return self._run(items)
+        except Exception as exc:
+            if len(items) == 1:
+                return [(None, exc)]
+            return [self._isolated([item])[0] for item in items]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy.orm import Session
 
 from pinwarden.batching import Batcher, Outcome
@@ -37,12 +37,13 @@ from pinwarden.domain.issues import error, with_error, without_errors
 from pinwarden.engine import backup_pool, doors, unmanaged
 from pinwarden.engine.lease import Claim
 from pinwarden.engine.plan import Decision, DevicePlan, Held, plan_device
+from pinwarden.engine.rows import rows_of
 from pinwarden.engine.snapshot import Snapshot, load_snapshots
 from pinwarden.engine.writes import MAX_GROUP, GroupWriter
 from pinwarden.metrics import Metrics
 from pinwarden.store.db import Database
 from pinwarden.store.events import record_event
-from pinwarden.store.tables import AccessCode, ActionAttempt, Device, UnmanagedAccessCode
+from pinwarden.store.tables import AccessCode, ActionAttempt, Device
 from pinwarden.store.views import access_code_view
 from pinwarden.timeutil import iso
 
@@ -245,9 +246,7 @@ class Reconciler:
         # Codes waiting on an unreachable lock are exactly the ones that run late.
         due_times = [
             self._record_delay(session, device, row, now)
-            for row in session.scalars(
-                select(AccessCode).where(AccessCode.device_id == device.device_id)
-            )
+            for row in rows_of(session, device.device_id).codes.values()
         ]
         return PassResult(
             wake_at=min((t for t in due_times if t is not None), default=None), failed=True
@@ -264,29 +263,11 @@ class Reconciler:
         results: dict[str, OpOutcome],
         now: datetime,
     ) -> PassResult:
-        device_id = snap.ref.device_id
         device.errors = without_errors(list(device.errors), UNREACHABLE_ERRORS)
         if snap.fresh:
             device.next_fresh_read_at = now + self._settings.drift_check_interval
-        rows = {
-            row.access_code_id: row
-            for row in session.scalars(
-                select(AccessCode).where(AccessCode.device_id == device_id)
-            ).all()
-        }
-        foreign = list(
-            session.scalars(
-                select(UnmanagedAccessCode).where(UnmanagedAccessCode.device_id == device_id)
-            )
-        )
-        attempts: dict[str, list[ActionAttempt]] = {}
-        for attempt in session.scalars(
-            select(ActionAttempt).where(
-                ActionAttempt.access_code_id.in_([*rows, *(u.access_code_id for u in foreign)]),
-                ActionAttempt.status == "pending",
-            )
-        ):
-            attempts.setdefault(attempt.access_code_id or "", []).append(attempt)
+        loaded = rows_of(session, device.device_id)
+        rows, foreign, attempts = loaded.codes, loaded.foreign, loaded.attempts
         failed = unmanaged.failed(results, snap.unmanaged_removals)
         for decision in plan.decisions:
             result = results.get(decision.access_code_id)

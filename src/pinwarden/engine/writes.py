@@ -8,9 +8,9 @@ the group, each write still fenced by its own claim. The fence: every write firs
 its device row locked and still stamped with its claim's token (see
 :mod:`pinwarden.engine.lease`); if not, it runs nothing and raises :class:`LeaseLost`.
 
-A write that raises anything else spoils its group: the group rolls back and each of its
-writes runs again in a transaction of its own, so one failing pass never costs another
-its work. Writes are plain functions of the session and the device row, so running one
+A write that raises anything else spoils its group: the group rolls back and the batcher
+runs each of its writes again in a transaction of its own, so one failing pass never costs
+another its work. Writes are plain functions of the session and the device row, so running one
 again after a rollback is safe.
 """
 
@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from pinwarden.batching import Batcher, Outcome
 from pinwarden.engine.lease import Claim, LeaseLost
+from pinwarden.engine.rows import GROUP_DEVICES
 from pinwarden.store.db import Database
 from pinwarden.store.tables import Device
 
@@ -48,23 +49,19 @@ class GroupWriter:
         return cast(T, await self._batcher.submit((claim, fn)))
 
     def _commit(self, group: list[Write]) -> list[Outcome[Any]]:
-        try:
-            with self._db.write() as session:
-                ids = sorted({claim.device_id for claim, _fn in group})
-                devices = {
-                    d.device_id: d
-                    for d in session.scalars(
-                        select(Device)
-                        .where(Device.device_id.in_(ids))
-                        .order_by(Device.device_id)  # one locking order: no deadlocks
-                        .with_for_update()
-                    )
-                }
-                return [_fenced(session, devices.get(w[0].device_id), *w) for w in group]
-        except Exception as exc:
-            if len(group) == 1:
-                return [(None, exc)]
-            return [self._commit([write])[0] for write in group]
+        with self._db.write() as session:
+            ids = sorted({claim.device_id for claim, _fn in group})
+            session.info[GROUP_DEVICES] = ids
+            devices = {
+                d.device_id: d
+                for d in session.scalars(
+                    select(Device)
+                    .where(Device.device_id.in_(ids))
+                    .order_by(Device.device_id)  # one locking order: no deadlocks
+                    .with_for_update()
+                )
+            }
+            return [_fenced(session, devices.get(w[0].device_id), *w) for w in group]
 
 
 def _fenced(

@@ -13,8 +13,8 @@ flag with each time), and refuse a schedule while the zone is unknown. Their mem
 the instants at which the lock's clock reaches those times, so the keypad opens exactly
 when the conversion to local time and back says it should.
 
-Every database call runs on a worker thread (``asyncio.to_thread``): the event loop is
-shared with other drivers.
+Every database call runs on a worker thread, the event loop being shared with other
+drivers; reads and writes of many locks at once are batched (:mod:`pinwarden.batching`).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from pinwarden.background import Signal
+from pinwarden.batching import Batcher, Outcome
 from pinwarden.clock import Clock
 from pinwarden.devices.driver import (
     AccessDenied,
@@ -62,6 +63,8 @@ SANDBOX_TIME_ZONE = "America/Los_Angeles"
 # Reports written by another process are picked up this often (one process wakes the
 # stream at once).
 EVENT_POLL_SECONDS = 1.0
+# Locks read, or written, in one query's worth of a batch.
+BATCH = 256
 
 _EVENT_KINDS: dict[str, type[DeviceEvent]] = {
     cls.__name__: cls
@@ -88,6 +91,14 @@ def _via_wall_clock(window: Window, zone: ZoneInfo) -> Window:
     """A window passed between pinwarden and a local-time lock: as wall-clock times in
     ``zone`` one way, as instants of the lock's clock the other."""
     return window_to_utc(window_to_local(window, zone), zone)
+
+
+def _load_locks(session: Session, addresses: list[str]) -> dict[str, SandboxLock]:
+    """Several simulated locks in one query, by address."""
+    return {
+        lock.lock_id: lock
+        for lock in session.scalars(select(SandboxLock).where(SandboxLock.lock_id.in_(addresses)))
+    }
 
 
 def discovered(lock: SandboxLock) -> DiscoveredLock:
@@ -128,6 +139,13 @@ class SandboxDriver:
         self._rng = rng or random.Random()
         self._closed = False
         self._reports = Signal()
+        # Many passes at once read and write many locks: a few queries serve them all.
+        self._reads: Batcher[DeviceRef, list[SlotReport]] = Batcher(
+            self._read_many, BATCH, "sandbox reads"
+        )
+        self._writes: Batcher[tuple[DeviceRef, Sequence[SlotOp]], list[OpOutcome]] = Batcher(
+            self._apply_many, BATCH, "sandbox writes"
+        )
 
     async def start(self) -> None:
         """Nothing to connect to: the locks live in the database."""
@@ -150,9 +168,9 @@ class SandboxDriver:
         with self._db.read() as session:
             return locks_of(session, connected_account_id)
 
-    def _reachable(self, session: Session, device: DeviceRef) -> dict[str, Any]:
+    @staticmethod
+    def _reachable(lock: SandboxLock | None) -> dict[str, Any]:
         """The lock's fault settings; raises as an offline lock (or hub) would."""
-        lock = session.get(SandboxLock, device.address)
         if lock is None or not lock.online:
             raise DeviceUnavailable("the lock is offline")
         faults: dict[str, Any] = lock.faults or {}
@@ -180,25 +198,43 @@ class SandboxDriver:
     async def read_slots(self, device: DeviceRef, fresh: bool) -> list[SlotReport]:
         """The lock's memory, always read afresh (it costs the sandbox nothing)."""
         self._check_open()
-        return await asyncio.to_thread(self._read_slots, device)
+        return await self._reads.submit(device)
 
-    def _read_slots(self, device: DeviceRef) -> list[SlotReport]:
+    def _read_many(self, devices: list[DeviceRef]) -> list[Outcome[list[SlotReport]]]:
+        """Several locks' memory in one read: the locks, then all their slots at once."""
         now = self._clock.now()
+        addresses = [d.address for d in devices]
         with self._db.read() as session:
-            faults = self._reachable(session, device)
-            failure = self._flaky(faults)
-            if failure is not None:
-                raise failure
+            locks = _load_locks(session, addresses)
             rows = session.scalars(
                 select(SandboxSlot)
-                .where(SandboxSlot.lock_id == device.address, held_at(now))
+                .where(SandboxSlot.lock_id.in_(addresses), held_at(now))
                 .order_by(SandboxSlot.slot, SandboxSlot.visible_from)
             ).all()
+            by_lock: dict[str, list[SandboxSlot]] = {}
+            for row in rows:
+                by_lock.setdefault(row.lock_id, []).append(row)
+            outcomes: list[Outcome[list[SlotReport]]] = []
+            for device in devices:
+                try:
+                    reports = self._reports_of(locks.get(device.address), device, by_lock)
+                    outcomes.append((reports, None))
+                except DeviceUnavailable as exc:
+                    outcomes.append((None, exc))
+            return outcomes
+
+    def _reports_of(
+        self, lock: SandboxLock | None, device: DeviceRef, slots: dict[str, list[SandboxSlot]]
+    ) -> list[SlotReport]:
+        faults = self._reachable(lock)
+        failure = self._flaky(faults)
+        if failure is not None:
+            raise failure
         # The newest applied write to a slot is what the keypad holds.
         hide = bool(faults.get("mask_pins"))
         zone = _wall_clock_zone(device)
         latest: dict[int, SlotReport] = {}
-        for row in rows:
+        for row in slots.get(device.address, []):
             starts_at, ends_at = row.starts_at, row.ends_at
             if zone is not None and starts_at is not None and ends_at is not None:
                 starts_at, ends_at = _via_wall_clock((starts_at, ends_at), zone)
@@ -211,63 +247,79 @@ class SandboxDriver:
         """All of a pass's operations in one transaction of the lock's memory."""
         if self._closed:
             return [DeviceUnavailable("the sandbox driver is closed") for _ in ops]
-        return await asyncio.to_thread(self._apply, device, ops)
+        return await self._writes.submit((device, ops))
 
-    def _apply(self, device: DeviceRef, ops: Sequence[SlotOp]) -> list[OpOutcome]:
+    def _apply_many(
+        self, batches: list[tuple[DeviceRef, Sequence[SlotOp]]]
+    ) -> list[Outcome[list[OpOutcome]]]:
+        """Several locks' operations in one transaction (each lock's land together)."""
         with self._db.write() as session:
-            try:
-                faults = self._reachable(session, device)
-            except DeviceUnavailable as exc:
-                return [exc for _ in ops]
-            session.execute(
-                delete(SandboxSlot).where(
-                    SandboxSlot.lock_id == device.address,
-                    SandboxSlot.gone_at <= self._clock.now(),
-                )
+            locks = _load_locks(session, [device.address for device, _ops in batches])
+            return [
+                (self._apply_in(session, locks.get(device.address), device, ops), None)
+                for device, ops in batches
+            ]
+
+    def _apply_in(
+        self,
+        session: Session,
+        lock: SandboxLock | None,
+        device: DeviceRef,
+        ops: Sequence[SlotOp],
+    ) -> list[OpOutcome]:
+        try:
+            faults = self._reachable(lock)
+        except DeviceUnavailable as exc:
+            return [exc for _ in ops]
+        session.execute(
+            delete(SandboxSlot).where(
+                SandboxSlot.lock_id == device.address,
+                SandboxSlot.gone_at <= self._clock.now(),
             )
-            zone = _wall_clock_zone(device)
-            local_time = device.capabilities.local_time_schedules
-            outcomes: list[OpOutcome] = []
-            # The batch lands together; written with one statement for all its slots.
-            at = self._settles_at(faults)
-            landed: list[tuple[SlotOp, tuple[datetime, datetime] | None]] = []
-            holding: dict[int, str] | None = None
-            for op in ops:
-                window = op.window
-                if window is not None and local_time:
-                    if zone is None:
-                        outcomes.append(
-                            DeviceRejected("the lock schedules in local time; its zone is unknown")
-                        )
-                        continue
-                    window = _via_wall_clock(window, zone)
-                failure = self._flaky(faults) or self._refused(faults)
-                if failure is not None:
-                    outcomes.append(failure)
+        )
+        zone = _wall_clock_zone(device)
+        local_time = device.capabilities.local_time_schedules
+        outcomes: list[OpOutcome] = []
+        # The batch lands together; written with one statement for all its slots.
+        at = self._settles_at(faults)
+        landed: list[tuple[SlotOp, tuple[datetime, datetime] | None]] = []
+        holding: dict[int, str] | None = None
+        for op in ops:
+            window = op.window
+            if window is not None and local_time:
+                if zone is None:
+                    outcomes.append(
+                        DeviceRejected("the lock schedules in local time; its zone is unknown")
+                    )
                     continue
-                outcomes.append(OpAck(settles_at=at))
-                if op.kind == "set" and faults.get("drop_after_ack"):
-                    continue  # acknowledged, then forgotten
-                if op.kind == "remove" and op.code is not None:
-                    if holding is None:
-                        holding = occupied_slots(session, device.address, self._clock.now())
-                    if holding.get(op.slot) != op.code:
-                        continue  # the slot holds another PIN now: nothing to clear
-                landed.append((op, window))
-            end_slots(session, device.address, [op.slot for op, _ in landed], at)
-            session.add_all(
-                SandboxSlot(
-                    lock_id=device.address,
-                    slot=op.slot,
-                    code=op.code,
-                    name=op.name,
-                    starts_at=window[0] if window is not None else None,
-                    ends_at=window[1] if window is not None else None,
-                    visible_from=at,
-                )
-                for op, window in landed
-                if op.kind == "set"
+                window = _via_wall_clock(window, zone)
+            failure = self._flaky(faults) or self._refused(faults)
+            if failure is not None:
+                outcomes.append(failure)
+                continue
+            outcomes.append(OpAck(settles_at=at))
+            if op.kind == "set" and faults.get("drop_after_ack"):
+                continue  # acknowledged, then forgotten
+            if op.kind == "remove" and op.code is not None:
+                if holding is None:
+                    holding = occupied_slots(session, device.address, self._clock.now())
+                if holding.get(op.slot) != op.code:
+                    continue  # the slot holds another PIN now: nothing to clear
+            landed.append((op, window))
+        end_slots(session, device.address, [op.slot for op, _ in landed], at)
+        session.add_all(
+            SandboxSlot(
+                lock_id=device.address,
+                slot=op.slot,
+                code=op.code,
+                name=op.name,
+                starts_at=window[0] if window is not None else None,
+                ends_at=window[1] if window is not None else None,
+                visible_from=at,
             )
+            for op, window in landed
+            if op.kind == "set"
+        )
         return outcomes
 
     async def set_locked(self, device: DeviceRef, locked: bool) -> OpOutcome:
@@ -285,7 +337,7 @@ class SandboxDriver:
     def _set_locked(self, device: DeviceRef) -> OpOutcome:
         with self._db.read() as session:
             try:
-                faults = self._reachable(session, device)
+                faults = self._reachable(session.get(SandboxLock, device.address))
             except DeviceUnavailable as exc:
                 return exc
         return (
