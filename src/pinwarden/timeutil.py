@@ -16,4 +16,5 @@ def iso(value: datetime | None) -> str | None:
     """Seam's wire format: ISO-8601 UTC with milliseconds and ``Z`` (spec R17)."""
     if value is None:
         return None
-    return as_utc(value).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    # isoformat truncates to milliseconds as the old strftime did, several times faster.
+    return as_utc(value).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"

@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from pinwarden.store.db import Database
@@ -66,10 +66,12 @@ def _parse(authorization: str | None) -> tuple[str, str] | None:
     return key_id, secret
 
 
+# Built once with a bound parameter: SQLAlchemy then reuses its compiled form and cache
+# key, which cost more than the query itself when rebuilt per request.
 _LOOKUP = (
     select(ApiKey.secret_hash, Workspace.workspace_id, Workspace.is_sandbox)
     .join(Workspace, Workspace.workspace_id == ApiKey.workspace_id)
-    .where(ApiKey.revoked_at.is_(None))
+    .where(ApiKey.key_id == bindparam("key_id"), ApiKey.revoked_at.is_(None))
 )
 
 
@@ -79,7 +81,7 @@ class ApiKeyVerifier:
     No cache: revocation must hold at once, also for keys revoked by another process
     (``pinwarden api-key revoke``, another replica on PostgreSQL), and any cache would
     need that same per-request look at shared state to stay true. The look is one
-    primary-key read on a plain connection, without an ORM session.
+    primary-key read on a plain connection, without an ORM session or a transaction.
     """
 
     def __init__(self, db: Database) -> None:
@@ -91,8 +93,8 @@ class ApiKeyVerifier:
         if parsed is None:
             return None
         key_id, secret = parsed
-        with self._db.engine.connect() as conn:
-            row = conn.execute(_LOOKUP.where(ApiKey.key_id == key_id)).first()
+        with self._db.rows() as conn:
+            row = conn.execute(_LOOKUP, {"key_id": key_id}).first()
         found = None if row is None else (row.secret_hash, Principal(row[1], row.is_sandbox))
         # Compare even when the key id is unknown, so timing does not reveal which ids exist.
         stored = found[0] if found is not None else _UNUSED_DIGEST

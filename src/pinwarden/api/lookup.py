@@ -28,7 +28,8 @@ def require_sandbox(is_sandbox: bool) -> None:
         raise invalid_input("Simulations are only available in sandbox workspaces")
 
 
-def _code_not_found(access_code_id: str, device_id: str | None) -> SeamError:
+def code_not_found(access_code_id: str, device_id: str | None) -> SeamError:
+    """404 ``access_code_not_found``, echoing the ids looked up (R43)."""
     data = {"access_code_id": access_code_id}
     if device_id is not None:
         data["device_id"] = device_id
@@ -38,14 +39,14 @@ def _code_not_found(access_code_id: str, device_id: str | None) -> SeamError:
 def access_code_in_workspace(
     session: Session, workspace_id: str, access_code_id: str, device_id: str | None = None
 ) -> AccessCode:
-    """The managed access code, or 404 ``access_code_not_found`` (R79)."""
+    """The managed access code, or 404 ``accesscode_not_found`` (R79)."""
     code = session.get(AccessCode, access_code_id)
     if (
         code is None
         or code.workspace_id != workspace_id
         or (device_id is not None and code.device_id != device_id)
     ):
-        raise _code_not_found(access_code_id, device_id)
+        raise code_not_found(access_code_id, device_id)
     return code
 
 
@@ -63,7 +64,7 @@ def locked_access_code(
 def unmanaged_in_workspace(
     session: Session, workspace_id: str, access_code_id: str, device_id: str | None = None
 ) -> UnmanagedAccessCode:
-    """The unmanaged access code, or 404 ``access_code_not_found``.
+    """The unmanaged access code, or 404 ``accesscode_not_found``.
 
     Read afresh, so that after the caller locked the device it sees what the reconciler
     last recorded.
@@ -78,7 +79,7 @@ def unmanaged_in_workspace(
         or code.workspace_id != workspace_id
         or (device_id is not None and code.device_id != device_id)
     ):
-        raise _code_not_found(access_code_id, device_id)
+        raise code_not_found(access_code_id, device_id)
     return code
 
 

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pinwarden.api.checks import check_name
@@ -24,28 +23,12 @@ from pinwarden.store.tables import AccessCode, ActionAttempt, Device
 from pinwarden.store.views import access_code_view
 
 
-def code_views(session: Session, codes: list[AccessCode]) -> list[dict[str, Any]]:
-    """The views of ``codes``, with their devices' errors (R140) and backup pools (R177)."""
-    device_ids = {c.device_id for c in codes}
-    rows = (
-        session.execute(
-            select(Device.device_id, Device.errors, Device.backup_pool_enabled).where(
-                Device.device_id.in_(device_ids)
-            )
-        ).all()
-        if device_ids
-        else []
-    )
-    facts = {r.device_id: _device_facts(r.errors, r.backup_pool_enabled) for r in rows}
-    return [access_code_view(c, *facts.get(c.device_id, ([], False))) for c in codes]
-
-
 def code_view(code: AccessCode, device: Device) -> dict[str, Any]:
-    """The view of ``code`` on ``device``, already loaded (as :func:`code_views`)."""
-    return access_code_view(code, *_device_facts(device.errors, device.backup_pool_enabled))
+    """The view of ``code`` with the errors and backup pool of its ``device`` (R140, R177)."""
+    return access_code_view(code, *device_facts(device.errors, device.backup_pool_enabled))
 
 
-def _device_facts(errors: list[dict[str, Any]], pool_enabled: bool) -> tuple[list[Any], bool]:
+def device_facts(errors: list[dict[str, Any]], pool_enabled: bool) -> tuple[list[Any], bool]:
     """What a code shows of its device: its errors, and whether a backup is ready."""
     return list(errors), pool_enabled and not has_error(errors, EMPTY)
 

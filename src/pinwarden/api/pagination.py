@@ -10,7 +10,8 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from sqlalchemy import Select, and_, or_
+from sqlalchemy import Row, Select, and_, bindparam, or_
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from pinwarden.api.errors import SeamError, invalid_input
@@ -64,7 +65,12 @@ def _position(cursor: str | None, fingerprint: str) -> tuple[datetime, str] | No
 
 
 def _page(
-    rows: list[T], limit: int, fingerprint: str, url: str, created_key: str, id_key: str
+    rows: list[T],
+    limit: int,
+    fingerprint: Callable[[], str],
+    url: str,
+    created_key: str,
+    id_key: str,
 ) -> tuple[list[T], dict[str, Any]]:
     """Cut ``rows`` (up to limit + 1 of them) to a page and describe what follows."""
     has_next = len(rows) > limit
@@ -72,7 +78,7 @@ def _page(
     next_cursor = None
     if has_next:
         last = rows[-1]
-        next_cursor = _encode(fingerprint, getattr(last, created_key), getattr(last, id_key))
+        next_cursor = _encode(fingerprint(), getattr(last, created_key), getattr(last, id_key))
     return rows, {
         "has_next_page": has_next,
         "next_page_cursor": next_cursor,
@@ -120,4 +126,56 @@ def paginate(
         rows = list(session.scalars(stmt.limit(limit + 1)).all())
     else:
         rows = [row for row in session.scalars(stmt) if keep(row)][: limit + 1]
-    return _page(rows, limit, fingerprint, url, created_col.key, id_col.key)
+    return _page(rows, limit, lambda: fingerprint, url, created_col.key, id_col.key)
+
+
+def keyset(
+    stmt: Select[T],
+    created_col: InstrumentedAttribute[datetime],
+    id_col: InstrumentedAttribute[str],
+    after: bool,
+) -> Select[T]:
+    """``stmt`` as a page query with bound parameters, for :func:`paginate_rows`: in
+    (created_at, id) order, ``:page_limit`` rows, after the cursor's position when
+    ``after``. Build it once per shape of filters: a prebuilt statement compiles once."""
+    if after:
+        stmt = stmt.where(
+            or_(
+                created_col > bindparam("after_created"),
+                and_(created_col == bindparam("after_created"), id_col > bindparam("after_id")),
+            )
+        )
+    return stmt.order_by(created_col, id_col).limit(bindparam("page_limit"))
+
+
+def paginate_rows(
+    conn: Connection,
+    statement: Callable[[bool], Select[Any]],
+    values: dict[str, Any],
+    params: PageParams,
+    url: str,
+    keys: tuple[str, str] = ("created_at", "id"),
+) -> tuple[list[Row[Any]], dict[str, Any]]:
+    """:func:`paginate` on a Core connection: ``statement(after)`` is a :func:`keyset`
+    query, run with the filters' ``values``; ``keys`` name the rows' created-at and id.
+
+    The cursor fingerprint is only worked out when a cursor is given or issued.
+    """
+    fingerprint = _lazy_fingerprint(params)
+    position = _position(params.page_cursor, fingerprint()) if params.page_cursor else None
+    bound = {**values, "page_limit": params.limit + 1}
+    if position is not None:
+        bound["after_created"], bound["after_id"] = position
+    rows = list(conn.execute(statement(position is not None), bound).all())
+    return _page(rows, params.limit, fingerprint, url, *keys)
+
+
+def _lazy_fingerprint(params: PageParams) -> Callable[[], str]:
+    done: list[str] = []
+
+    def fingerprint() -> str:
+        if not done:
+            done.append(_fingerprint(params.model_dump(mode="json")))
+        return done[0]
+
+    return fingerprint

@@ -18,8 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Union
 
+import orjson
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -208,9 +209,16 @@ def _endpoint_view(services: Services, endpoint: Endpoint) -> Callable[[Request]
             result = guarded(request, body)
         else:
             result = await run_in_threadpool(guarded, request, body)
-        return JSONResponse({**result, "ok": True})
+        return Response(_json({**result, "ok": True}), media_type="application/json")
 
     return view
+
+
+def _json(body: dict[str, Any]) -> bytes:
+    """``body`` as compact UTF-8 JSON, the bytes Starlette's JSONResponse writes for the
+    values views hold (str, int, float, bool, None, lists, dicts with str keys), in a
+    fraction of the time (orjson; non-str keys are written as json.dumps writes them)."""
+    return orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
 
 
 def mount(app: FastAPI, services: Services, endpoints: list[Endpoint]) -> None:

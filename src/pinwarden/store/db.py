@@ -3,6 +3,8 @@
 SQLite (the embedded default) runs in WAL mode; write transactions start with
 ``BEGIN IMMEDIATE`` and are serialized in-process, so a read that later writes can
 never hit a lock upgrade failure. PostgreSQL uses ordinary transactions and row locks.
+Single-statement reads (:meth:`Database.rows`) run outside any transaction: one
+statement is consistent on its own, and BEGIN/ROLLBACK would double its cost.
 """
 
 from __future__ import annotations
@@ -12,13 +14,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import orjson
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 _WRITE_OPTION = "pinwarden_write"
+_AUTOCOMMIT_OPTION = "pinwarden_autocommit"
 
 
 def normalize_url(url: str) -> str:
@@ -62,6 +66,11 @@ class Database:
         self.is_sqlite = self.url.startswith("sqlite")
         self.engine = self._create_engine()
         self._write_engine = self.engine.execution_options(**{_WRITE_OPTION: True})
+        # SQLite: our begin hook leaves BEGIN out (the sqlite3 module is in autocommit
+        # already). PostgreSQL: the driver's autocommit, so no BEGIN/ROLLBACK round trips.
+        self._rows_engine = self.engine.execution_options(
+            **({_AUTOCOMMIT_OPTION: True} if self.is_sqlite else {"isolation_level": "AUTOCOMMIT"})
+        )
         self._read_sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._write_sessions = sessionmaker(self._write_engine, expire_on_commit=False)
         self._sqlite_write_lock = threading.Lock()
@@ -82,13 +91,22 @@ class Database:
         event.listen(self._write_sessions, "before_commit", hook)
 
     def _create_engine(self) -> Engine:
+        # JSON columns are read on every API response; orjson parses them to the same
+        # values several times faster than the json module.
         if not self.is_sqlite:
-            return create_engine(self.url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+            return create_engine(
+                self.url,
+                pool_size=10,
+                max_overflow=20,
+                pool_pre_ping=True,
+                json_deserializer=orjson.loads,
+            )
         in_memory = ":memory:" in self.url or self.url in ("sqlite://", "sqlite:///")
         engine = create_engine(
             self.url,
             connect_args={"check_same_thread": False, "timeout": 30},
             poolclass=NullPool if in_memory else None,
+            json_deserializer=orjson.loads,
         )
 
         @event.listens_for(engine, "connect")
@@ -104,8 +122,10 @@ class Database:
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Any) -> None:
-            write = conn.get_execution_options().get(_WRITE_OPTION, False)
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+            options = conn.get_execution_options()
+            if options.get(_AUTOCOMMIT_OPTION, False):
+                return
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get(_WRITE_OPTION) else "BEGIN")
 
         return engine
 
@@ -114,6 +134,16 @@ class Database:
         """A session for reads; closing it ends the transaction and keeps loaded objects."""
         with self._read_sessions() as session:
             yield session
+
+    @contextmanager
+    def rows(self) -> Iterator[Connection]:
+        """A Core connection for reads of one statement each, outside a transaction.
+
+        Each statement sees one committed state; use :meth:`read` when several
+        statements must agree with each other.
+        """
+        with self._rows_engine.connect() as conn:
+            yield conn
 
     @contextmanager
     def write(self) -> Iterator[Session]:

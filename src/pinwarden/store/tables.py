@@ -145,6 +145,9 @@ class Device(Base):
     __table_args__ = (
         Index("ix_devices_workspace_created", "workspace_id", "created_at", "device_id"),
         Index("ix_devices_next_reconcile_at", "next_reconcile_at"),
+        # devices/list by connected account, devices/get by name.
+        Index("ix_devices_account_created", "connected_account_id", "created_at", "device_id"),
+        Index("ix_devices_workspace_name", "workspace_id", "name"),
         UniqueConstraint("driver", "address", name="uq_devices_driver_address"),
     )
 
@@ -319,7 +322,13 @@ class Event(Base):
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
 
-    __table_args__ = (Index("ix_events_workspace_created", "workspace_id", "created_at", "seq"),)
+    # events/list and events/get filter by workspace and by each of these.
+    __table_args__ = (
+        Index("ix_events_workspace_created", "workspace_id", "created_at", "seq"),
+        Index("ix_events_device_created", "device_id", "created_at", "seq"),
+        Index("ix_events_access_code_created", "access_code_id", "created_at", "seq"),
+        Index("ix_events_workspace_type_created", "workspace_id", "event_type", "created_at"),
+    )
 
 
 class Webhook(Base):

@@ -1,8 +1,14 @@
-"""Seam's JSON shapes of stored rows: used by the API, by events and by action attempts."""
+"""Seam's JSON shapes of stored rows: used by the API, by events and by action attempts.
+
+The code and device views take ORM objects or Core rows with the same column names (the
+API's hot reads skip the ORM: ``api/reads.py``).
+"""
 
 from __future__ import annotations
 
 from typing import Any
+
+from sqlalchemy import Row
 
 from pinwarden.devices.capabilities import LockCapabilities
 from pinwarden.domain.issues import has_error
@@ -21,7 +27,7 @@ ACCOUNT_DISCONNECTED = "account_disconnected"
 
 
 def access_code_view(
-    code: AccessCode, device_errors: list[dict[str, Any]], pool_ready: bool = False
+    code: AccessCode | Row[Any], device_errors: list[dict[str, Any]], pool_ready: bool = False
 ) -> dict[str, Any]:
     """A managed access code (OAS ``access_code``); device errors are copied on (R140).
 
@@ -113,9 +119,12 @@ def connected_account_view(account: ConnectedAccount) -> dict[str, Any]:
     }
 
 
-def capability_flags(device: Device) -> dict[str, bool]:
+def capability_flags(device: Device | Row[Any]) -> dict[str, bool]:
     """The ``can_*`` flags of a lock, from what it reports."""
-    caps = device.caps
+    return _flags(LockCapabilities.from_json(device.capabilities))
+
+
+def _flags(caps: LockCapabilities) -> dict[str, bool]:
     simulated = caps.simulated
     return {
         "can_program_online_access_codes": True,
@@ -142,10 +151,10 @@ def _battery(level: float | None) -> dict[str, Any]:
     return {"battery_level": level, "battery": {"level": level, "status": status}}
 
 
-def device_view(device: Device) -> dict[str, Any]:
+def device_view(device: Device | Row[Any]) -> dict[str, Any]:
     """A lock (OAS ``device``), properties derived from its reported capabilities and
     live state."""
-    model = device.caps
+    model = LockCapabilities.from_json(device.capabilities)
     constraints: list[dict[str, Any]] = []
     for constraint in model.constraints:
         if constraint == "name_length" and model.name_length is not None:
@@ -210,7 +219,7 @@ def device_view(device: Device) -> dict[str, Any]:
         "device_provider": {"device_provider_name": manufacturer},
         "properties": properties,
         "capabilities_supported": ["access_code", "lock"],
-        **capability_flags(device),
+        **_flags(model),
     }
 
 

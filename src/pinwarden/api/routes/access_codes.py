@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any, Literal
 
+from sqlalchemy import Select, String, bindparam, or_, select
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from pinwarden.api.checks import (
@@ -19,10 +20,10 @@ from pinwarden.api.checks import (
 )
 from pinwarden.api.context import RequestContext
 from pinwarden.api.errors import SeamError, invalid_input, not_found
-from pinwarden.api.filters import where_accepted
+from pinwarden.api.filters import accepted
 from pinwarden.api.lookup import (
     DELETE_REPLAY_WINDOW,
-    access_code_in_workspace,
+    code_not_found,
     device_in_workspace,
     earlier_delete,
     locked_access_code,
@@ -32,14 +33,14 @@ from pinwarden.api.new_codes import (
     NewCode,
     add_code,
     check_new_code,
-    code_views,
     device_rules,
     enable_backup_pool,
     pending_status,
 )
 from pinwarden.api.offline_codes import OfflineRequest, create_offline
-from pinwarden.api.pagination import paginate
+from pinwarden.api.pagination import keyset, paginate_rows
 from pinwarden.api.params import Id, Limit, Pin, ShortText, Text, Timestamp
+from pinwarden.api.reads import code_row_view, codes_with_devices, device_exists
 from pinwarden.api.wire import Endpoint, Params
 from pinwarden.domain.codes import NoCodeAvailable, generate_code
 from pinwarden.domain.errors import RuleViolation
@@ -476,26 +477,81 @@ def delete(ctx: RequestContext, params: DeleteParams) -> dict[str, Any]:
     return result
 
 
+_BY_ID = codes_with_devices().where(
+    AccessCode.access_code_id == bindparam("access_code_id"),
+    AccessCode.workspace_id == bindparam("workspace_id"),
+)
+# A PIN can be on the device twice for a while (one of them being removed): the live one,
+# else the oldest.
+_BY_PIN = (
+    codes_with_devices()
+    .where(
+        AccessCode.device_id == bindparam("device_id"),
+        Device.workspace_id == bindparam("workspace_id"),
+        AccessCode.code == bindparam("code"),
+    )
+    .order_by(AccessCode.deleted_at.is_not(None), AccessCode.created_at)
+    .limit(1)
+)
+
+
 def get(ctx: RequestContext, params: GetParams) -> dict[str, Any]:
     """GET/POST /access_codes/get by id, or by device and PIN (R95–R96)."""
     check_lookup(params.access_code_id, params.device_id, params.code)
-    with ctx.services.db.read() as session:
+    workspace_id = ctx.workspace_id
+    with ctx.services.db.rows() as conn:
         if params.access_code_id is not None:
-            row = access_code_in_workspace(
-                session, ctx.workspace_id, params.access_code_id, params.device_id
-            )
+            row = conn.execute(
+                _BY_ID, {"access_code_id": params.access_code_id, "workspace_id": workspace_id}
+            ).first()
+            if row is None or params.device_id not in (None, row.device_id):
+                raise code_not_found(params.access_code_id, params.device_id)
         else:
             assert params.device_id is not None
-            device_in_workspace(session, ctx.workspace_id, params.device_id)
-            found = session.scalars(
-                select(AccessCode)
-                .where(AccessCode.device_id == params.device_id, AccessCode.code == params.code)
-                .order_by(AccessCode.deleted_at.is_not(None), AccessCode.created_at)
+            row = conn.execute(
+                _BY_PIN,
+                {"device_id": params.device_id, "workspace_id": workspace_id, "code": params.code},
             ).first()
-            if found is None:
+            if row is None:
+                if not device_exists(conn, workspace_id, params.device_id):
+                    raise not_found("device", device_id=params.device_id)
                 raise not_found("access_code", device_id=params.device_id, code=params.code)
-            row = found
-        return {"access_code": code_views(session, [row])[0]}
+    return {"access_code": code_row_view(row)}
+
+
+@functools.cache
+def _list_statement(
+    by_device: bool, by_ids: bool, by_search: bool, foreign: bool, after: bool
+) -> Select[Any]:
+    """The list query for one shape of filters, with bound parameters (built once)."""
+    # Unpulled backup-pool members are hidden (R99); pulled ones have a window.
+    stmt = codes_with_devices().where(
+        or_(AccessCode.is_backup.is_(False), AccessCode.ends_at.is_not(None))
+    )
+    if by_device:
+        # The workspace is checked on the device (a code's is its device's), so that
+        # SQLite walks the device's index rather than the whole workspace's codes.
+        stmt = stmt.where(
+            AccessCode.device_id == bindparam("device_id"),
+            Device.workspace_id == bindparam("workspace_id"),
+        )
+    else:
+        stmt = stmt.where(AccessCode.workspace_id == bindparam("workspace_id"))
+    if foreign:
+        # pinwarden has no customers, user identities or access grants: nothing matches.
+        stmt = stmt.where(AccessCode.access_code_id.is_(None))
+    if by_ids:
+        stmt = stmt.where(AccessCode.access_code_id.in_(bindparam("ids", expanding=True)))
+    if by_search:
+        pattern = bindparam("pattern", type_=String)
+        stmt = stmt.where(
+            or_(
+                AccessCode.name.ilike(pattern),
+                AccessCode.code.like(pattern),
+                AccessCode.access_code_id.like(pattern),
+            )
+        )
+    return keyset(stmt, AccessCode.created_at, AccessCode.access_code_id, after)
 
 
 def list_codes(ctx: RequestContext, params: ListParams) -> dict[str, Any]:
@@ -513,38 +569,36 @@ def list_codes(ctx: RequestContext, params: ListParams) -> dict[str, Any]:
             "Provide device_id, access_code_ids, search or an access grant/method filter",
             "device_id",
         )
-    with ctx.services.db.read() as session:
-        stmt = select(AccessCode).where(
-            AccessCode.workspace_id == ctx.workspace_id,
-            # Unpulled backup-pool members are hidden (R99); pulled ones have a window.
-            or_(AccessCode.is_backup.is_(False), AccessCode.ends_at.is_not(None)),
+    ids = accepted(params.access_code_ids)
+    values: dict[str, Any] = {
+        "workspace_id": ctx.workspace_id,
+        "device_id": params.device_id,
+        "ids": sorted(ids) if ids is not None else None,
+        "pattern": f"%{params.search.lower()}%" if params.search else None,
+    }
+    shape = functools.partial(
+        _list_statement,
+        params.device_id is not None,
+        ids is not None,
+        bool(params.search),
+        any(foreign),
+    )
+    with ctx.services.db.rows() as conn:
+
+        def check_device() -> None:
+            if params.device_id is not None and not device_exists(
+                conn, ctx.workspace_id, params.device_id
+            ):
+                raise not_found("device", device_id=params.device_id)
+
+        if params.page_cursor:
+            check_device()  # an unknown device is named before a bad cursor
+        rows, pagination = paginate_rows(
+            conn, shape, values, params, ctx.url, ("created_at", "access_code_id")
         )
-        if any(foreign):
-            # pinwarden has no customers, user identities or access grants: nothing matches.
-            stmt = stmt.where(AccessCode.access_code_id.is_(None))
-        if params.device_id is not None:
-            device_in_workspace(session, ctx.workspace_id, params.device_id)
-            stmt = stmt.where(AccessCode.device_id == params.device_id)
-        stmt = where_accepted(stmt, AccessCode.access_code_id, params.access_code_ids)
-        if params.search:
-            pattern = f"%{params.search.lower()}%"
-            stmt = stmt.where(
-                or_(
-                    AccessCode.name.ilike(pattern),
-                    AccessCode.code.like(pattern),
-                    AccessCode.access_code_id.like(pattern),
-                )
-            )
-        rows, pagination = paginate(
-            session,
-            stmt,
-            AccessCode.created_at,
-            AccessCode.access_code_id,
-            params,
-            ctx.url,
-        )
-        codes = code_views(session, list(rows))
-    return {"access_codes": codes, "pagination": pagination}
+        if not rows:
+            check_device()
+    return {"access_codes": [code_row_view(r) for r in rows], "pagination": pagination}
 
 
 def generate(ctx: RequestContext, params: GenerateParams) -> dict[str, Any]:

@@ -6,8 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pydantic import Field
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, select
 
 from pinwarden.api.context import RequestContext
 from pinwarden.api.errors import invalid_input, not_found
@@ -15,6 +14,7 @@ from pinwarden.api.filters import accepted, where_accepted
 from pinwarden.api.lookup import device_in_workspace
 from pinwarden.api.pagination import paginate
 from pinwarden.api.params import Id, Limit, ShortText, Timestamp, TimeZone
+from pinwarden.api.reads import DEVICE_COLUMNS
 from pinwarden.api.wire import Endpoint, Params
 from pinwarden.store.notify import request_reconcile
 from pinwarden.store.tables import Device
@@ -73,25 +73,35 @@ class DeviceParams(Params):
     device_id: Id
 
 
-def _find(session: Session, ctx: RequestContext, params: GetParams) -> Device:
-    if params.device_id is not None:
-        return device_in_workspace(session, ctx.workspace_id, params.device_id)
-    if params.name is None:
-        raise invalid_input("Provide device_id or name", "device_id")
-    device = session.scalars(
-        select(Device)
-        .where(Device.workspace_id == ctx.workspace_id, Device.name == params.name)
-        .order_by(Device.created_at)
-    ).first()
-    if device is None:
-        raise not_found("device", name=params.name)
-    return device
+_BY_ID = select(*DEVICE_COLUMNS).where(
+    Device.device_id == bindparam("device_id"), Device.workspace_id == bindparam("workspace_id")
+)
+_BY_NAME = (
+    select(*DEVICE_COLUMNS)
+    .where(Device.workspace_id == bindparam("workspace_id"), Device.name == bindparam("name"))
+    .order_by(Device.created_at)
+    .limit(1)
+)
 
 
 def get(ctx: RequestContext, params: GetParams) -> dict[str, Any]:
-    """GET/POST /devices/get."""
-    with ctx.services.db.read() as session:
-        return {"device": device_view(_find(session, ctx, params))}
+    """GET/POST /devices/get, by id or by name (the oldest of that name)."""
+    if params.device_id is None and params.name is None:
+        raise invalid_input("Provide device_id or name", "device_id")
+    with ctx.services.db.rows() as conn:
+        if params.device_id is not None:
+            found = conn.execute(
+                _BY_ID, {"device_id": params.device_id, "workspace_id": ctx.workspace_id}
+            ).first()
+            if found is None:
+                raise not_found("device", device_id=params.device_id)
+        else:
+            found = conn.execute(
+                _BY_NAME, {"name": params.name, "workspace_id": ctx.workspace_id}
+            ).first()
+            if found is None:
+                raise not_found("device", name=params.name)
+    return {"device": device_view(found)}
 
 
 def get_lock(ctx: RequestContext, params: GetParams) -> dict[str, Any]:
