@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from pinwarden.sandbox.models import LOCK_MODELS
 from pinwarden.sandbox.tables import SandboxLock
 from pinwarden.service import Service
+from pinwarden.store.sealed import digest
 from pinwarden.store.tables import ConnectedAccount, Device
 
 MODEL = "yale_assure_lock_2"
@@ -94,6 +95,7 @@ def code_row(
         "device_id": device_id,
         "name": name,
         "code": pin,
+        "code_digest": digest(pin),
         "starts_at": starts_at,
         "ends_at": ends_at,
         "status": "setting" if starts_at is None else "unset",

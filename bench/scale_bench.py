@@ -37,6 +37,7 @@ from sqlalchemy import insert
 from pinwarden.config import Settings
 from pinwarden.sandbox.tables import SandboxSlot
 from pinwarden.service import Service
+from pinwarden.store.sealed import digest
 from pinwarden.store.tables import AccessCode, Event
 from pinwarden.timeutil import iso
 
@@ -50,7 +51,13 @@ def _code_and_slot(
     pin = f"{random.randrange(10**7):07d}{slot % 10}"
     code = code_row(workspace_id, device_id, f"Guest {slot}", pin, created)
     code.update(status="set", slot=slot, was_on_device=True, slot_code=pin)
-    memory = {"lock_id": device_id, "slot": slot, "code": pin, "visible_from": created}
+    memory = {
+        "lock_id": device_id,
+        "slot": slot,
+        "code": pin,
+        "code_digest": digest(pin),
+        "visible_from": created,
+    }
     return code, memory
 
 
@@ -78,6 +85,7 @@ def _event(
         "created_at": created,
         "occurred_at": created,
         "payload": payload,
+        "code": code["code"],
     }
 
 

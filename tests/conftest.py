@@ -28,6 +28,11 @@ from pinwarden.store.tables import Base
 from tests.lost_responses import LoseResponses
 from tests.zwave_stack import zwave_stack  # noqa: F401 (a session fixture, see its module)
 
+# Every process the tests start, in-process or not, seals with this key (no key file in
+# the working tree); tests of the key file set their own.
+TEST_SECRET_KEY = "dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdC0"
+os.environ.setdefault("PINWARDEN_SECRET_KEY", TEST_SECRET_KEY)
+
 PG_URL = os.environ.get(
     "PINWARDEN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )

@@ -27,7 +27,11 @@ from pinwarden.api.auth import issue_api_key
 from pinwarden.config import Settings
 from pinwarden.devices.driver import DeviceUnavailable
 from pinwarden.service import Service
+from pinwarden.store import sealed
 from pinwarden.store.db import Database, check_url, display_url
+from pinwarden.store.events import event_json
+from pinwarden.store.sealed import SecretKeyError
+from pinwarden.store.sealing_keys import check_keys, forget_other_keys, reseal, stale_count
 from pinwarden.store.tables import AccessCode, ApiKey, Device, Event, Workspace
 from pinwarden.store.views import access_code_view, device_view
 from pinwarden.timeutil import iso
@@ -41,6 +45,7 @@ api_key_app = typer.Typer(help="API keys.", no_args_is_help=True)
 devices_app = typer.Typer(help="Locks.", no_args_is_help=True)
 codes_app = typer.Typer(help="Access codes.", no_args_is_help=True)
 events_app = typer.Typer(help="Events.", no_args_is_help=True)
+keys_app = typer.Typer(help="The keys PINs and secrets are sealed with.", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(workspace_app, name="workspaces")
 # The first name it had; kept so scripts that use it keep working.
@@ -49,6 +54,7 @@ app.add_typer(api_key_app, name="api-key")
 app.add_typer(devices_app, name="devices")
 app.add_typer(codes_app, name="codes")
 app.add_typer(events_app, name="events")
+app.add_typer(keys_app, name="keys")
 
 err = Console(stderr=True, soft_wrap=True)
 
@@ -101,9 +107,11 @@ def _open(settings: Settings) -> Service:
         _fail(f"cannot open database {where}: {_reason(exc)}{hint}")
     finally:
         probe.dispose()
-    service = Service(settings)
     try:
+        service = Service(settings)
         service.migrate()
+    except SecretKeyError as exc:
+        _fail(f"cannot open the secrets of {where}: {exc}")
     except (SQLAlchemyError, CommandError) as exc:
         _fail(f"cannot migrate database {where}: {_reason(exc)}")
     return service
@@ -496,7 +504,9 @@ def events_tail(
 
     def show(events: Sequence[Event]) -> None:
         for event in events:
-            typer.echo(json.dumps(event.payload) if as_json else _event_line(event))
+            typer.echo(
+                json.dumps(event_json(event.payload, event.code)) if as_json else _event_line(event)
+            )
 
     with service.db.read() as session:
         latest = list(session.scalars(base.order_by(Event.seq.desc()).limit(max(lines, 0))))
@@ -583,3 +593,47 @@ def api_key_revoke(
             return
         key.revoked_at = service.clock.now()
     err.print(f"API key {key_id} revoked")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    database: DatabaseOption = None,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Rows per transaction")] = 500,
+    settle_seconds: Annotated[
+        float,
+        typer.Option("--settle-seconds", min=0, help="Time running processes get to reload keys"),
+    ] = 2.0,
+) -> None:
+    """Seal every PIN and secret again under a new key, while the service runs.
+
+    With a key file: a new key goes first in the file, running processes pick it up, every
+    value is sealed again batch by batch (the old key still opens what is not done yet), and
+    the old key is dropped once nothing needs it. With PINWARDEN_SECRET_KEY: put the new
+    key first in it and restart the processes first; this re-seals under that key.
+    """
+    service = _service(database, worker=False)
+    source = sealed.key_source(service.settings)
+    if source.value is None:
+        old = sealed.read_key_file(source.file)
+        sealed.write_key_file(source.file, [sealed.new_key(), *old])
+        check_keys(service.db, sealed.use(source), service.clock.now())
+        time.sleep(settle_seconds)
+    ring = sealed.keys()
+    resealed = 0
+    # Again if needed: a process that had not reloaded yet may have sealed under the old key.
+    for _ in range(3):
+        resealed += reseal(service.db, batch)
+        if stale_count(service.db) == 0:
+            break
+        time.sleep(settle_seconds)
+    else:
+        _fail("values sealed under an old key keep appearing; is a process on an old key file?")
+    dropped = forget_other_keys(service.db, service.clock.now())
+    if source.value is None:
+        sealed.write_key_file(source.file, [sealed.read_key_file(source.file)[0]])
+        where = f"{source.file} now holds only key {ring.current_id}"
+    else:
+        where = "remove the other keys from PINWARDEN_SECRET_KEY and restart"
+    gone = ", ".join(dropped) or "none"
+    err.print(f"{resealed} rows sealed again under key {ring.current_id}; keys retired: {gone}")
+    err.print(where)

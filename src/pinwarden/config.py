@@ -102,6 +102,10 @@ class Settings:
     rate_limit_creates: int = 10
     rate_limit_updates: int = 10
     rate_limit_deletes: int = 20
+    # The keys PINs and secrets are sealed with (store/sealed.py): given inline, or else in a
+    # key file, created on first start; None: PINWARDEN_SECRET_KEY(_FILE) or pinwarden.key.
+    secret_key: str | None = None
+    secret_key_file: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -156,4 +160,6 @@ class Settings:
             rate_limit_deletes=_env_int(
                 "PINWARDEN_RATE_LIMIT_DELETES_PER_MINUTE", base.rate_limit_deletes
             ),
+            secret_key=os.environ.get("PINWARDEN_SECRET_KEY") or None,
+            secret_key_file=os.environ.get("PINWARDEN_SECRET_KEY_FILE") or None,
         )

@@ -27,9 +27,10 @@ from pinwarden.engine.worker import Worker
 from pinwarden.health import Readiness
 from pinwarden.integrations import Integrations
 from pinwarden.metrics import Metrics
-from pinwarden.store import migrate
+from pinwarden.store import migrate, sealed
 from pinwarden.store.db import Database
 from pinwarden.store.notify import WakeListener, notify_on_commit
+from pinwarden.store.sealing_keys import check_keys
 from pinwarden.store.tables import ConnectedAccount, Workspace
 from pinwarden.store.workspaces import create_workspace
 from pinwarden.webhooks.deliverer import Deliverer
@@ -41,6 +42,7 @@ class Service:
     def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
+        self.keys = sealed.use(sealed.key_source(settings))
         self.db = Database(settings.database_url)
         self.metrics = Metrics()
         self.metrics.watch_devices(self.db, self.clock, settings.reconcile_timeout)
@@ -78,6 +80,7 @@ class Service:
     def migrate(self) -> None:
         """Bring the schema to the newest version."""
         migrate.upgrade(self.settings.database_url)
+        check_keys(self.db, self.keys, self.clock.now())
 
     @contextmanager
     def background(self) -> Iterator[None]:

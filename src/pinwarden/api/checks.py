@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from pinwarden.api.errors import SeamError, invalid_input
 from pinwarden.devices.capabilities import LockCapabilities
 from pinwarden.domain.codes import CodeRules, code_violations
+from pinwarden.store.sealed import keys
 from pinwarden.store.tables import AccessCode
 
 
@@ -75,8 +76,9 @@ def check_duplicate(
 
     pinwarden extension: the same PIN may be reused when the windows do not overlap.
     """
+    digests = set(keys().digests(code))
     for other in live:
-        if other.code == code and overlaps(window, (other.starts_at, other.ends_at)):
+        if other.code_digest in digests and overlaps(window, (other.starts_at, other.ends_at)):
             raise SeamError(
                 409,
                 "duplicate_access_code",

@@ -30,6 +30,7 @@ from pinwarden.devices.driver import (
 from pinwarden.store.db import Database
 from pinwarden.store.events import record_event
 from pinwarden.store.notify import request_reconcile
+from pinwarden.store.sealed import matches
 from pinwarden.store.tables import AccessCode, Device, UnmanagedAccessCode
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ def _keypad_unlock(session: Session, device: Device, event: KeypadUnlock) -> boo
             AccessCode.device_id == device.device_id, AccessCode.slot == event.slot
         )
         if event.code is not None:
-            stmt = stmt.where(AccessCode.code == event.code)
+            stmt = stmt.where(matches(AccessCode.code_digest, event.code))
         managed = session.scalars(stmt.order_by(AccessCode.created_at)).first()
         if managed is None:
             foreign = session.scalar(
@@ -62,7 +63,7 @@ def _keypad_unlock(session: Session, device: Device, event: KeypadUnlock) -> boo
         managed = session.scalars(
             select(AccessCode).where(
                 AccessCode.device_id == device.device_id,
-                AccessCode.code == event.code,
+                matches(AccessCode.code_digest, event.code),
                 AccessCode.is_offline_access_code.is_(True),
             )
         ).first()

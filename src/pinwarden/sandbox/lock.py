@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from pinwarden.domain.offline_codes import FIRST_USE_WITHIN, read_offline_pin
 from pinwarden.sandbox.tables import SandboxLock, SandboxLockEvent, SandboxSlot
+from pinwarden.store.sealed import matches
 
 
 def held_at(now: datetime) -> ColumnElement[bool]:
@@ -82,7 +83,7 @@ def keypad_accepts(session: Session, lock_id: str, code: str, now: datetime) -> 
     """The slot whose PIN opens the lock right now (inside its native window, if any)."""
     rows = session.scalars(
         select(SandboxSlot).where(
-            SandboxSlot.lock_id == lock_id, SandboxSlot.code == code, held_at(now)
+            SandboxSlot.lock_id == lock_id, matches(SandboxSlot.code_digest, code), held_at(now)
         )
     ).all()
     for row in rows:

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from pinwarden.store.sealed import Sealed, SealedJSON, keep_digest
 from pinwarden.store.tables import ID, Base, UTCDateTime
 
 
@@ -31,7 +32,9 @@ class SandboxLock(Base):
     # hub_disconnected).
     faults: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # The lock's memory of offline PINs already used.
-    used_offline_pins: Mapped[list[str]] = mapped_column(JSON, default=list)
+    used_offline_pins: Mapped[list[str]] = mapped_column(
+        SealedJSON("sandbox_locks.used_offline_pins"), default=list
+    )
 
 
 class SandboxSlot(Base):
@@ -50,7 +53,9 @@ class SandboxSlot(Base):
         ID, ForeignKey("sandbox_locks.lock_id", ondelete="CASCADE"), index=True
     )
     slot: Mapped[int] = mapped_column(Integer)
-    code: Mapped[str] = mapped_column(String(20))
+    # The lock's memory is sealed like pinwarden's own PINs; the keypad finds a PIN by digest.
+    code: Mapped[str] = mapped_column(Sealed("sandbox_slots.code"))
+    code_digest: Mapped[str] = mapped_column(String(32))
     name: Mapped[str | None] = mapped_column(Text, nullable=True)
     starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -75,4 +80,10 @@ class SandboxLockEvent(Base):
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # One of the DeviceEvent class names, and its fields other than address and time.
     kind: Mapped[str] = mapped_column(String(40))
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Sealed: a keypad report carries the PIN typed.
+    payload: Mapped[dict[str, Any]] = mapped_column(
+        SealedJSON("sandbox_lock_events.payload"), default=dict
+    )
+
+
+keep_digest(SandboxSlot.code, "code_digest")

@@ -77,6 +77,11 @@ def queue_deliveries(
     return len(targets)
 
 
+def event_json(payload: dict[str, Any], code: str | None) -> dict[str, Any]:
+    """An event as clients see it: its stored payload with its PIN, if it has one."""
+    return payload if code is None else {**payload, "code": code}
+
+
 def record_event(
     session: Session,
     event_type: str,
@@ -88,7 +93,8 @@ def record_event(
     occurred_at: datetime | None = None,
     **extra: Any,
 ) -> Event:
-    """Add one event row; its payload is the exact JSON clients and webhooks receive."""
+    """Add one event row; its payload is the exact JSON clients and webhooks receive, but
+    for a PIN (``code``), which is sealed in a column of its own (:func:`event_json`)."""
     event_id = str(uuid.uuid4())
     payload: dict[str, Any] = {
         "event_id": event_id,
@@ -104,6 +110,7 @@ def record_event(
             payload["device_custom_metadata"] = dict(device.custom_metadata)
     if access_code is not None:
         payload["access_code_id"] = access_code.access_code_id
+    code = extra.pop("code", None)
     payload.update(extra)
     row = Event(
         event_id=event_id,
@@ -114,6 +121,7 @@ def record_event(
         created_at=now,
         occurred_at=occurred_at or now,
         payload=payload,
+        code=code,
     )
     session.add(row)
     queue_deliveries(session, row, now)

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from pinwarden.devices.capabilities import LockCapabilities
+from pinwarden.store.sealed import Sealed, SealedJSON, keep_digest
 from pinwarden.timeutil import as_utc
 
 
@@ -71,6 +72,16 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # Set by ``pinwarden api-key revoke``; every request checks it (api/auth.py).
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class SealingKey(Base):
+    """A key that secrets in this database are sealed with (by id, never the key): a
+    process that does not hold every one of them refuses to start (store/sealing_keys.py)."""
+
+    __tablename__ = "sealing_keys"
+
+    key_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class ConnectedAccount(Base):
@@ -136,7 +147,9 @@ class Device(Base):
     reported_code_lengths: Mapped[list[int] | None] = mapped_column(JSON, nullable=True)
     # The key offline PINs are enciphered with (R179), made with the first one. The lock
     # holds the same key (for a real lock, the vendor does).
-    offline_code_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    offline_code_secret: Mapped[str | None] = mapped_column(
+        Sealed("devices.offline_code_secret"), nullable=True
+    )
     # Once on, the reconciler keeps backup codes programmed on the lock (R175–R176).
     backup_pool_enabled: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()
@@ -166,7 +179,9 @@ class AccessCode(Base):
     )
     device_id: Mapped[str] = mapped_column(ID, ForeignKey("devices.device_id", ondelete="CASCADE"))
     name: Mapped[str | None] = mapped_column(Text, nullable=True)
-    code: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    # Sealed at rest (store/sealed.py); found by PIN through ``code_digest``.
+    code: Mapped[str | None] = mapped_column(Sealed("access_codes.code"), nullable=True)
+    code_digest: Mapped[str | None] = mapped_column(String(32), nullable=True)
     common_code_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
     starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -189,7 +204,7 @@ class AccessCode(Base):
     op_settles_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     was_on_device: Mapped[bool] = mapped_column(Boolean, default=False)
     # The PIN last acknowledged into ``slot``: what the slot holds when the lock hides PINs.
-    slot_code: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    slot_code: Mapped[str | None] = mapped_column(Sealed("access_codes.slot_code"), nullable=True)
     # Start of the current setting/removing episode, for delay warnings (R142).
     pending_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     is_scheduled_on_device: Mapped[bool] = mapped_column(
@@ -205,6 +220,7 @@ class AccessCode(Base):
     __table_args__ = (
         Index("ix_access_codes_device_created", "device_id", "created_at", "access_code_id"),
         Index("ix_access_codes_workspace_created", "workspace_id", "created_at", "access_code_id"),
+        Index("ix_access_codes_device_digest", "device_id", "code_digest"),
     )
 
 
@@ -223,8 +239,9 @@ class UnmanagedAccessCode(Base):
     )
     device_id: Mapped[str] = mapped_column(ID, ForeignKey("devices.device_id", ondelete="CASCADE"))
     slot: Mapped[int] = mapped_column(Integer)
-    # None when the lock hides PINs.
-    code: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    # None when the lock hides PINs. Sealed, found by ``code_digest``.
+    code: Mapped[str | None] = mapped_column(Sealed("unmanaged_access_codes.code"), nullable=True)
+    code_digest: Mapped[str | None] = mapped_column(String(32), nullable=True)
     name: Mapped[str | None] = mapped_column(Text, nullable=True)
     starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -287,7 +304,10 @@ class ActionAttempt(Base):
     )
     action_type: Mapped[str] = mapped_column(String(60))
     status: Mapped[str] = mapped_column(String(10))
-    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # Sealed: a finished access-code attempt carries the code, PIN and all.
+    result: Mapped[dict[str, Any] | None] = mapped_column(
+        SealedJSON("action_attempts.result"), nullable=True
+    )
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     device_id: Mapped[str | None] = mapped_column(ID, nullable=True)
     access_code_id: Mapped[str | None] = mapped_column(ID, nullable=True, index=True)
@@ -321,6 +341,8 @@ class Event(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The payload's ``code`` (a PIN), kept apart and sealed; see store/events.py.
+    code: Mapped[str | None] = mapped_column(Sealed("events.code"), nullable=True)
 
     # events/list and events/get filter by workspace and by each of these.
     __table_args__ = (
@@ -342,7 +364,7 @@ class Webhook(Base):
     )
     url: Mapped[str] = mapped_column(Text)
     event_types: Mapped[list[str]] = mapped_column(JSON)
-    secret: Mapped[str] = mapped_column(String(80))
+    secret: Mapped[str] = mapped_column(Sealed("webhooks.secret"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # The lane lease: one deliverer process at a time sends this webhook's deliveries,
     # in order; another may take over once ``lane_until`` passes.
@@ -391,3 +413,7 @@ class WebhookAttempt(Base):
     status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     duration_ms: Mapped[int] = mapped_column(Integer)
+
+
+keep_digest(AccessCode.code, "code_digest")
+keep_digest(UnmanagedAccessCode.code, "code_digest")

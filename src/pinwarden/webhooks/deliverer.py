@@ -29,7 +29,7 @@ from pinwarden.clock import Clock, SystemClock
 from pinwarden.config import Settings
 from pinwarden.metrics import Metrics
 from pinwarden.store.db import Database
-from pinwarden.store.events import DELIVERIES_QUEUED
+from pinwarden.store.events import DELIVERIES_QUEUED, event_json
 from pinwarden.store.tables import Event, Webhook, WebhookAttempt, WebhookDelivery
 from pinwarden.webhooks.schedule import MAX_ATTEMPTS, RETRY_DELAYS, delay_before_attempt
 from pinwarden.webhooks.signing import signed_headers
@@ -147,7 +147,13 @@ class Deliverer:
                 hook.lane_owner = self.owner
                 hook.lane_until = now + self._settings.delivery_lease
                 rows = session.execute(
-                    select(WebhookDelivery.id, Event.event_id, Event.payload, Event.created_at)
+                    select(
+                        WebhookDelivery.id,
+                        Event.event_id,
+                        Event.payload,
+                        Event.code,
+                        Event.created_at,
+                    )
                     .join(Event, Event.seq == WebhookDelivery.event_seq)
                     .where(
                         WebhookDelivery.webhook_id == hook.webhook_id,
@@ -165,7 +171,7 @@ class Deliverer:
                         hook.url,
                         hook.secret,
                         f"msg_{row.event_id}",
-                        event_body(row.payload),
+                        event_body(event_json(row.payload, row.code)),
                         row.created_at,
                     )
                     for row in rows

@@ -51,6 +51,7 @@ from pinwarden.domain.windows import (
 from pinwarden.engine.unmanaged import add_unmanaged
 from pinwarden.store.events import record_event
 from pinwarden.store.notify import request_reconcile
+from pinwarden.store.sealed import keys
 from pinwarden.store.tables import AccessCode, Device, UnmanagedAccessCode
 from pinwarden.store.views import access_code_view, action_attempt_view
 from pinwarden.timeutil import iso
@@ -488,7 +489,7 @@ _BY_PIN = (
     .where(
         AccessCode.device_id == bindparam("device_id"),
         Device.workspace_id == bindparam("workspace_id"),
-        AccessCode.code == bindparam("code"),
+        AccessCode.code_digest.in_(bindparam("digests", expanding=True)),
     )
     .order_by(AccessCode.deleted_at.is_not(None), AccessCode.created_at)
     .limit(1)
@@ -507,10 +508,14 @@ def get(ctx: RequestContext, params: GetParams) -> dict[str, Any]:
             if row is None or params.device_id not in (None, row.device_id):
                 raise code_not_found(params.access_code_id, params.device_id)
         else:
-            assert params.device_id is not None
+            assert params.device_id is not None and params.code is not None
             row = conn.execute(
                 _BY_PIN,
-                {"device_id": params.device_id, "workspace_id": workspace_id, "code": params.code},
+                {
+                    "device_id": params.device_id,
+                    "workspace_id": workspace_id,
+                    "digests": keys().digests(params.code),
+                },
             ).first()
             if row is None:
                 if not device_exists(conn, workspace_id, params.device_id):
@@ -547,7 +552,8 @@ def _list_statement(
         stmt = stmt.where(
             or_(
                 AccessCode.name.ilike(pattern),
-                AccessCode.code.like(pattern),
+                # PINs are sealed: a search finds a code by its whole PIN, via its digest.
+                AccessCode.code_digest.in_(bindparam("digests", expanding=True)),
                 AccessCode.access_code_id.like(pattern),
             )
         )
@@ -575,6 +581,7 @@ def list_codes(ctx: RequestContext, params: ListParams) -> dict[str, Any]:
         "device_id": params.device_id,
         "ids": sorted(ids) if ids is not None else None,
         "pattern": f"%{params.search.lower()}%" if params.search else None,
+        "digests": keys().digests(params.search) if params.search else [],
     }
     shape = functools.partial(
         _list_statement,

@@ -13,6 +13,7 @@ from pinwarden.api.errors import invalid_input, not_found
 from pinwarden.api.filters import accepted
 from pinwarden.api.params import Id, Limit, ShortText, Timestamp
 from pinwarden.api.wire import Endpoint, Params
+from pinwarden.store.events import event_json
 from pinwarden.store.tables import Event
 
 
@@ -70,7 +71,7 @@ def get(ctx: RequestContext, params: GetParams) -> dict[str, Any]:
         event = session.scalars(stmt.order_by(Event.seq.desc()).limit(1)).first()
         if event is None:
             raise not_found("event", event_id=params.event_id)
-        return {"event": event.payload}
+        return {"event": event_json(event.payload, event.code)}
 
 
 # Resources pinwarden does not have: naming one matches no events.
@@ -106,10 +107,10 @@ _LIST_FILTERS = (
 @functools.cache
 def _list_statement(
     between: bool, lists: frozenset[str], by_account: bool, foreign: bool
-) -> Select[tuple[dict[str, Any]]]:
+) -> Select[tuple[dict[str, Any], str | None]]:
     """The list query for one shape of filters, with bound parameters (built once):
     a prebuilt statement compiles once, and each filter has an index to use."""
-    stmt = select(Event.payload).where(Event.workspace_id == bindparam("workspace_id"))
+    stmt = select(Event.payload, Event.code).where(Event.workspace_id == bindparam("workspace_id"))
     if between:
         stmt = stmt.where(
             Event.created_at > bindparam("lower"), Event.created_at < bindparam("upper")
@@ -166,7 +167,8 @@ def list_events(ctx: RequestContext, params: ListParams) -> dict[str, Any]:
         any(getattr(params, name) not in (None, "") for name in _FOREIGN_FILTERS),
     )
     with ctx.services.db.rows() as conn:
-        return {"events": list(conn.execute(stmt, values).scalars())}
+        rows = conn.execute(stmt, values).all()
+    return {"events": [event_json(payload, code) for payload, code in rows]}
 
 
 ENDPOINTS = [

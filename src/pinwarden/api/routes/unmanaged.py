@@ -30,6 +30,7 @@ from pinwarden.api.routes.access_codes import GetParams
 from pinwarden.api.wire import Endpoint, Params
 from pinwarden.store.events import record_event
 from pinwarden.store.notify import request_reconcile
+from pinwarden.store.sealed import matches
 from pinwarden.store.tables import AccessCode, Device, UnmanagedAccessCode
 from pinwarden.store.views import action_attempt_view, unmanaged_access_code_view
 
@@ -94,11 +95,12 @@ def get_unmanaged(ctx: RequestContext, params: GetParams) -> dict[str, Any]:
                 session, ctx.workspace_id, params.access_code_id, params.device_id
             )
         else:
+            assert params.code is not None
             device_in_workspace(session, ctx.workspace_id, params.device_id or "")
             found = session.scalars(
                 select(UnmanagedAccessCode).where(
                     UnmanagedAccessCode.device_id == params.device_id,
-                    UnmanagedAccessCode.code == params.code,
+                    matches(UnmanagedAccessCode.code_digest, params.code),
                 )
             ).first()
             if found is None:

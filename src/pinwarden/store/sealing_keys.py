@@ -1,0 +1,130 @@
+"""Which keys a database's secrets are sealed with: checked at start, moved by a rotation.
+
+The ``sealing_keys`` table lists by id every key that may have sealed a value in the
+database. A process that does not hold all of them would fail on the first such value it
+reads, so it refuses to start instead, saying which key is missing. A rotation re-seals
+every value under the current key, batch by batch while the service runs, and only then
+forgets the other keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Column, Table, Text, func, or_, select, type_coerce, update
+from sqlalchemy.orm import Session
+
+from pinwarden.store.db import Database
+from pinwarden.store.sealed import PREFIX, Keyring, Sealed, SealedJSON, SecretKeyError, keys
+from pinwarden.store.tables import Base, SealingKey
+
+
+def check_keys(db: Database, ring: Keyring, now: datetime) -> None:
+    """Refuse (:class:`SecretKeyError`) unless ``ring`` holds every key the database's
+    secrets may be sealed with; then record the current key as one of them."""
+    with db.write() as session:
+        needed = set(session.scalars(select(SealingKey.key_id)))
+        missing = sorted(needed - set(ring.key_ids))
+        if missing:
+            raise SecretKeyError(
+                f"the database's PINs and secrets are sealed with key {', '.join(missing)}, "
+                f"which {ring.origin} does not hold: set PINWARDEN_SECRET_KEY or "
+                "PINWARDEN_SECRET_KEY_FILE to the key this database was sealed with"
+            )
+        if ring.current_id not in needed:
+            session.add(SealingKey(key_id=ring.current_id, created_at=now))
+
+
+@dataclass(frozen=True)
+class _Sealed:
+    table: Table
+    columns: list[Column[Any]]
+    digest: Column[Any] | None
+
+
+def _sealed_tables() -> list[_Sealed]:
+    found = []
+    for table in Base.metadata.sorted_tables:
+        columns = [c for c in table.columns if isinstance(c.type, Sealed | SealedJSON)]
+        if columns:
+            digest = table.c.get("code_digest")
+            found.append(_Sealed(table, columns, digest))
+    return found
+
+
+def _raw(column: Column[Any]) -> Any:
+    return type_coerce(column, Text)
+
+
+def reseal(
+    db: Database, batch: int = 500, progress: Callable[[str, int], None] | None = None
+) -> int:
+    """Seal every value not yet under the current key again under it, ``batch`` rows per
+    transaction; returns how many rows were rewritten."""
+    total = 0
+    for sealed in _sealed_tables():
+        table, columns = sealed.table, sealed.columns
+        key = list(table.primary_key.columns)
+        while True:
+            current = f"{PREFIX}.{keys().current_id}.%"
+            stale = or_(*(_raw(c).not_like(current) for c in columns))
+            with db.write() as session:
+                rows = session.execute(
+                    select(*key, *(_raw(c).label(c.name) for c in columns))
+                    .where(stale)
+                    .limit(batch)
+                ).all()
+                for row in rows:
+                    _reseal_row(session, sealed, key, row._mapping)
+            total += len(rows)
+            if progress is not None and rows:
+                progress(table.name, len(rows))
+            if len(rows) < batch:
+                break
+    return total
+
+
+def _reseal_row(session: Session, sealed: _Sealed, key: list[Column[Any]], row: Any) -> None:
+    ring = keys()
+    values: dict[str, Any] = {}
+    for column in sealed.columns:
+        token = row[column.name]
+        if token is None:
+            continue
+        purpose = column.type.purpose  # type: ignore[attr-defined]
+        plain = ring.open(token, purpose)
+        # Written through the column's type, which seals under the current key.
+        values[column.name] = orjson.loads(plain) if isinstance(column.type, SealedJSON) else plain
+        if column.name == "code" and sealed.digest is not None:
+            values[sealed.digest.name] = ring.digest(plain)
+    session.execute(update(sealed.table).where(*(k == row[k.name] for k in key)).values(values))
+
+
+def stale_count(db: Database) -> int:
+    """How many rows still hold a value sealed under another key than the current one."""
+    current = f"{PREFIX}.{keys().current_id}.%"
+    count = 0
+    with db.read() as session:
+        for sealed in _sealed_tables():
+            stale = or_(*(_raw(c).not_like(current) for c in sealed.columns))
+            count += (
+                session.scalar(select(func.count()).select_from(sealed.table).where(stale)) or 0
+            )
+    return count
+
+
+def forget_other_keys(db: Database, now: datetime) -> list[str]:
+    """Once nothing is sealed under them, drop every key but the current one from the
+    database's list; returns the ids dropped."""
+    ring = keys()
+    with db.write() as session:
+        others = [k for k in session.scalars(select(SealingKey.key_id)) if k != ring.current_id]
+        for key_id in others:
+            session.delete(session.get(SealingKey, key_id))
+        if session.get(SealingKey, ring.current_id) is None:
+            session.add(SealingKey(key_id=ring.current_id, created_at=now))
+    return others
