@@ -31,7 +31,13 @@ from pinwarden.store import sealed
 from pinwarden.store.db import Database, check_url, display_url
 from pinwarden.store.events import event_json
 from pinwarden.store.sealed import SecretKeyError
-from pinwarden.store.sealing_keys import check_keys, forget_other_keys, reseal, stale_count
+from pinwarden.store.sealing_keys import (
+    check_keys,
+    forget_other_keys,
+    purge_old_pages,
+    reseal,
+    stale_count,
+)
 from pinwarden.store.tables import AccessCode, ApiKey, Device, Event, Workspace
 from pinwarden.store.views import access_code_view, device_view
 from pinwarden.timeutil import iso
@@ -595,6 +601,12 @@ def api_key_revoke(
     err.print(f"API key {key_id} revoked")
 
 
+@keys_app.command("new")
+def keys_new() -> None:
+    """Print a fresh key, for PINWARDEN_SECRET_KEY (put it first to rotate to it)."""
+    typer.echo(sealed.new_key())
+
+
 @keys_app.command("rotate")
 def keys_rotate(
     database: DatabaseOption = None,
@@ -629,6 +641,7 @@ def keys_rotate(
     else:
         _fail("values sealed under an old key keep appearing; is a process on an old key file?")
     dropped = forget_other_keys(service.db, service.clock.now())
+    purge_old_pages(service.db)
     if source.value is None:
         sealed.write_key_file(source.file, [sealed.read_key_file(source.file)[0]])
         where = f"{source.file} now holds only key {ring.current_id}"

@@ -100,6 +100,8 @@ class Database:
                 max_overflow=20,
                 pool_pre_ping=True,
                 json_deserializer=orjson.loads,
+                # Statement parameters stay out of exception messages and logs.
+                hide_parameters=True,
             )
         in_memory = ":memory:" in self.url or self.url in ("sqlite://", "sqlite:///")
         engine = create_engine(
@@ -107,6 +109,7 @@ class Database:
             connect_args={"check_same_thread": False, "timeout": 30},
             poolclass=NullPool if in_memory else None,
             json_deserializer=orjson.loads,
+            hide_parameters=True,
         )
 
         @event.listens_for(engine, "connect")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 import threading
@@ -37,6 +38,8 @@ from sqlalchemy.sql import operators
 from sqlalchemy.types import TypeDecorator
 
 from pinwarden.config import Settings
+
+log = logging.getLogger(__name__)
 
 PREFIX = "pw1"
 DEFAULT_KEY_FILE = "pinwarden.key"
@@ -70,12 +73,13 @@ class _Key:
 
 
 def _parse_key(text: str, origin: str) -> _Key:
+    wrong = f"{origin}: a key must be 32 bytes, base64url-encoded (`pinwarden keys new` makes one)"
     try:
         raw = _unb64(text.strip())
     except ValueError as exc:
-        raise SecretKeyError(f"{origin}: a key is not base64url") from exc
+        raise SecretKeyError(wrong) from exc
     if len(raw) != 32:
-        raise SecretKeyError(f"{origin}: a key must be 32 bytes (base64url), not {len(raw)}")
+        raise SecretKeyError(wrong)
     return _Key(
         key_id=hashlib.sha256(raw).hexdigest()[:8],
         aead=AESGCM(raw),
@@ -179,6 +183,11 @@ class KeySource:
             if not create:
                 raise SecretKeyError(f"the key file {self.file} does not exist")
             write_key_file(self.file, [new_key()])
+            log.warning(
+                "made a new secret key in %s: back it up apart from the database, which "
+                "cannot be read without it",
+                self.file.resolve(),
+            )
         try:
             return Keyring(read_key_file(self.file), str(self.file))
         except OSError as exc:

@@ -128,3 +128,14 @@ def forget_other_keys(db: Database, now: datetime) -> list[str]:
         if session.get(SealingKey, ring.current_id) is None:
             session.add(SealingKey(key_id=ring.current_id, created_at=now))
     return others
+
+
+def purge_old_pages(db: Database) -> None:
+    """SQLite keeps overwritten rows in free pages and the WAL until reused: rebuild the
+    file so nothing sealed under a retired key is left in it. (PostgreSQL: dead row
+    versions stay until vacuumed; ``VACUUM FULL`` rewrites them away, offline.)"""
+    if not db.is_sqlite:
+        return
+    with db.rows() as conn:
+        conn.exec_driver_sql("VACUUM")
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -103,7 +103,8 @@ def upgrade() -> None:
     for table, column, was_json in _SEALED:
         by_table.setdefault(table, []).append((column, was_json))
     for table, columns in by_table.items():
-        _rewrite(table, [sa.column(c) for c, _ in columns], sealer(table, columns))
+        digest = [sa.column("code_digest")] if table in _DIGESTS else []
+        _rewrite(table, [*(sa.column(c) for c, _ in columns), *digest], sealer(table, columns))
 
     def move_code(row: Row) -> Row:
         payload = dict(row["payload"])
