@@ -10,8 +10,8 @@ import pytest
 
 from pinwarden.store.sealed import (
     PREFIX,
-    KeySource,
     Keyring,
+    KeySource,
     Sealed,
     SecretKeyError,
     new_key,
