@@ -103,7 +103,7 @@ def upgrade() -> None:
     for table, column, was_json in _SEALED:
         by_table.setdefault(table, []).append((column, was_json))
     for table, columns in by_table.items():
-        digest = [sa.column("code_digest")] if table in _DIGESTS else []
+        digest: list[sa.ColumnClause[Any]] = [sa.column("code_digest")] if table in _DIGESTS else []
         _rewrite(table, [*(sa.column(c) for c, _ in columns), *digest], sealer(table, columns))
 
     def move_code(row: Row) -> Row:
