@@ -93,9 +93,11 @@ class ConnectedAccount(Base):
     )
     provider: Mapped[str] = mapped_column(String(60))
     # The driver whose ``discover`` finds this account's locks, and its settings for the
-    # account (a server URL, credentials): never shown by the API nor logged.
+    # account (a server URL, credentials): never shown by the API nor logged, sealed at rest.
     driver: Mapped[str] = mapped_column(String(40))
-    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    config: Mapped[dict[str, Any]] = mapped_column(
+        SealedJSON("connected_accounts.config"), default=dict
+    )
     # Bumped whenever the account's devices are brought in line with a discovery, so a
     # discovery that ran meanwhile (and may have seen a lock that is gone) is not applied.
     discovery_seq: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -29,6 +29,7 @@ _SEALED = (
     ("unmanaged_access_codes", "code", False),
     ("devices", "offline_code_secret", False),
     ("webhooks", "secret", False),
+    ("connected_accounts", "config", True),
     ("action_attempts", "result", True),
     ("sandbox_slots", "code", False),
     ("sandbox_lock_events", "payload", True),
