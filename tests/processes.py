@@ -28,9 +28,9 @@ def sandbox_key(env: dict[str, str]) -> str:
         env=env,
         capture_output=True,
         text=True,
-        check=True,
         timeout=60,
     )
+    assert made.returncode == 0, made.stderr
     return str(json.loads(made.stdout)["api_key"])
 
 
