@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import datetime
 from typing import Any
@@ -12,8 +13,11 @@ from sqlalchemy.orm import Session
 from pinwarden.sandbox.models import LOCK_MODELS
 from pinwarden.sandbox.tables import SandboxLock
 from pinwarden.service import Service
-from pinwarden.store.sealed import digest
+from pinwarden.store.sealed import digest, new_key
 from pinwarden.store.tables import ConnectedAccount, Device
+
+# Benchmark databases are thrown away: a key for this run only, and no key file left behind.
+os.environ.setdefault("PINWARDEN_SECRET_KEY", new_key())
 
 MODEL = "yale_assure_lock_2"
 

@@ -17,6 +17,7 @@ def start_server(workdir: Path) -> tuple[subprocess.Popen[bytes], str, str]:
     """A running server with a sandbox workspace: ``(process, base_url, api_key)``."""
     env = dict(os.environ)
     env["PINWARDEN_DATABASE_URL"] = f"sqlite:///{workdir / 'bench.db'}"
+    env["PINWARDEN_SECRET_KEY_FILE"] = str(workdir / "bench.key")
     # Throughput is measured on one lock: Seam's per-device limits would cap it at 10/min.
     env.setdefault("PINWARDEN_RATE_LIMIT_CREATES_PER_MINUTE", "0")
     env.setdefault("PINWARDEN_RATE_LIMIT_UPDATES_PER_MINUTE", "0")
