@@ -81,11 +81,11 @@ def page(browser: Browser) -> Iterator[Page]:
     context.close()
 
 
-def shot(page: Page, name: str) -> Path:
-    """A full-page screenshot in ``tests/console/screenshots/`` (kept out of git)."""
+def shot(page: Page, name: str, full_page: bool = True) -> Path:
+    """A screenshot in ``tests/console/screenshots/`` (kept out of git)."""
     SCREENSHOTS.mkdir(exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     return path
 
 

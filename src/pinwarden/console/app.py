@@ -278,7 +278,11 @@ class Console:
                 return self.not_found(request, who, exc)
             raise
         tz = views.zone(device)
-        codes = self.api(request, who, "/access_codes/list", device_id=device_id)["access_codes"]
+        codes = sorted(
+            self.api(request, who, "/access_codes/list", device_id=device_id)["access_codes"],
+            # Ongoing codes first, then by when their window opens.
+            key=lambda c: (c["starts_at"] is not None, c["starts_at"] or "", c["name"] or ""),
+        )
         unmanaged = self.api(request, who, "/access_codes/unmanaged/list", device_id=device_id)[
             "access_codes"
         ]
