@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from playwright.sync_api import Page, expect
 
+from pinwarden.store.tables import ApiKey
 from tests.conftest import Harness
 from tests.console.conftest import shot, sign_in
 
@@ -331,3 +332,91 @@ def test_a_busy_lock_page(page: Page, server: Harness) -> None:
     shot(page, "busy-lock")
     page.set_viewport_size({"width": 1000, "height": 860})
     shot(page, "readme", full_page=False)
+
+
+def test_editing_a_code_and_an_edit_the_api_refuses(page: Page, server: Harness) -> None:
+    _, key = server.workspace()
+    device_id = _lock(server, key)
+    seam = server.seam(key)
+    now = server.clock.now()
+    made = seam.access_codes.create(
+        device_id=device_id,
+        name="Plumber",
+        code="4455",
+        starts_at=(now + timedelta(hours=3)).isoformat(),
+        ends_at=(now + timedelta(hours=5)).isoformat(),
+    )
+    sign_in(page, server, key)
+    page.goto(f"{server.endpoint}/console/locks/{device_id}")
+    page.locator("table.codes tr", has_text="Plumber").get_by_role("link", name="Edit").click()
+    expect(page.locator("h1")).to_have_text("Edit “Plumber”")
+    page.fill("input[name=code]", "12")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("alert")).to_contain_text("Error:")
+    assert seam.access_codes.get(access_code_id=made.access_code_id).code == "4455"
+
+    page.fill("input[name=code]", "")
+    page.fill("input[name=name]", "Plumber (all week)")
+    page.locator("input[value=ongoing]").check()
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_contain_text("Code “Plumber (all week)” updated")
+    after = seam.access_codes.get(access_code_id=made.access_code_id)
+    assert (after.name, after.type, after.code) == ("Plumber (all week)", "ongoing", "4455")
+
+
+def test_a_code_the_lock_rejects_shows_failed(page: Page, server: Harness) -> None:
+    _, key = server.workspace()
+    device_id = _lock(server, key, "yale_lock")
+    seam = server.seam(key)
+    seam.client.post("/devices/simulate/faults", json={"device_id": device_id, "reject_rate": 1.0})
+    seam.access_codes.create(device_id=device_id, name="Rejected", code="6071")
+    for _ in range(3):
+        server.advance(timedelta(seconds=5))
+    sign_in(page, server, key)
+    expect(page.locator(f"tr[data-device-id='{device_id}'] .attention-marker")).to_have_count(1)
+    page.goto(f"{server.endpoint}/console/locks/{device_id}")
+    row = page.locator("table.codes tr", has_text="Rejected")
+    expect(row.locator(".status")).to_have_text("failed")
+    expect(row.locator("td[data-label=Issues]")).to_contain_text("error:")
+    expect(page.locator(".tl-bar", has_text="Rejected")).to_have_attribute("data-status", "failed")
+
+
+def test_converting_an_unmanaged_code(page: Page, server: Harness) -> None:
+    _, key = server.workspace()
+    device_id = _lock(server, key, "schlage_lock")
+    seam = server.seam(key)
+    sign_in(page, server, key)
+    page.goto(f"{server.endpoint}/console/locks/{device_id}")
+    form = page.locator("form", has=page.locator("input[value=unmanaged]"))
+    form.locator("input[name=name]").fill("Found at the door")
+    form.locator("input[name=code]").fill("8080")
+    form.get_by_role("button", name="Program at the keypad").click()
+    server.advance(timedelta(seconds=5))
+    page.goto(f"{server.endpoint}/console/locks/{device_id}")
+    found = page.locator("tr", has_text="Found at the door").get_by_role(
+        "button", name="Convert to managed"
+    )
+    found.click()
+    expect(page.get_by_role("status")).to_contain_text("converted to a managed code")
+    server.advance(timedelta(seconds=5))
+    page.reload()
+    expect(page.locator("table.codes")).to_contain_text("Found at the door")
+    assert [c.name for c in seam.access_codes.list(device_id=device_id)] == ["Found at the door"]
+    assert seam.access_codes.unmanaged.list(device_id=device_id) == []
+
+
+def test_signing_out_and_a_revoked_key(page: Page, server: Harness) -> None:
+    _, key = server.workspace()
+    sign_in(page, server, key)
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(re.compile(r"/console/login$"))
+    page.goto(f"{server.endpoint}/console/locks")
+    expect(page).to_have_url(re.compile(r"/console/login"))
+
+    sign_in(page, server, key)
+    with server.service.db.write() as session:
+        row = session.get(ApiKey, key.removeprefix("seam_").partition("_")[0])
+        assert row is not None
+        row.revoked_at = server.clock.now()
+    page.goto(f"{server.endpoint}/console/locks")
+    expect(page).to_have_url(re.compile(r"/console/login"))
