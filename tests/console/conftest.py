@@ -49,15 +49,18 @@ def database_url(tmp_path: Path, _sqlite_template: Path) -> str:
     return f"sqlite:///{path}"
 
 
-@pytest.fixture(scope="session")
+# Package scope: one browser for every console test of the session, closed once they are
+# done. Playwright's sync API keeps an event loop marked as running on the main thread while
+# it is started, so it must be stopped before the suite's other tests call asyncio.run().
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as p:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
-    """One headless Chromium for the whole session."""
+    """One headless Chromium for all the console tests."""
     executable = _chromium()
     if executable is None:
         pytest.skip(

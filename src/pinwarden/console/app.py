@@ -301,6 +301,7 @@ class Console:
         line = views.timeline(codes, now, tz, view, day)
         names = {c["access_code_id"]: c["name"] or "unnamed" for c in [*codes, *unmanaged]}
         events = self.recent_events(who, device_id=device_id, limit=25)
+        names = {**self._code_names(request, who, events), **names}
         start = (now + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
         defaults = {
             "name": "",
@@ -564,8 +565,10 @@ class Console:
             return [(row.seq, dict(row.payload)) for row in conn.execute(stmt)]
 
     def _event_context(
-        self, request: Request, who: Operator
+        self, request: Request, who: Operator, all_codes: bool
     ) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+        """Lock names, code names (every code of the filtered locks for the page's
+        filter, or none: the feed's rows name theirs) and the filters asked for."""
         devices = self.api(request, who, "/devices/list")["devices"]
         device_names = {d["device_id"]: d["display_name"] for d in devices}
         filters = {
@@ -573,7 +576,7 @@ class Console:
             for k in ("device_id", "access_code_id", "event_type")
         }
         names: dict[str, str] = {}
-        for device in devices:
+        for device in devices if all_codes else []:
             if filters["device_id"] and device["device_id"] != filters["device_id"]:
                 continue
             for path in ("/access_codes/list", "/access_codes/unmanaged/list"):
@@ -582,6 +585,28 @@ class Console:
                 ]:
                     names[code["access_code_id"]] = code["name"] or "unnamed"
         return device_names, names, filters
+
+    def _code_names(
+        self, request: Request, who: Operator, events: list[tuple[int, dict[str, Any]]]
+    ) -> dict[str, str]:
+        """The names of the codes ``events`` mention (managed, else unmanaged; a code
+        deleted since is shown by its id)."""
+        ids = sorted({str(e["access_code_id"]) for _, e in events if e.get("access_code_id")})
+        if not ids:
+            return {}
+        found = self.api(request, who, "/access_codes/list", access_code_ids=ids)
+        names = {c["access_code_id"]: c["name"] or "unnamed" for c in found["access_codes"]}
+        for code_id in ids:
+            if code_id in names:
+                continue
+            try:
+                code = self.api(
+                    request, who, "/access_codes/unmanaged/get", access_code_id=code_id
+                )["access_code"]
+            except SeamError:
+                continue
+            names[code_id] = code["name"] or "unnamed"
+        return names
 
     def _filtered(
         self, who: Operator, filters: dict[str, str], after: int | None = None
@@ -595,8 +620,9 @@ class Console:
         )
 
     def events(self, request: Request, who: Operator, form: FormData | None) -> Response:
-        device_names, names, filters = self._event_context(request, who)
+        device_names, names, filters = self._event_context(request, who, all_codes=True)
         events = self._filtered(who, filters)
+        names = {**self._code_names(request, who, events), **names}
         return self.render(
             request,
             who,
@@ -612,12 +638,13 @@ class Console:
 
     def event_rows(self, request: Request, who: Operator, form: FormData | None) -> Response:
         """The feed's newer rows (an HTML fragment) for the page's poller."""
-        device_names, names, filters = self._event_context(request, who)
+        device_names, _, filters = self._event_context(request, who, all_codes=False)
         try:
             after = int(request.query_params.get("after") or "0")
         except ValueError:
             after = 0
         events = self._filtered(who, filters, after)
+        names = self._code_names(request, who, events)
         response = self.render(
             request,
             who,
