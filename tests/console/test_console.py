@@ -30,8 +30,12 @@ def test_sign_in_shows_the_seeded_locks_and_a_bad_key_is_refused(
     expect(page.get_by_role("alert")).to_contain_text("invalid API key")
 
     page.fill("#api_key", key)
-    page.click("button[type=submit]")
+    with page.expect_response(re.compile(r"/console/locks$")) as answer:
+        page.click("button[type=submit]")
     page.wait_for_url("**/console/locks")
+    headers = answer.value.headers
+    assert headers["cache-control"] == "no-store"
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
     rows = page.locator("table.locks tbody tr[data-device-id]")
     expect(rows).to_have_count(9)
     for name in ("Front Door", "Back Door"):
@@ -186,6 +190,9 @@ def test_another_workspaces_ids_answer_404(page: Page, server: Harness) -> None:
     )
     assert answer.status == 404
     assert len(server.seam(other_key).access_codes.list(device_id=theirs)) == 1
+    response = page.goto(f"{server.endpoint}/console/no/such/page")
+    assert response is not None and response.status == 404
+    expect(page.locator("h1")).to_have_text("Not found")
 
 
 def test_a_post_without_the_csrf_token_is_refused(page: Page, server: Harness) -> None:

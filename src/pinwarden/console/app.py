@@ -49,6 +49,18 @@ PREFIX = "/console"
 REVEALED = "access_code.code_revealed"
 FEED_LIMIT = 100
 
+# Pages hold PINs and secrets: not cached, not framed, scripts and forms only from here.
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": (
+        "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
 Page = Callable[[Request, Operator, FormData | None], Response]
 
 
@@ -100,7 +112,11 @@ class Console:
             Route(f"{PREFIX}/webhooks/{{webhook_id}}", page(self.webhook), methods=get),
             Route(f"{PREFIX}/webhooks/{{webhook_id}}", page(self.webhook_action), methods=post),
             Mount(f"{PREFIX}/static", StaticFiles(directory=str(HERE / "static")), name="static"),
+            Route(f"{PREFIX}/{{rest:path}}", self._no_page, methods=["GET", "POST"]),
         ]
+
+    async def _no_page(self, request: Request) -> Response:
+        return self.render(request, None, "not_found.html", status=404, message="No such page")
 
     def _page(self, fn: Page) -> Callable[[Request], Awaitable[Response]]:
         """A signed-in page: redirect to sign-in without a valid session; a POST must carry
@@ -131,6 +147,7 @@ class Console:
             f"<!doctype html><title>pinwarden console</title><p>{message}</p>"
             f'<p><a href="{PREFIX}/login">Sign in</a></p>',
             status_code=status,
+            headers=SECURITY_HEADERS,
         )
 
     def render(
@@ -143,12 +160,14 @@ class Console:
     ) -> Response:
         context.setdefault("notice", request.query_params.get("notice"))
         context.setdefault("error", None)
-        return self.templates.TemplateResponse(
+        response = self.templates.TemplateResponse(
             request,
             name,
             {"who": who, "now": self.services.clock.now(), "prefix": PREFIX, **context},
             status_code=status,
         )
+        response.headers.update(SECURITY_HEADERS)
+        return response
 
     def api(self, request: Request, who: Operator, path: str, **params: Any) -> dict[str, Any]:
         """Call the API's handler for ``path`` as the signed-in workspace; parameters that
