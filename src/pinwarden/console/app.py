@@ -254,10 +254,7 @@ class Console:
                 "slots": device["properties"].get("max_active_codes_supported"),
                 "attention": attention,
                 "troubled": len(troubled),
-                "integration": (
-                    f"{account.get('account_type', '?')} · "
-                    f"{device['properties']['model']['manufacturer_display_name']}"
-                ),
+                "integration": views.integration(device, account),
                 "model": device["properties"]["model"]["display_name"],
             }
             haystack = " ".join(
@@ -273,6 +270,7 @@ class Console:
             ):
                 continue
             rows.append(row)
+        rows.sort(key=lambda r: str(r["device"]["display_name"]).lower())
         return self.render(
             request, who, "locks.html", rows=rows, q=q, show=show, total=len(devices)
         )
@@ -338,6 +336,7 @@ class Console:
             error=error.message if error is not None else None,
             device=device,
             account=account,
+            integration=views.integration(device, account),
             tz=tz,
             codes=codes,
             unmanaged=unmanaged,

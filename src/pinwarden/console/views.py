@@ -94,6 +94,15 @@ def battery_text(device: dict[str, Any]) -> str:
     return f"{round(level * 100)}%" + (f" ({status})" if status else "")
 
 
+def integration(device: dict[str, Any], account: dict[str, Any]) -> str:
+    """Where a lock comes from: its brand, the account type when that is another name
+    (``Acme via zwave-js``), and whether it is simulated."""
+    brand = str(device["properties"]["model"]["manufacturer_display_name"])
+    kind = str(account.get("account_type") or "")
+    text = brand if kind.lower() in ("", brand.lower()) else f"{brand} via {kind}"
+    return text + (" (sandbox)" if device.get("can_simulate_connection") else "")
+
+
 @dataclass(frozen=True)
 class Bar:
     """One code's window on the timeline, in percent of the shown range."""
