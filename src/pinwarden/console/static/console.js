@@ -49,6 +49,12 @@ function startFeed(table) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  // A notice from the last action is shown once: a reload must not repeat it.
+  const url = new URL(window.location.href);
+  if (url.searchParams.has("notice")) {
+    url.searchParams.delete("notice");
+    window.history.replaceState(null, "", url.pathname + url.search + url.hash);
+  }
   const feed = document.getElementById("feed");
   if (feed) startFeed(feed);
 });
