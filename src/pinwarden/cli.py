@@ -160,6 +160,7 @@ class _Server(uvicorn.Server):
         await super().startup(sockets)
         if self.started:
             typer.echo(f"listening on {self._url}")
+            typer.echo(f"console: {self._url}/console (sign in with an API key)")
 
 
 @app.command()

@@ -189,3 +189,32 @@ def test_the_readme_quick_start_runs_as_written(tmp_path: Path) -> None:
     printed = run.stdout.splitlines()
     assert printed[:4] == ["setting", "set", "unset", "False"]
     assert "access_code.created" in printed[4]
+
+
+def test_serve_prints_the_console_url_and_it_answers(tmp_path: Path) -> None:
+    env = _env(f"sqlite:///{tmp_path / 'console.db'}")
+    port = free_port()
+    proc = subprocess.Popen(
+        [*PINWARDEN, "serve", "--port", str(port), "--sandbox"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+            if line.startswith("console:"):
+                break
+        assert lines[-2] == f"listening on http://127.0.0.1:{port}"
+        url = f"http://127.0.0.1:{port}/console"
+        assert lines[-1] == f"console: {url} (sign in with an API key)"
+        answer = httpx.get(url, follow_redirects=True)
+        assert answer.status_code == 200
+        assert str(answer.url).startswith(f"{url}/login")
+        assert "API key" in answer.text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

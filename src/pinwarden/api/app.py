@@ -17,6 +17,7 @@ from pinwarden.api.errors import SeamError, internal_error
 from pinwarden.api.ops import Operations, mount_ops
 from pinwarden.api.routes import all_endpoints
 from pinwarden.api.wire import Endpoint, mount
+from pinwarden.console import mount_console
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,8 @@ def create_app(
 ) -> FastAPI:
     """Build the app; ``lifespan`` starts and stops background work (the worker);
     ``extra_endpoints`` are the integrations' own routes (the sandbox's simulations);
-    ``ops`` adds health, readiness, metrics and the API description."""
+    ``ops`` adds health, readiness, metrics and the API description. The web console
+    (``/console``) calls the same endpoints' handlers."""
     app = FastAPI(
         title="pinwarden",
         docs_url=None,
@@ -39,6 +41,7 @@ def create_app(
     )
     endpoints = [*all_endpoints(), *extra_endpoints]
     mount(app, services, endpoints)
+    mount_console(app, services, endpoints)
     if ops is not None:
         mount_ops(app, ops, endpoints)
     app.add_middleware(RequestIdMiddleware)

@@ -163,6 +163,23 @@ def _authenticate(services: Services, request: Request) -> tuple[str, bool]:
     return principal.workspace_id, principal.is_sandbox
 
 
+def invoke(endpoint: Endpoint, context: RequestContext, raw: dict[str, Any]) -> dict[str, Any]:
+    """Validate ``raw`` parameters and run ``endpoint``'s handler for an authenticated
+    caller: what every API request does once its parameters are read, and what the web
+    console calls for each of its actions, so both share one set of rules and errors.
+    Raises :class:`SeamError` (rule violations and invalid parameters included)."""
+    if _unstorable(raw):
+        raise invalid_input("Parameters cannot contain NUL characters or lone surrogates")
+    try:
+        params = endpoint.params.model_validate(raw)
+    except ValidationError as exc:
+        raise from_validation(exc) from exc
+    try:
+        return endpoint.handler(context, params)
+    except RuleViolation as exc:
+        raise from_rule(exc) from exc
+
+
 def _endpoint_view(services: Services, endpoint: Endpoint) -> Callable[[Request], Any]:
     # SQLite reads in WAL mode take well under a millisecond and never wait for writers,
     # so running them on the event loop is cheaper than a thread hop (about 1.7x the
@@ -173,17 +190,8 @@ def _endpoint_view(services: Services, endpoint: Endpoint) -> Callable[[Request]
         workspace_id, is_sandbox = _authenticate(services, request)
         raw = query_params(request, endpoint.params)
         raw.update(body_params(request, body))
-        if _unstorable(raw):
-            raise invalid_input("Parameters cannot contain NUL characters or lone surrogates")
-        try:
-            params = endpoint.params.model_validate(raw)
-        except ValidationError as exc:
-            raise from_validation(exc) from exc
         context = RequestContext(services, workspace_id, is_sandbox, str(request.url))
-        try:
-            return endpoint.handler(context, params)
-        except RuleViolation as exc:
-            raise from_rule(exc) from exc
+        return invoke(endpoint, context, raw)
 
     def guarded(request: Request, body: bytes) -> dict[str, Any]:
         # Nothing unexpected may escape as a bare 500: keep the envelope and request id.

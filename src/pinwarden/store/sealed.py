@@ -17,8 +17,8 @@ is looked at again when it changes, so a rotation reaches running processes.
 from __future__ import annotations
 
 import base64
-import hashlib
 import functools
+import hashlib
 import hmac
 import logging
 import os
