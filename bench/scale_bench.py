@@ -85,7 +85,7 @@ def _event(
         "created_at": created,
         "occurred_at": created,
         "payload": payload,
-        "code": code["code"],
+        "secrets": {"code": code["code"]},
     }
 
 

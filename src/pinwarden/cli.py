@@ -512,7 +512,9 @@ def events_tail(
     def show(events: Sequence[Event]) -> None:
         for event in events:
             typer.echo(
-                json.dumps(event_json(event.payload, event.code)) if as_json else _event_line(event)
+                json.dumps(event_json(event.payload, event.secrets))
+                if as_json
+                else _event_line(event)
             )
 
     with service.db.read() as session:
@@ -621,33 +623,47 @@ def keys_rotate(
 
     With a key file: a new key goes first in the file, running processes pick it up, every
     value is sealed again batch by batch (the old key still opens what is not done yet), and
-    the old key is dropped once nothing needs it. With PINWARDEN_SECRET_KEY: put the new
-    key first in it and restart the processes first; this re-seals under that key.
+    the old key moves to the retired-keys file once nothing needs it. With
+    PINWARDEN_SECRET_KEY: put the new key first in it and restart the processes first; this
+    re-seals under that key.
     """
     service = _service(database, worker=False)
     source = sealed.key_source(service.settings)
-    if source.value is None:
-        old = sealed.read_key_file(source.file)
-        sealed.write_key_file(source.file, [sealed.new_key(), *old])
-        check_keys(service.db, sealed.use(source), service.clock.now())
-        time.sleep(settle_seconds)
-    ring = sealed.keys()
-    resealed = 0
-    # Again if needed: a process that had not reloaded yet may have sealed under the old key.
-    for _ in range(3):
-        resealed += reseal(service.db, batch)
-        if stale_count(service.db) == 0:
-            break
-        time.sleep(settle_seconds)
-    else:
-        _fail("values sealed under an old key keep appearing; is a process on an old key file?")
-    dropped = forget_other_keys(service.db, service.clock.now())
-    purge_old_pages(service.db)
-    if source.value is None:
-        sealed.write_key_file(source.file, [sealed.read_key_file(source.file)[0]])
-        where = f"{source.file} now holds only key {ring.current_id}"
-    else:
-        where = "remove the other keys from PINWARDEN_SECRET_KEY and restart"
+    by_file = source.value is None
+
+    def reseal_all() -> int:
+        # Again if needed: a process that had not reloaded yet may have sealed under an old key.
+        done = 0
+        for _ in range(3):
+            done += reseal(service.db, batch)
+            if stale_count(service.db) == 0:
+                return done
+            time.sleep(settle_seconds)
+        _fail("values sealed under an old key keep appearing; is a process on another key file?")
+
+    with sealed.rotation_lock(source.file):
+        if by_file:
+            old = sealed.read_key_file(source.file)
+            sealed.write_key_file(source.file, [sealed.new_key(), *old])
+            check_keys(service.db, sealed.use(source), service.clock.now())
+            time.sleep(settle_seconds)
+        ring = sealed.keys()
+        resealed = reseal_all()
+        if by_file:
+            current, *retired = sealed.read_key_file(source.file)
+            sealed.retire_keys(source.file, retired)
+            sealed.write_key_file(source.file, [current])
+            # A write that sealed under the old key just before its process reloaded.
+            time.sleep(settle_seconds)
+            resealed += reseal_all()
+        dropped = forget_other_keys(service.db, service.clock.now())
+        purge_old_pages(service.db)
     gone = ", ".join(dropped) or "none"
     err.print(f"{resealed} rows sealed again under key {ring.current_id}; keys retired: {gone}")
-    err.print(where)
+    if by_file:
+        err.print(
+            f"{source.file} now holds only key {ring.current_id}; the old keys are kept in "
+            f"{sealed.retired_file(source.file)} for backups made before the rotation"
+        )
+    else:
+        err.print("remove the other keys from PINWARDEN_SECRET_KEY and restart")

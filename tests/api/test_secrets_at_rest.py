@@ -23,6 +23,9 @@ from tests.webhooks.receiver import Receiver
 SECOND = timedelta(seconds=1)
 PINS = ["739146", "582047"]
 FOREIGN_PIN = "618203"
+# Earlier PIN of a code that is changed, and one shared by linked codes on two locks.
+CHANGED_PIN = "864209"
+SHARED_PIN = "395718"
 SINCE = "2024-01-01T00:00:00Z"
 
 
@@ -63,8 +66,12 @@ def test_the_database_holds_no_pin_or_secret_in_clear(
     webhook = seam.webhooks.create(url=receiver.url)
     codes = [
         seam.access_codes.create(device_id=lock, name=f"Guest {n}", code=p)
-        for n, p in enumerate(PINS)
+        for n, p in enumerate([CHANGED_PIN, PINS[1]])
     ]
+    server.advance(SECOND)
+    seam.access_codes.update(access_code_id=codes[0].access_code_id, code=PINS[0])
+    other = _lock(seam, "schlage_lock")
+    seam.access_codes.create_multiple(device_ids=[lock, other], code=SHARED_PIN, name="Shared")
     seam.access_codes.simulate.create_unmanaged_access_code(
         device_id=lock, name="Cleaner", code=FOREIGN_PIN
     )
@@ -81,7 +88,7 @@ def test_the_database_holds_no_pin_or_secret_in_clear(
     server.settle()
 
     # The API and the webhooks still answer with the PINs.
-    assert {c.code for c in seam.access_codes.list(device_id=lock)} == set(PINS)
+    assert {c.code for c in seam.access_codes.list(device_id=lock)} == {*PINS, SHARED_PIN}
     assert all(c.status == "set" for c in seam.access_codes.list(device_id=lock))
     assert seam.access_codes.get(device_id=lock, code=PINS[1]).access_code_id == (
         codes[1].access_code_id
@@ -89,6 +96,8 @@ def test_the_database_holds_no_pin_or_secret_in_clear(
     set_events = seam.events.list(event_type="access_code.set_on_device", since=SINCE)
     assert {e.code for e in set_events} >= set(PINS)  # type: ignore[attr-defined]
     assert any(PINS[0] in r.body for r in receiver.requests)
+    changed = seam.events.list(event_type="access_code.changed", since=SINCE)
+    assert any(CHANGED_PIN in str(e.changed_properties) for e in changed)  # type: ignore[attr-defined]
     unlocked = seam.events.list(event_type="lock.unlocked", device_id=lock, since=SINCE)
     assert unlocked[-1].access_code_id == codes[0].access_code_id
     found = seam.access_codes.unmanaged.get(device_id=lock, code=FOREIGN_PIN)
@@ -100,7 +109,8 @@ def test_the_database_holds_no_pin_or_secret_in_clear(
 
     stored = _raw(database_url)
     assert b"pw1." in stored
-    for secret in [*PINS, FOREIGN_PIN, offline.code, offline_secret, webhook.secret]:
+    secrets = [*PINS, CHANGED_PIN, SHARED_PIN, FOREIGN_PIN, offline.code, offline_secret]
+    for secret in [*secrets, webhook.secret]:
         assert secret.encode() not in stored, secret
     assert webhook.secret.removeprefix("whsec_").encode() not in stored
 

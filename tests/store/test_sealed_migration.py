@@ -93,5 +93,5 @@ def test_existing_pins_and_secrets_are_sealed_and_can_be_opened_back(
         assert row.code_digest == keys().digest(PIN)
         assert session.get(Webhook, "w1").secret == SECRET  # type: ignore[union-attr]
         event = session.scalars(select(Event).where(Event.access_code_id == "c1")).one()
-        assert (event.code, "code" in event.payload) == (PIN, False)
+        assert (event.secrets, "code" in event.payload) == ({"code": PIN}, False)
     again.db.dispose()

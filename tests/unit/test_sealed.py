@@ -3,19 +3,24 @@ keyed digests for lookups, and key sources."""
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Column, MetaData, Table
 
 from pinwarden.store.sealed import (
     PREFIX,
     Keyring,
     KeySource,
     Sealed,
+    SealedJSON,
     SecretKeyError,
+    _Holder,
     new_key,
     read_key_file,
+    write_key_file,
 )
 
 A, B = new_key(), new_key()
@@ -78,9 +83,35 @@ def test_the_environment_lists_keys_current_first() -> None:
 
 
 def test_a_sealed_column_cannot_be_compared_in_sql() -> None:
-    from sqlalchemy import Column, MetaData, Table
-
-    table = Table("t", MetaData(), Column("code", Sealed("t.code")))
-    with pytest.raises(TypeError, match="digest"):
-        _ = table.c.code == "1234"
+    table = Table("t", MetaData(), Column("code", Sealed("t.code")), Column("j", SealedJSON("t.j")))
+    for compare in (
+        lambda: table.c.code == "1234",
+        lambda: table.c.code.ilike("%12%"),
+        lambda: table.c.code.in_(["1234"]),
+        lambda: table.c.code > "1",
+        lambda: table.c.j == {"a": 1},
+    ):
+        with pytest.raises(TypeError, match="digest"):
+            compare()
     assert str(table.c.code.is_(None)) == "t.code IS NULL"
+
+
+def test_a_digest_names_its_key() -> None:
+    ring = Keyring([A], "test")
+    assert ring.digest("1234").startswith(f"{ring.current_id}.")
+    assert len(ring.digest("1234")) <= 32  # the digest columns' width
+
+
+def test_a_running_process_keeps_its_keys_when_the_file_goes(tmp_path: Path) -> None:
+    path = tmp_path / "pinwarden.key"
+    holder = _Holder(reload_every=0)
+    first = holder.use(KeySource(None, path))
+    token = first.seal("1234", "p")
+    write_key_file(path, [B])
+    os.utime(path, (1, 1))
+    rotated = holder.get()
+    assert rotated.current_id != first.current_id
+    assert rotated.open(token, "p") == "1234"  # the key it held is still held
+    path.unlink()
+    assert holder.get() is rotated  # no new key made, nothing dropped
+    assert not path.exists()

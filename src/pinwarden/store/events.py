@@ -77,9 +77,20 @@ def queue_deliveries(
     return len(targets)
 
 
-def event_json(payload: dict[str, Any], code: str | None) -> dict[str, Any]:
-    """An event as clients see it: its stored payload with its PIN, if it has one."""
-    return payload if code is None else {**payload, "code": code}
+def event_json(payload: dict[str, Any], secrets: dict[str, Any] | None) -> dict[str, Any]:
+    """An event as clients see it: its stored payload with its PINs, if it has any."""
+    return payload if not secrets else {**payload, **secrets}
+
+
+def split_secrets(fields: dict[str, Any]) -> dict[str, Any] | None:
+    """Take the fields that carry a PIN out of an event's ``fields``: they are sealed."""
+    secrets = {}
+    if "code" in fields:
+        secrets["code"] = fields.pop("code")
+    changed = fields.get("changed_properties") or []
+    if any(change.get("property") == "code" for change in changed):
+        secrets["changed_properties"] = fields.pop("changed_properties")
+    return secrets or None
 
 
 def record_event(
@@ -94,7 +105,7 @@ def record_event(
     **extra: Any,
 ) -> Event:
     """Add one event row; its payload is the exact JSON clients and webhooks receive, but
-    for a PIN (``code``), which is sealed in a column of its own (:func:`event_json`)."""
+    for its PINs, which are sealed in a column of their own (:func:`event_json`)."""
     event_id = str(uuid.uuid4())
     payload: dict[str, Any] = {
         "event_id": event_id,
@@ -110,7 +121,7 @@ def record_event(
             payload["device_custom_metadata"] = dict(device.custom_metadata)
     if access_code is not None:
         payload["access_code_id"] = access_code.access_code_id
-    code = extra.pop("code", None)
+    secrets = split_secrets(extra)
     payload.update(extra)
     row = Event(
         event_id=event_id,
@@ -121,7 +132,7 @@ def record_event(
         created_at=now,
         occurred_at=occurred_at or now,
         payload=payload,
-        code=code,
+        secrets=secrets,
     )
     session.add(row)
     queue_deliveries(session, row, now)

@@ -17,15 +17,18 @@ is looked at again when it changes, so a rotation reaches running processes.
 from __future__ import annotations
 
 import base64
+import fcntl
 import functools
 import hashlib
 import hmac
 import logging
 import os
 import secrets
+import tempfile
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,7 +95,8 @@ class Keyring:
     """The keys a process holds; the first seals, all of them open."""
 
     def __init__(self, texts: Iterable[str], origin: str) -> None:
-        parsed = [_parse_key(t, origin) for t in texts if t.strip()]
+        self.texts = [t.strip() for t in texts if t.strip()]
+        parsed = [_parse_key(t, origin) for t in self.texts]
         if not parsed:
             raise SecretKeyError(f"{origin}: no key given")
         self.origin = origin
@@ -118,10 +122,10 @@ class Keyring:
         body = self._current.aead.encrypt(nonce, value.encode(), purpose.encode())
         return f"{PREFIX}.{self._current.key_id}.{_b64(nonce + body)}"
 
-    def open(self, token: str, purpose: str) -> str:
+    def open(self, token: str, purpose: str, cache: bool = True) -> str:
         """The clear text of a sealed value; raises :class:`SecretKeyError` when no key held
-        opens it."""
-        return self._opened(token, purpose)
+        opens it. ``cache``: keep it for the next read (short values that are read often)."""
+        return self._opened(token, purpose) if cache else self._open(token, purpose)
 
     def _open(self, token: str, purpose: str) -> str:
         prefix, _, rest = token.partition(".")
@@ -131,23 +135,33 @@ class Keyring:
         key = self._by_id.get(key_id)
         if key is None:
             raise SecretKeyError(f"a {purpose} value is sealed with key {key_id}, not given")
-        raw = _unb64(body)
+        try:
+            raw = _unb64(body)
+        except ValueError as exc:
+            raise SecretKeyError(f"a {purpose} value in the database is damaged") from exc
         try:
             return key.aead.decrypt(raw[:_NONCE], raw[_NONCE:], purpose.encode()).decode()
         except InvalidTag as exc:
             raise SecretKeyError(f"a {purpose} value does not open with key {key_id}") from exc
 
     def digest(self, value: str) -> str:
-        """The keyed digest of ``value`` under the current key (what is stored)."""
+        """The keyed digest of ``value`` under the current key (what is stored). It names
+        its key, as a sealed value does, so a rotation finds digests left under an old one."""
         return self._digest(self._current, value)
 
     def digests(self, value: str) -> list[str]:
         """``value``'s digest under every key held (what a lookup compares)."""
         return [self._digest(k, value) for k in self._by_id.values()]
 
+    def merged(self, older: Keyring) -> Keyring:
+        """This keyring, also holding ``older``'s keys: a running process never lets go of a
+        key it held, so a value sealed under it in flight still opens."""
+        return Keyring([*self.texts, *(t for t in older.texts if t not in self.texts)], self.origin)
+
     @staticmethod
     def _digest(key: _Key, value: str) -> str:
-        return _b64(hmac.new(key.digest_key, value.encode(), hashlib.sha256).digest()[:16])
+        mac = hmac.new(key.digest_key, value.encode(), hashlib.sha256).digest()[:16]
+        return f"{key.key_id}.{_b64(mac)}"
 
 
 def read_key_file(path: Path) -> list[str]:
@@ -156,15 +170,67 @@ def read_key_file(path: Path) -> list[str]:
     return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
 
-def write_key_file(path: Path, keys: list[str]) -> None:
-    """Write ``keys`` (current first) atomically, readable by the owner only."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+_HEADER = "# pinwarden secret keys: the first one seals, all of them open. Keep safe.\n"
+
+
+def _write_synced(fd: int, keys: list[str]) -> None:
     with os.fdopen(fd, "w") as f:
-        f.write("# pinwarden secret keys: the first one seals, all of them open. Keep safe.\n")
-        f.write("".join(f"{k}\n" for k in keys))
-    os.chmod(tmp, 0o600)
+        f.write(_HEADER + "".join(f"{k}\n" for k in keys))
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _sync_dir(path: Path) -> None:
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_key_file(path: Path, keys: list[str]) -> None:
+    """Replace the key file with ``keys`` (current first), readable by the owner only, on
+    disk before this returns: a key lost in a crash is a database that cannot be read."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.fchmod(fd, 0o600)
+    _write_synced(fd, keys)
     os.replace(tmp, path)
+    _sync_dir(path)
+
+
+def retired_file(path: Path) -> Path:
+    """Where a rotation keeps the keys it retired (backups made before it need them)."""
+    return path.with_name(path.name + ".retired")
+
+
+def retire_keys(path: Path, keys: list[str]) -> None:
+    """Add ``keys`` to the retired-keys file next to the key file ``path``."""
+    archive = retired_file(path)
+    held = read_key_file(archive) if archive.exists() else []
+    write_key_file(archive, [*held, *(k for k in keys if k not in held)])
+
+
+@contextmanager
+def rotation_lock(path: Path) -> Iterator[None]:
+    """Held for a whole rotation, so two at once cannot drop each other's keys."""
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def create_key_file(path: Path) -> bool:
+    """Create the key file with a new key unless it exists; whether this call made it.
+    Two processes starting together on a new install end up with the same key."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    _write_synced(fd, [new_key()])
+    _sync_dir(path)
+    return True
 
 
 @dataclass(frozen=True)
@@ -186,10 +252,9 @@ class KeySource:
         """The keyring; a missing key file is created with a new key when ``create``."""
         if self.value is not None:
             return Keyring(self.value.split(","), "PINWARDEN_SECRET_KEY")
-        if not self.file.exists():
-            if not create:
-                raise SecretKeyError(f"the key file {self.file} does not exist")
-            write_key_file(self.file, [new_key()])
+        if not create and not self.file.exists():
+            raise SecretKeyError(f"the key file {self.file} does not exist")
+        if create and create_key_file(self.file):
             log.warning(
                 "made a new secret key in %s: back it up apart from the database, which "
                 "cannot be read without it",
@@ -213,7 +278,8 @@ def key_source(settings: Settings) -> KeySource:
 class _Holder:
     """The process's keyring, loaded on first use and again when its key file changes."""
 
-    def __init__(self) -> None:
+    def __init__(self, reload_every: float = _RELOAD_EVERY) -> None:
+        self._reload_every = reload_every
         self._lock = threading.Lock()
         self._source: KeySource | None = None
         self._ring: Keyring | None = None
@@ -231,17 +297,29 @@ class _Holder:
 
     def get(self) -> Keyring:
         ring = self._ring
-        if ring is not None and time.monotonic() - self._checked < _RELOAD_EVERY:
+        if ring is not None and time.monotonic() - self._checked < self._reload_every:
             return ring
         with self._lock:
             if self._source is None:
                 self._source = KeySource.from_env()
             mtime = self._file_mtime()
-            if self._ring is None or mtime != self._mtime:
+            if self._ring is None:
                 self._ring = self._source.load()
-                self._mtime = mtime
+            elif mtime != self._mtime:
+                self._ring = self._reloaded(self._source, self._ring)
+            self._mtime = mtime
             self._checked = time.monotonic()
             return self._ring
+
+    @staticmethod
+    def _reloaded(source: KeySource, held: Keyring) -> Keyring:
+        """The changed key file's keys, plus every key held so far. A file that is gone or
+        unreadable changes nothing: a running process never makes a key of its own."""
+        try:
+            return source.load(create=False).merged(held)
+        except (SecretKeyError, OSError) as exc:
+            log.error("kept the keys already held: the key file cannot be read now: %s", exc)
+            return held
 
     def _file_mtime(self) -> float | None:
         if self._source is None or self._source.value is not None:
@@ -284,14 +362,15 @@ def matches(column: Any, value: str) -> ColumnElement[bool]:
     return found
 
 
-_REFUSED = {
-    operators.eq,
-    operators.ne,
-    operators.in_op,
-    operators.not_in_op,
-    operators.like_op,
-    operators.startswith_op,
-}
+# Ciphertexts are random: only IS [NOT] NULL means anything in SQL.
+_ALLOWED = {operators.is_, operators.is_not}
+
+
+class _Refusing(TypeDecorator.Comparator[Any]):
+    def operate(self, op: Any, *other: Any, **kwargs: Any) -> Any:
+        if op not in _ALLOWED:
+            raise TypeError("a sealed column cannot be compared in SQL; use its digest")
+        return super().operate(op, *other, **kwargs)
 
 
 class Sealed(TypeDecorator[str]):
@@ -300,14 +379,7 @@ class Sealed(TypeDecorator[str]):
 
     impl = Text
     cache_ok = True
-
-    class Comparator(TypeDecorator.Comparator[str]):
-        def operate(self, op: Any, *other: Any, **kwargs: Any) -> Any:
-            if op in _REFUSED:
-                raise TypeError("a sealed column cannot be compared in SQL; use its digest")
-            return super().operate(op, *other, **kwargs)
-
-    comparator_factory = Comparator
+    comparator_factory = _Refusing
 
     def __init__(self, purpose: str) -> None:
         super().__init__()
@@ -325,6 +397,7 @@ class SealedJSON(TypeDecorator[Any]):
 
     impl = Text
     cache_ok = True
+    comparator_factory = _Refusing
 
     def __init__(self, purpose: str) -> None:
         super().__init__()
@@ -336,4 +409,6 @@ class SealedJSON(TypeDecorator[Any]):
         return keys().seal(orjson.dumps(value).decode(), self.purpose)
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> Any:
-        return None if value is None else orjson.loads(keys().open(value, self.purpose))
+        if value is None:
+            return None
+        return orjson.loads(keys().open(value, self.purpose, cache=False))

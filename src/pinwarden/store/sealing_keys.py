@@ -9,13 +9,12 @@ forgets the other keys.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Column, Table, Text, func, or_, select, type_coerce, update
+from sqlalchemy import Column, Table, Text, func, or_, select, tuple_, type_coerce, update
 from sqlalchemy.orm import Session
 
 from pinwarden.store.db import Database
@@ -60,57 +59,67 @@ def _raw(column: Column[Any]) -> Any:
     return type_coerce(column, Text)
 
 
-def reseal(
-    db: Database, batch: int = 500, progress: Callable[[str, int], None] | None = None
-) -> int:
-    """Seal every value not yet under the current key again under it, ``batch`` rows per
-    transaction; returns how many rows were rewritten."""
+def _stale(sealed: _Sealed, key_id: str) -> Any:
+    """Rows with a value or a digest under another key than ``key_id``."""
+    stale = [_raw(c).not_like(f"{PREFIX}.{key_id}.%") for c in sealed.columns]
+    if sealed.digest is not None:
+        stale.append(sealed.digest.not_like(f"{key_id}.%"))
+    return or_(*stale)
+
+
+def reseal(db: Database, batch: int = 500) -> int:
+    """Seal every value (and digest) not yet under the current key again under it,
+    ``batch`` rows per transaction, in key order; returns how many rows were rewritten."""
     total = 0
     for sealed in _sealed_tables():
-        table, columns = sealed.table, sealed.columns
-        key = list(table.primary_key.columns)
+        key = list(sealed.table.primary_key.columns)
+        last: tuple[Any, ...] | None = None
         while True:
-            current = f"{PREFIX}.{keys().current_id}.%"
-            stale = or_(*(_raw(c).not_like(current) for c in columns))
+            stmt = select(*key, *(_raw(c).label(c.name) for c in sealed.columns)).where(
+                _stale(sealed, keys().current_id)
+            )
+            if last is not None:
+                stmt = stmt.where(tuple_(*key) > tuple_(*last))
             with db.write() as session:
-                rows = session.execute(
-                    select(*key, *(_raw(c).label(c.name) for c in columns))
-                    .where(stale)
-                    .limit(batch)
-                ).all()
-                for row in rows:
-                    _reseal_row(session, sealed, key, row._mapping)
-            total += len(rows)
-            if progress is not None and rows:
-                progress(table.name, len(rows))
+                rows = [r._mapping for r in session.execute(stmt.order_by(*key).limit(batch))]
+                total += sum(_reseal_row(session, sealed, key, row) for row in rows)
             if len(rows) < batch:
                 break
+            last = tuple(rows[-1][k.name] for k in key)
     return total
 
 
-def _reseal_row(session: Session, sealed: _Sealed, key: list[Column[Any]], row: Any) -> None:
+def _reseal_row(session: Session, sealed: _Sealed, key: list[Column[Any]], row: Any) -> bool:
+    """Seal one row's values again; False when a writer changed them meanwhile (that row
+    is looked at again by the next round)."""
     ring = keys()
     values: dict[str, Any] = {}
+    unchanged = []
     for column in sealed.columns:
         token = row[column.name]
+        unchanged.append(_raw(column).is_(None) if token is None else _raw(column) == token)
         if token is None:
             continue
         purpose = column.type.purpose  # type: ignore[attr-defined]
-        plain = ring.open(token, purpose)
+        plain = ring.open(token, purpose, cache=False)
         # Written through the column's type, which seals under the current key.
         values[column.name] = orjson.loads(plain) if isinstance(column.type, SealedJSON) else plain
         if column.name == "code" and sealed.digest is not None:
             values[sealed.digest.name] = ring.digest(plain)
-    session.execute(update(sealed.table).where(*(k == row[k.name] for k in key)).values(values))
+    if not values:
+        return False
+    done = session.execute(
+        update(sealed.table).where(*(k == row[k.name] for k in key), *unchanged).values(values)
+    )
+    return bool(done.rowcount)  # type: ignore[attr-defined]
 
 
 def stale_count(db: Database) -> int:
-    """How many rows still hold a value sealed under another key than the current one."""
-    current = f"{PREFIX}.{keys().current_id}.%"
+    """How many rows still hold a value or digest under another key than the current one."""
     count = 0
     with db.read() as session:
         for sealed in _sealed_tables():
-            stale = or_(*(_raw(c).not_like(current) for c in sealed.columns))
+            stale = _stale(sealed, keys().current_id)
             count += (
                 session.scalar(select(func.count()).select_from(sealed.table).where(stale)) or 0
             )

@@ -343,8 +343,11 @@ class Event(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    # The payload's ``code`` (a PIN), kept apart and sealed; see store/events.py.
-    code: Mapped[str | None] = mapped_column(Sealed("events.code"), nullable=True)
+    # The payload's PINs (``code``, a ``changed_properties`` naming the code), kept apart
+    # and sealed; see store/events.py.
+    secrets: Mapped[dict[str, Any] | None] = mapped_column(
+        SealedJSON("events.secrets"), nullable=True
+    )
 
     # events/list and events/get filter by workspace and by each of these.
     __table_args__ = (

@@ -151,7 +151,7 @@ class Deliverer:
                         WebhookDelivery.id,
                         Event.event_id,
                         Event.payload,
-                        Event.code,
+                        Event.secrets,
                         Event.created_at,
                     )
                     .join(Event, Event.seq == WebhookDelivery.event_seq)
@@ -171,7 +171,7 @@ class Deliverer:
                         hook.url,
                         hook.secret,
                         f"msg_{row.event_id}",
-                        event_body(event_json(row.payload, row.code)),
+                        event_body(event_json(row.payload, row.secrets)),
                         row.created_at,
                     )
                     for row in rows

@@ -71,7 +71,7 @@ def get(ctx: RequestContext, params: GetParams) -> dict[str, Any]:
         event = session.scalars(stmt.order_by(Event.seq.desc()).limit(1)).first()
         if event is None:
             raise not_found("event", event_id=params.event_id)
-        return {"event": event_json(event.payload, event.code)}
+        return {"event": event_json(event.payload, event.secrets)}
 
 
 # Resources pinwarden does not have: naming one matches no events.
@@ -107,10 +107,12 @@ _LIST_FILTERS = (
 @functools.cache
 def _list_statement(
     between: bool, lists: frozenset[str], by_account: bool, foreign: bool
-) -> Select[tuple[dict[str, Any], str | None]]:
+) -> Select[tuple[dict[str, Any], dict[str, Any] | None]]:
     """The list query for one shape of filters, with bound parameters (built once):
     a prebuilt statement compiles once, and each filter has an index to use."""
-    stmt = select(Event.payload, Event.code).where(Event.workspace_id == bindparam("workspace_id"))
+    stmt = select(Event.payload, Event.secrets).where(
+        Event.workspace_id == bindparam("workspace_id")
+    )
     if between:
         stmt = stmt.where(
             Event.created_at > bindparam("lower"), Event.created_at < bindparam("upper")
@@ -168,7 +170,7 @@ def list_events(ctx: RequestContext, params: ListParams) -> dict[str, Any]:
     )
     with ctx.services.db.rows() as conn:
         rows = conn.execute(stmt, values).all()
-    return {"events": [event_json(payload, code) for payload, code in rows]}
+    return {"events": [event_json(payload, secrets) for payload, secrets in rows]}
 
 
 ENDPOINTS = [

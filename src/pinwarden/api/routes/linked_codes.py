@@ -3,7 +3,6 @@ linked by a ``common_code_key`` (spec §3.2, §3.4, §7.1)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from dataclasses import replace
@@ -36,6 +35,7 @@ from pinwarden.domain.codes import (
     generate_code,
     shared_rules,
 )
+from pinwarden.store.sealed import keys
 from pinwarden.store.tables import AccessCode, Device, ReplayGuard
 
 # Long enough to cover the SDK's retries (seconds apart), short enough that a deliberate
@@ -66,8 +66,10 @@ class UpdateMultipleParams(Params):
 
 
 def _digest(workspace_id: str, params: Params) -> str:
+    # Keyed: the parameters hold the PIN, and the rest of them can be read off the codes
+    # the guard names. (After a key rotation a retry within the window is not recognised.)
     body = json.dumps(params.model_dump(mode="json", exclude_unset=True), sort_keys=True)
-    return hashlib.sha256(f"{workspace_id}\n{body}".encode()).hexdigest()
+    return keys().digest(f"{workspace_id}\n{body}")
 
 
 def _replayed(

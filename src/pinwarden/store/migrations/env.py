@@ -16,7 +16,8 @@ target_metadata = Base.metadata
 def run_migrations() -> None:
     url = config.get_main_option("sqlalchemy.url")
     assert url is not None
-    connectable = create_engine(url, poolclass=pool.NullPool)
+    # Data migrations handle PINs: keep statement parameters out of error messages.
+    connectable = create_engine(url, poolclass=pool.NullPool, hide_parameters=True)
     with connectable.connect() as connection:
         context.configure(
             connection=connection,

@@ -6,6 +6,7 @@ Create Date: 2026-12-02 17:00:00.000000
 
 """
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -14,6 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import pinwarden.store.tables
+from pinwarden.store.events import split_secrets
 from pinwarden.store.sealed import keys
 
 # revision identifiers, used by Alembic.
@@ -83,17 +85,18 @@ def upgrade() -> None:
         with op.batch_alter_table(table) as batch:
             batch.add_column(sa.Column("code_digest", sa.String(length=32), nullable=True))
     with op.batch_alter_table("events") as batch:
-        batch.add_column(sa.Column("code", sa.Text(), nullable=True))
+        batch.add_column(sa.Column("secrets", sa.Text(), nullable=True))
 
     ring = keys()
 
     def sealer(table: str, columns: list[tuple[str, bool]]) -> Callable[[Row], Row]:
         def change(row: Row) -> Row:
             values: dict[str, Any] = {}
-            for column, was_json in columns:
+            for column, _was_json in columns:
                 value = row[column]
-                empty = value is None or (was_json and value == "null")
-                values[column] = None if empty else ring.seal(str(value), f"{table}.{column}")
+                values[column] = (
+                    None if value is None else ring.seal(str(value), f"{table}.{column}")
+                )
             if table in _DIGESTS and row["code"] is not None:
                 values["code_digest"] = ring.digest(str(row["code"]))
             return values
@@ -107,17 +110,16 @@ def upgrade() -> None:
         digest: list[sa.ColumnClause[Any]] = [sa.column("code_digest")] if table in _DIGESTS else []
         _rewrite(table, [*(sa.column(c) for c, _ in columns), *digest], sealer(table, columns))
 
-    def move_code(row: Row) -> Row:
+    def move_secrets(row: Row) -> Row:
         payload = dict(row["payload"])
-        if "code" not in payload:
+        secrets = split_secrets(payload)
+        if secrets is None:
             return {}
-        code = payload.pop("code")
-        return {
-            "payload": payload,
-            "code": None if code is None else ring.seal(str(code), "events.code"),
-        }
+        return {"payload": payload, "secrets": ring.seal(json.dumps(secrets), "events.secrets")}
 
-    _rewrite("events", [sa.column("payload", sa.JSON), sa.column("code")], move_code)
+    _rewrite("events", [sa.column("payload", sa.JSON), sa.column("secrets")], move_secrets)
+    # Replay guards were unkeyed digests of parameters that hold PINs; they last minutes.
+    op.execute("DELETE FROM replay_guards")
 
     with op.batch_alter_table("sandbox_slots") as batch:
         batch.alter_column("code_digest", existing_type=sa.String(length=32), nullable=False)
@@ -151,16 +153,16 @@ def downgrade() -> None:
     for table, columns in by_table.items():
         _rewrite(table, [sa.column(c) for c in columns], opener(table, columns))
 
-    def restore_code(row: Row) -> Row:
-        if row["code"] is None:
+    def restore_secrets(row: Row) -> Row:
+        if row["secrets"] is None:
             return {}
-        code = ring.open(str(row["code"]), "events.code")
-        return {"payload": {**row["payload"], "code": code}, "code": None}
+        secrets = json.loads(ring.open(str(row["secrets"]), "events.secrets"))
+        return {"payload": {**row["payload"], **secrets}, "secrets": None}
 
-    _rewrite("events", [sa.column("payload", sa.JSON), sa.column("code")], restore_code)
+    _rewrite("events", [sa.column("payload", sa.JSON), sa.column("secrets")], restore_secrets)
     op.drop_index("ix_access_codes_device_digest", table_name="access_codes")
     with op.batch_alter_table("events") as batch:
-        batch.drop_column("code")
+        batch.drop_column("secrets")
     for table in _DIGESTS:
         with op.batch_alter_table(table) as batch:
             batch.drop_column("code_digest")
