@@ -288,7 +288,15 @@ class Deliverer:
                 self._record_outcomes(session, results)
             jobs: list[Job] = []
             if refill and not release:
+                # From here on, deliveries queued for this webhook wake the claiming loop
+                # again; those committed before are seen by this query (on SQLite, this
+                # transaction holds the write lock already).
+                with self._hook_lock:
+                    self._sending.discard(webhook_id)
                 jobs = self._due_jobs(session, webhook_id, hook.url, hook.secret, now)
+                if jobs:
+                    with self._hook_lock:
+                        self._sending.add(webhook_id)
             lane: dict[str, Any]
             if not release and (jobs or not refill):
                 lane = {"lane_until": now + self._settings.delivery_lease}
@@ -398,17 +406,12 @@ class Deliverer:
                             done = True
                             return
                         confirmed = time.monotonic()
-                # From here on, deliveries queued for this webhook wake the claiming loop
-                # again; those committed before this point are taken by the refill.
-                with self._hook_lock:
-                    self._sending.discard(webhook_id)
+                # The refill stops counting the lane as sending while it looks (see record).
                 refilled = await asyncio.to_thread(self.record, webhook_id, pending, refill=True)
                 pending = []
                 if not refilled:
                     done = True
                     return
-                with self._hook_lock:
-                    self._sending.add(webhook_id)
                 confirmed = time.monotonic()
                 jobs = refilled
         finally:
