@@ -53,6 +53,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--senders", type=int, default=4, help="API client threads, one lock each")
     parser.add_argument("--database", default=None, help="database URL (default: fresh SQLite)")
+    parser.add_argument(
+        "--deliverer-process",
+        action="store_true",
+        help="deliver from a second process (`pinwarden worker` with the engine off) and "
+        "run `pinwarden serve` without the deliverer",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -65,7 +71,22 @@ def main() -> None:
         )
         assert receiver.stdout is not None
         port = int(receiver.stdout.readline())
-        server, base, key = start_server(Path(tmp), args.database)
+        extra = {"PINWARDEN_DELIVER_WEBHOOKS": "0"} if args.deliverer_process else {}
+        server, base, key = start_server(Path(tmp), args.database, extra)
+        deliverer: subprocess.Popen[bytes] | None = None
+        if args.deliverer_process:
+            env = dict(os.environ)
+            env["PINWARDEN_DATABASE_URL"] = args.database or f"sqlite:///{Path(tmp) / 'bench.db'}"
+            env["PINWARDEN_RUN_ENGINE"] = "0"
+            if args.database is None:
+                # No NOTIFY across processes on SQLite: the deliverer looks every 20 ms.
+                env["PINWARDEN_IDLE_POLL_SECONDS"] = "0.02"
+            deliverer = subprocess.Popen(
+                [sys.executable, "-m", "pinwarden", "worker"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         try:
             headers = {"Authorization": f"Bearer {key}"}
             http = httpx.Client(base_url=base, headers=headers)
@@ -132,7 +153,9 @@ def main() -> None:
             print(
                 f"pinwarden webhook benchmark: {database}, "
                 f"`pinwarden serve`, receiver in its own process, target {args.rate:.0f} events/s "
-                f"for {args.seconds:.0f} s, {senders} senders ({os.cpu_count()} cores)"
+                f"for {args.seconds:.0f} s, {senders} senders, deliverer "
+                f"{'in its own process' if args.deliverer_process else 'in the server'} "
+                f"({os.cpu_count()} cores)"
             )
             print(
                 f"flips sent {sent['ok']} ({sent['failed']} failed) in {send_seconds:.1f} s; "
@@ -155,6 +178,9 @@ def main() -> None:
                     f"min {min(inner)}   mean {sum(inner) / len(inner):.1f}   max {max(inner)}"
                 )
         finally:
+            if deliverer is not None:
+                deliverer.terminate()
+                deliverer.wait(timeout=30)
             server.terminate()
             server.wait(timeout=30)
             receiver.terminate()
