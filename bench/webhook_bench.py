@@ -172,6 +172,15 @@ def main() -> None:
                     f"p95 {percentile(latencies, 0.95):6.1f} ms   "
                     f"p99 {percentile(latencies, 0.99):6.1f} ms   max {latencies[-1]:6.1f} ms"
                 )
+            if not args.deliverer_process:
+                # Attempts by outcome, as the deliverer counted them (duplicates come from
+                # attempts that timed out or failed after the receiver had the request).
+                counted = [
+                    line
+                    for line in http.get("/metrics").text.splitlines()
+                    if line.startswith("pinwarden_webhook_deliveries_total{")
+                ]
+                print("attempts: " + "   ".join(counted))
             if inner:
                 print(
                     f"deliveries per second over {len(inner)} inner seconds: "
