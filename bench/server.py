@@ -13,11 +13,16 @@ from pathlib import Path
 import httpx
 
 
-def start_server(workdir: Path) -> tuple[subprocess.Popen[bytes], str, str]:
-    """A running server with a sandbox workspace: ``(process, base_url, api_key)``."""
+def start_server(
+    workdir: Path, database_url: str | None = None, env_extra: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str, str]:
+    """A running server with a sandbox workspace: ``(process, base_url, api_key)``.
+
+    On a fresh SQLite file unless ``database_url`` is given (a new workspace there)."""
     env = dict(os.environ)
-    env["PINWARDEN_DATABASE_URL"] = f"sqlite:///{workdir / 'bench.db'}"
+    env["PINWARDEN_DATABASE_URL"] = database_url or f"sqlite:///{workdir / 'bench.db'}"
     env["PINWARDEN_SECRET_KEY_FILE"] = str(workdir / "bench.key")
+    env.update(env_extra or {})
     # Throughput is measured on one lock: Seam's per-device limits would cap it at 10/min.
     env.setdefault("PINWARDEN_RATE_LIMIT_CREATES_PER_MINUTE", "0")
     env.setdefault("PINWARDEN_RATE_LIMIT_UPDATES_PER_MINUTE", "0")

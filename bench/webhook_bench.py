@@ -1,102 +1,199 @@
 """Webhook benchmark: event-to-delivery latency at a steady event rate.
 
-Starts ``pinwarden serve`` on a fresh SQLite file, subscribes a local receiver (in this
-process) to every event, then flips a sandbox lock offline and online at a steady rate
-through the API; each flip writes one event. Latency = arrival at the receiver minus the
-event's ``created_at`` (same machine, same wall clock).
+Starts ``pinwarden serve`` (a fresh SQLite file, or ``--database``), subscribes a local
+receiver to every event, then flips sandbox locks offline and online at a steady rate
+through the API; each flip writes one event. The receiver is its own process
+(``bench/receiver.py``: asyncio, HTTP/1.1 keep-alive) so that it is not what is measured.
+The flips come from ``--senders`` threads, each with its own connection and its own lock,
+sharing the rate. Latency = arrival at the receiver minus the event's ``created_at``
+(same machine, same wall clock). After the run it waits up to 30 s for stragglers; any
+event not delivered by then counts as lost.
 
-    .venv/bin/python bench/webhook_bench.py [--rate 50] [--seconds 20]
+    .venv/bin/python bench/webhook_bench.py [--rate 200] [--seconds 60] [--senders 4]
+        [--database postgresql+psycopg://postgres@127.0.0.1:5432/test]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 from server import start_server
 
+HERE = Path(__file__).resolve().parent
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile of sorted ``values``."""
+    return values[min(len(values) - 1, max(0, int(len(values) * q + 0.999999) - 1))]
+
+
+def read_arrivals(path: Path) -> dict[str, float]:
+    arrivals: dict[str, float] = {}
+    for line in path.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            # At-least-once: a duplicate keeps its first arrival.
+            arrivals.setdefault(parts[0], float(parts[1]))
+    return arrivals
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rate", type=float, default=50.0, help="events per second")
-    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--rate", type=float, default=200.0, help="events per second")
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--senders", type=int, default=4, help="API client threads, one lock each")
+    parser.add_argument("--database", default=None, help="database URL (default: fresh SQLite)")
+    parser.add_argument(
+        "--deliverer-process",
+        action="store_true",
+        help="deliver from a second process (`pinwarden worker` with the engine off) and "
+        "run `pinwarden serve` without the deliverer",
+    )
     args = parser.parse_args()
 
-    arrivals: dict[str, float] = {}
-    lock = threading.Lock()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["content-length"]))
-            now = time.time()
-            with lock:
-                arrivals[json.loads(body)["event_id"]] = now
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *_args: object) -> None:
-            return
-
-    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
-
     with tempfile.TemporaryDirectory() as tmp:
-        server, base, key = start_server(Path(tmp))
+        arrivals_file = Path(tmp) / "arrivals.txt"
+        arrivals_file.touch()
+        receiver = subprocess.Popen(
+            [sys.executable, str(HERE / "receiver.py"), str(arrivals_file)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert receiver.stdout is not None
+        port = int(receiver.stdout.readline())
+        extra = {"PINWARDEN_DELIVER_WEBHOOKS": "0"} if args.deliverer_process else {}
+        server, base, key = start_server(Path(tmp), args.database, extra)
+        deliverer: subprocess.Popen[bytes] | None = None
+        if args.deliverer_process:
+            env = dict(os.environ)
+            env["PINWARDEN_DATABASE_URL"] = args.database or f"sqlite:///{Path(tmp) / 'bench.db'}"
+            env["PINWARDEN_RUN_ENGINE"] = "0"
+            if args.database is None:
+                # No NOTIFY across processes on SQLite: the deliverer looks every 20 ms.
+                env["PINWARDEN_IDLE_POLL_SECONDS"] = "0.02"
+            deliverer = subprocess.Popen(
+                [sys.executable, "-m", "pinwarden", "worker"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         try:
-            http = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"})
-            url = f"http://127.0.0.1:{receiver.server_address[1]}/"
+            headers = {"Authorization": f"Bearer {key}"}
+            http = httpx.Client(base_url=base, headers=headers)
+            url = f"http://127.0.0.1:{port}/"
             http.post("/webhooks/create", json={"url": url}).raise_for_status()
-            device = http.get("/devices/list").json()["devices"][0]["device_id"]
-            interval = 1.0 / args.rate
+            devices = [d["device_id"] for d in http.get("/devices/list").json()["devices"]]
+            senders = min(args.senders, len(devices))
+            interval = senders / args.rate
+            sent = Counter[str]()
             started = time.perf_counter()
-            sent = 0
-            online = True
-            while time.perf_counter() - started < args.seconds:
-                online = not online
-                route = "connect" if online else "disconnect"
-                http.post(f"/devices/simulate/{route}", json={"device_id": device})
-                sent += 1
-                delay = started + sent * interval - time.perf_counter()
-                if delay > 0:
-                    time.sleep(delay)
-            events = http.get(
-                "/events/list", params={"since": "2000-01-01T00:00:00Z", "limit": 1_000_000}
-            ).json()["events"]
-            deadline = time.time() + 30
-            while time.time() < deadline:
-                with lock:
-                    if len(arrivals) >= len(events):
+            start_wall = time.time()
+
+            def send(device: str, offset: float) -> None:
+                client = httpx.Client(base_url=base, headers=headers)
+                online, n = True, 0
+                while True:
+                    due = started + offset + n * interval
+                    if due - started >= args.seconds:
                         break
-                time.sleep(0.1)
-            latencies = sorted(
-                (arrivals[e["event_id"]] - datetime.fromisoformat(e["created_at"]).timestamp())
-                * 1000
-                for e in events
-                if e["event_id"] in arrivals
-            )
-            p99 = latencies[max(0, int(len(latencies) * 0.99) - 1)]
+                    delay = due - time.perf_counter()
+                    if delay > 0:
+                        time.sleep(delay)
+                    online = not online
+                    route = "connect" if online else "disconnect"
+                    answer = client.post(f"/devices/simulate/{route}", json={"device_id": device})
+                    sent["ok" if answer.status_code == 200 else "failed"] += 1
+                    n += 1
+                client.close()
+
+            threads = [
+                threading.Thread(target=send, args=(device, i * interval / senders))
+                for i, device in enumerate(devices[:senders])
+            ]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            send_seconds = time.perf_counter() - started
+            # Each flip makes the engine write one event; wait (up to 60 s) until it has.
+            catch_up = time.time() + 60
+            while True:
+                events = http.get(
+                    "/events/list", params={"since": "2000-01-01T00:00:00Z", "limit": 1_000_000}
+                ).json()["events"]
+                if len(events) >= sent["ok"] or time.time() > catch_up:
+                    break
+                time.sleep(0.2)
+            created = {
+                e["event_id"]: datetime.fromisoformat(e["created_at"]).timestamp() for e in events
+            }
+            deadline = time.time() + 30
+            arrivals = read_arrivals(arrivals_file)
+            while time.time() < deadline and not created.keys() <= arrivals.keys():
+                time.sleep(0.2)
+                arrivals = read_arrivals(arrivals_file)
+            delivered = [e for e in created if e in arrivals]
+            latencies = sorted((arrivals[e] - created[e]) * 1000 for e in delivered)
+            lost = len(created) - len(delivered)
+            first, last = min(created.values()), max(created.values())
+            # Deliveries per whole second of the sending window (first and last second left out).
+            per_second = Counter(int(arrivals[e] - start_wall) for e in delivered)
+            inner = [per_second[s] for s in range(1, int(send_seconds) - 1)]
+            database = "SQLite" if args.database is None else args.database
             print(
-                f"pinwarden webhook benchmark: SQLite, `pinwarden serve`, local receiver, "
-                f"{args.rate:.0f} events/s for {args.seconds:.0f} s ({os.cpu_count()} cores)"
+                f"pinwarden webhook benchmark: {database}, "
+                f"`pinwarden serve`, receiver in its own process, target {args.rate:.0f} events/s "
+                f"for {args.seconds:.0f} s, {senders} senders, deliverer "
+                f"{'in its own process' if args.deliverer_process else 'in the server'} "
+                f"({os.cpu_count()} cores)"
             )
             print(
-                f"delivered {len(latencies)}/{len(events)} events   "
-                f"p50 {statistics.median(latencies):6.1f} ms   p99 {p99:6.1f} ms   "
-                f"max {latencies[-1]:6.1f} ms"
+                f"flips sent {sent['ok']} ({sent['failed']} failed) in {send_seconds:.1f} s; "
+                f"events written {len(created)} at {len(created) / max(last - first, 1e-9):.1f}/s "
+                f"over {last - first:.1f} s"
             )
+            print(
+                f"delivered {len(delivered)}/{len(created)}   lost {lost}   "
+                f"duplicates {len(arrivals_file.read_text().splitlines()) - len(arrivals)}"
+            )
+            if latencies:
+                print(
+                    f"event -> delivered: p50 {percentile(latencies, 0.50):6.1f} ms   "
+                    f"p95 {percentile(latencies, 0.95):6.1f} ms   "
+                    f"p99 {percentile(latencies, 0.99):6.1f} ms   max {latencies[-1]:6.1f} ms"
+                )
+            if not args.deliverer_process:
+                # Attempts by outcome, as the deliverer counted them (duplicates come from
+                # attempts that timed out or failed after the receiver had the request).
+                counted = [
+                    line
+                    for line in http.get("/metrics").text.splitlines()
+                    if line.startswith("pinwarden_webhook_deliveries_total{")
+                ]
+                print("attempts: " + "   ".join(counted))
+            if inner:
+                print(
+                    f"deliveries per second over {len(inner)} inner seconds: "
+                    f"min {min(inner)}   mean {sum(inner) / len(inner):.1f}   max {max(inner)}"
+                )
         finally:
+            if deliverer is not None:
+                deliverer.terminate()
+                deliverer.wait(timeout=30)
             server.terminate()
             server.wait(timeout=30)
-            receiver.shutdown()
+            receiver.terminate()
+            receiver.wait(timeout=10)
 
 
 if __name__ == "__main__":

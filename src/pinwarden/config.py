@@ -92,6 +92,12 @@ class Settings:
     webhook_lanes: int = 50
     event_retention: timedelta = timedelta(days=90)
     run_worker: bool = True
+    # Which background loops a process with the worker runs: the engine (reconcile
+    # worker, discovery, device events) and the webhook deliverer. Either may run in a
+    # process of its own (``pinwarden worker`` with the other one off), e.g. to give the
+    # deliverer a core of its own.
+    run_engine: bool = True
+    deliver_webhooks: bool = True
     # /metrics is served without authentication, as Prometheus scrapes; off removes it.
     metrics: bool = True
     # An idle worker or deliverer looks for work this often even unwoken: work written
@@ -149,6 +155,8 @@ class Settings:
                 "PINWARDEN_EVENT_RETENTION_DAYS", timedelta(days=1), base.event_retention
             ),
             run_worker=_env_bool("PINWARDEN_RUN_WORKER", base.run_worker),
+            run_engine=_env_bool("PINWARDEN_RUN_ENGINE", base.run_engine),
+            deliver_webhooks=_env_bool("PINWARDEN_DELIVER_WEBHOOKS", base.deliver_webhooks),
             metrics=_env_bool("PINWARDEN_METRICS", base.metrics),
             idle_poll=span("PINWARDEN_IDLE_POLL_SECONDS", second, base.idle_poll),
             rate_limit_creates=_env_int(

@@ -88,10 +88,11 @@ class Service:
         webhook deliverer on another, and on PostgreSQL the listener that wakes them on
         other processes' writes, until the block ends; then let each loop finish its
         transaction."""
-        loops = [
-            run_in_thread("pinwarden-engine", self.run_engine),
-            run_in_thread("pinwarden-deliverer", self.deliverer.run),
-        ]
+        loops = []
+        if self.settings.run_engine:
+            loops.append(run_in_thread("pinwarden-engine", self.run_engine))
+        if self.settings.deliver_webhooks:
+            loops.append(run_in_thread("pinwarden-deliverer", self.deliverer.run))
         if self.listener is not None:
             loops.append(run_in_thread("pinwarden-listener", self.listener.run))
         try:

@@ -335,3 +335,34 @@ def test_two_deliverers_keep_order_and_never_send_twice(
         stop.set()
         thread.join(timeout=30)
         other.db.dispose()
+
+
+def test_one_failure_in_a_recorded_group_is_retried_alone(
+    server: Harness, receiver: Receiver
+) -> None:
+    # Outcomes are written a group at a time; the one failure in the group must get its
+    # retry while the successes around it count as delivered, once each.
+    receiver.respond = lambda _r: 500 if len(receiver.requests) == 2 else 200
+    seam = server.seam()
+    webhook = seam.webhooks.create(
+        url=receiver.url, event_types=["device.disconnected", "device.connected"]
+    )
+    lock = _lock(seam)
+    for _ in range(3):
+        seam.devices.simulate.disconnect(device_id=lock)
+        seam.devices.simulate.connect(device_id=lock)
+    server.settle()
+    events = [e.event_id for e in seam.events.list(since="2024-01-01T00:00:00Z")]
+    assert len(events) == 6
+    log = {d["event_id"]: d for d in _log(seam, webhook.webhook_id)}
+    failed = events[1]
+    assert log[failed]["status"] == "pending"
+    assert [a["status_code"] for a in log[failed]["attempts"]] == [500]  # type: ignore[union-attr]
+    for event_id in events[:1] + events[2:]:
+        assert log[event_id]["status"] == "succeeded"
+        assert [a["status_code"] for a in log[event_id]["attempts"]] == [200]  # type: ignore[union-attr]
+    server.advance(SECOND * 5)
+    log = {d["event_id"]: d for d in _log(seam, webhook.webhook_id)}
+    assert {d["status"] for d in log.values()} == {"succeeded"}
+    assert [a["status_code"] for a in log[failed]["attempts"]] == [500, 200]  # type: ignore[union-attr]
+    assert [json.loads(r.body)["event_id"] for r in receiver.requests] == [*events, failed]

@@ -20,8 +20,11 @@ from pinwarden.store.tables import (
 from pinwarden.timeutil import iso
 
 # Set in ``session.info`` when a transaction queued webhook deliveries, so that the
-# deliverer can be woken once it commits.
+# deliverer can be woken once it commits: the set of webhook ids they are owed to.
 DELIVERIES_QUEUED = "pinwarden.deliveries_queued"
+# Set in ``session.info`` to the ids of webhooks a transaction deleted, so that a lane
+# sending to one stops before its next request.
+WEBHOOKS_DELETED = "pinwarden.webhooks_deleted"
 
 
 def subscribed(event_types: list[str], event_type: str) -> bool:
@@ -73,7 +76,8 @@ def queue_deliveries(
                 created_at=now,
             )
         )
-    session.info[DELIVERIES_QUEUED] = True
+    queued: set[str] = session.info.setdefault(DELIVERIES_QUEUED, set())
+    queued.update(w.webhook_id for w in targets)
     return len(targets)
 
 

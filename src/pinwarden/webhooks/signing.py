@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import secrets
 from datetime import datetime
 
@@ -14,9 +15,15 @@ def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
+@functools.lru_cache(maxsize=1024)
+def _signer(secret: str) -> StandardWebhook:
+    """One signer per secret: decoding the key once, not on every message."""
+    return StandardWebhook(secret)
+
+
 def signed_headers(secret: str, message_id: str, sent_at: datetime, body: str) -> dict[str, str]:
     """The headers of one delivery: ``svix-*`` plus the unprefixed ``webhook-*`` twins (R162)."""
-    signature = StandardWebhook(secret).sign(message_id, sent_at, body)
+    signature = _signer(secret).sign(message_id, sent_at, body)
     timestamp = str(int(sent_at.timestamp()))
     return {
         "svix-id": message_id,

@@ -15,7 +15,7 @@ from pinwarden.api.context import RequestContext
 from pinwarden.api.errors import SeamError, invalid_input, not_found
 from pinwarden.api.params import Id, Limit
 from pinwarden.api.wire import Endpoint, NoParams, Params
-from pinwarden.store.events import queue_deliveries
+from pinwarden.store.events import WEBHOOKS_DELETED, queue_deliveries
 from pinwarden.store.tables import Event, Webhook, WebhookAttempt, WebhookDelivery
 from pinwarden.timeutil import iso
 from pinwarden.webhooks.event_types import KNOWN_EVENT_TYPES
@@ -144,6 +144,7 @@ def delete(ctx: RequestContext, params: WebhookParams) -> dict[str, Any]:
     """DELETE/POST /webhooks/delete: pending deliveries and retries stop with it (R157)."""
     with ctx.services.db.write() as session:
         session.delete(_find(session, ctx, params.webhook_id))
+        session.info.setdefault(WEBHOOKS_DELETED, set()).add(params.webhook_id)
     return {}
 
 
