@@ -102,6 +102,11 @@ class Settings:
     rate_limit_creates: int = 10
     rate_limit_updates: int = 10
     rate_limit_deletes: int = 20
+    # Audit entries older than this are pruned hourly (store/audit.py).
+    audit_retention: timedelta = timedelta(days=365)
+    # Bad API keys one address may send in a burst before it must wait (about this many
+    # a minute after that); 0 = no guard. Per process (api/bruteforce.py).
+    auth_failure_limit: int = 10
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -156,4 +161,8 @@ class Settings:
             rate_limit_deletes=_env_int(
                 "PINWARDEN_RATE_LIMIT_DELETES_PER_MINUTE", base.rate_limit_deletes
             ),
+            audit_retention=span(
+                "PINWARDEN_AUDIT_RETENTION_DAYS", timedelta(days=1), base.audit_retention
+            ),
+            auth_failure_limit=_env_int("PINWARDEN_AUTH_FAILURE_LIMIT", base.auth_failure_limit),
         )
