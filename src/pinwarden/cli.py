@@ -405,11 +405,14 @@ def api_key_create(
 # ---- Looking at state -------------------------------------------------------------------
 
 
-def _table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """A rich table on stdout; ids never wrap, so they can be copied."""
+def _table(
+    columns: Sequence[str], rows: Sequence[Sequence[Any]], wrap: Sequence[str] = ()
+) -> None:
+    """A rich table on stdout; ids never wrap, so they can be copied (only the columns
+    named in ``wrap`` may)."""
     table = Table(*columns, show_lines=False)
-    for column in table.columns:
-        column.no_wrap = True
+    for name, column in zip(columns, table.columns, strict=True):
+        column.no_wrap = name not in wrap
     for row in rows:
         table.add_row(*("" if cell is None else str(cell) for cell in row))
     out = Console()
@@ -739,4 +742,5 @@ def audit_list(
             ]
             for v in views
         ],
+        wrap=["changes"],
     )
