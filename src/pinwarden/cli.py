@@ -405,9 +405,7 @@ def api_key_create(
 # ---- Looking at state -------------------------------------------------------------------
 
 
-def _table(
-    columns: Sequence[str], rows: Sequence[Sequence[Any]], wrap: Sequence[str] = ()
-) -> None:
+def _table(columns: Sequence[str], rows: Sequence[Sequence[Any]], wrap: Sequence[str] = ()) -> None:
     """A rich table on stdout; ids never wrap, so they can be copied (only the columns
     named in ``wrap`` may)."""
     table = Table(*columns, show_lines=False)
