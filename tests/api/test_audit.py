@@ -132,3 +132,66 @@ def test_the_engine_is_not_an_actor_and_old_entries_are_pruned(server: Harness) 
     server.clock.advance(2 * SECOND)
     assert server.service.deliverer.prune_audit_log() == len(before)
     assert _entries(seam) == []
+
+
+def test_door_commands_and_writes_without_an_object_are_audited(server: Harness) -> None:
+    seam = server.seam()
+    device_id = seam.devices.list(device_type="august_lock")[0].device_id
+    seam.webhooks.create(url="https://example.com/hook")
+    seam.access_codes.create(device_id=device_id, code="4821")
+    event = seam.events.list(since="2020-01-01T00:00:00Z")[0]
+    seam.locks.unlock_door(device_id=device_id, wait_for_action_attempt=False)
+    seam.client.post("/webhooks/deliveries/replay", json={"event_id": event.event_id})
+    entries = _entries(seam)
+    (door,) = [e for e in entries if e["action"] == "/locks/unlock_door"]
+    assert (door["object_type"], door["operation"], door["device_id"]) == (
+        "action_attempt",
+        "create",
+        device_id,
+    )
+    assert door["changes"]["action_type"]["to"] == "UNLOCK_DOOR"
+    (replay,) = [e for e in entries if e["action"] == "/webhooks/deliveries/replay"]
+    assert (replay["operation"], replay["object_type"], replay["changes"]) == (
+        "request",
+        None,
+        {},
+    )
+
+
+def test_the_console_audits_as_its_user_through_the_same_functions(server: Harness) -> None:
+    """The console calls the route functions itself, as its user: no API key involved."""
+    from pinwarden.api.context import RequestContext
+    from pinwarden.api.routes import access_codes
+    from pinwarden.store.audit import Actor, acting_as
+
+    workspace_id, key = server.workspace()
+    seam = server.seam(key)
+    device_id = seam.devices.list(device_type="august_lock")[0].device_id
+    code = seam.access_codes.create(device_id=device_id, name="guest", code="4821")
+    ctx = RequestContext(server.service.services, workspace_id, True, "http://console/")
+    actor = Actor(
+        "console_user",
+        "user-42",
+        "console: edit code",
+        server.clock.now,
+        workspace_id=workspace_id,
+        request_id="req_console",
+        source_address="198.51.100.9",
+    )
+    params = access_codes.UpdateParams.model_validate(
+        {"access_code_id": code.access_code_id, "name": "renamed in the console"}
+    )
+    with acting_as(actor):
+        access_codes.update(ctx, params)
+    access_codes.update(  # no actor: not audited (as the engine's writes)
+        ctx,
+        access_codes.UpdateParams.model_validate(
+            {"access_code_id": code.access_code_id, "name": "renamed by nobody"}
+        ),
+    )
+    entries = _entries(seam, actor="user-42")
+    (edit,) = [e for e in entries if e["object_type"] == "access_code"]
+    assert edit["actor"] == {"type": "console_user", "id": "user-42"}
+    assert (edit["request_id"], edit["source_address"]) == ("req_console", "198.51.100.9")
+    assert edit["changes"]["name"] == {"from": "guest", "to": "renamed in the console"}
+    assert "renamed by nobody" not in json.dumps(_entries(seam))
