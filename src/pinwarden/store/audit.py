@@ -135,8 +135,13 @@ AUDITED: dict[type[Base], _Kind] = {
         secret=frozenset({"secret"}),
         ignored=frozenset({"lane_owner", "lane_until"}),
     ),
+    # Door commands (lock_door, unlock_door) only: see _DOOR_ACTIONS.
     ActionAttempt: _Kind("action_attempt", "action_attempt_id"),
 }
+
+# Action attempts are audited for door commands; the others come with an access code
+# change that has its own entry.
+_DOOR_ACTIONS = frozenset({"LOCK_DOOR", "UNLOCK_DOOR"})
 
 # Set in ``session.info`` once the transaction has an entry.
 _AUDITED_FLAG = "pinwarden.audited"
@@ -309,6 +314,8 @@ def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
             kind = AUDITED.get(type(obj))
             if kind is None:
                 continue
+            if isinstance(obj, ActionAttempt) and obj.action_type not in _DOOR_ACTIONS:
+                continue  # an access code's own attempt: its code's entry tells the change
             entry = _object_entry(actor, obj, kind, operation)
             if entry is None:
                 continue
