@@ -4,14 +4,18 @@ management."""
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import logging
+import re
 import signal
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -23,11 +27,12 @@ from rich.table import Table
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from pinwarden.api.auth import issue_api_key
+from pinwarden.api.auth import issue, issue_api_key, key_id_of
+from pinwarden.api.routes.api_keys import api_key_view
 from pinwarden.config import Settings
 from pinwarden.devices.driver import DeviceUnavailable
 from pinwarden.service import Service
-from pinwarden.store import sealed
+from pinwarden.store import audit, sealed
 from pinwarden.store.db import Database, check_url, display_url
 from pinwarden.store.events import event_json
 from pinwarden.store.sealed import SecretKeyError
@@ -40,7 +45,7 @@ from pinwarden.store.sealing_keys import (
 )
 from pinwarden.store.tables import AccessCode, ApiKey, Device, Event, Workspace
 from pinwarden.store.views import access_code_view, device_view
-from pinwarden.timeutil import iso
+from pinwarden.timeutil import as_utc, iso
 
 app = typer.Typer(
     help="pinwarden: Seam-compatible access codes for your own locks.", no_args_is_help=True
@@ -91,6 +96,23 @@ def _settings(database: str | None, worker: bool = True) -> Settings:
     except ValueError as exc:  # SettingError, or a URL pinwarden cannot use
         _fail(str(exc))
     return settings if worker else replace(settings, run_worker=False)
+
+
+def cli_user() -> str:
+    """Who runs the command, as the audit trail names a CLI actor: ``user@host``."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a bare container)
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+@contextmanager
+def _acting(service: Service, command: str) -> Iterator[None]:
+    """Audit the block's writes as the CLI user's, under ``command``."""
+    actor = audit.Actor("cli", cli_user(), command, service.clock.now, source_address="local")
+    with audit.acting_as(actor):
+        yield
 
 
 def _reason(exc: BaseException) -> str:
@@ -193,7 +215,8 @@ def serve(
     service = _open(settings)
     url = _url(bind_host, bind_port)
     if sandbox:
-        _announce_sandbox(service, url, new_key)
+        with _acting(service, "serve --sandbox"):
+            _announce_sandbox(service, url, new_key)
     config = uvicorn.Config(service.app, host=bind_host, port=bind_port, log_level="warning")
     _Server(config, url).run(sockets=[sock])
 
@@ -259,7 +282,9 @@ def sandbox_create(
     name: Annotated[str, typer.Option(help="Workspace name")] = "Sandbox",
 ) -> None:
     """Create a sandbox workspace with seeded simulated locks and print its API key."""
-    workspace_id, key = _service(database).create_workspace(name, sandbox=True)
+    service = _service(database)
+    with _acting(service, "sandbox create"):
+        workspace_id, key = service.create_workspace(name, sandbox=True)
     if as_json:
         typer.echo(json.dumps({"workspace_id": workspace_id, "api_key": key}))
     else:
@@ -273,7 +298,9 @@ def workspace_create(
     sandbox: Annotated[bool, typer.Option("--sandbox", help="Seed simulated locks")] = False,
 ) -> None:
     """Create a workspace and print its first API key."""
-    workspace_id, key = _service(database).create_workspace(name, sandbox=sandbox)
+    service = _service(database)
+    with _acting(service, "workspaces create"):
+        workspace_id, key = service.create_workspace(name, sandbox=sandbox)
     typer.echo(json.dumps({"workspace_id": workspace_id, "api_key": key}))
 
 
@@ -310,48 +337,94 @@ def connect(
     config = _options(option or [])
     if url is not None:
         config["url"] = url
-    try:
-        account_id = service.connect_account(driver, workspace, config)
-    except LookupError as exc:
-        err.print(f"[red]{exc.args[0]}[/]")
-        raise typer.Exit(1) from exc
-    try:
-        added = asyncio.run(service.discover_once(account_id))
-    except DeviceUnavailable as exc:
-        service.disconnect_account(account_id)
-        err.print(f"[red]Could not reach the account's locks: {exc}[/]")
-        raise typer.Exit(1) from exc
-    except BaseException:
-        service.disconnect_account(account_id)  # interrupted, or failed: keep nothing
-        raise
+    with _acting(service, f"connect {driver}"):
+        try:
+            account_id = service.connect_account(driver, workspace, config)
+        except LookupError as exc:
+            err.print(f"[red]{exc.args[0]}[/]")
+            raise typer.Exit(1) from exc
+        try:
+            added = asyncio.run(service.discover_once(account_id))
+        except DeviceUnavailable as exc:
+            service.disconnect_account(account_id)
+            err.print(f"[red]Could not reach the account's locks: {exc}[/]")
+            raise typer.Exit(1) from exc
+        except BaseException:
+            service.disconnect_account(account_id)  # interrupted, or failed: keep nothing
+            raise
     err.print(f"{added} lock(s) found")
     typer.echo(json.dumps({"connected_account_id": account_id}))
+
+
+_SPAN = re.compile(r"^(\d+)([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def _expiry(text: str, now: datetime) -> datetime:
+    """``--expires``: a span from now (``90d``, ``12h``, ``30m``, ``2w``) or an ISO-8601
+    instant (``2027-01-01T00:00:00Z``)."""
+    span = _SPAN.match(text.strip())
+    if span is not None:
+        return now + timedelta(**{_UNITS[span.group(2)]: int(span.group(1))})
+    try:
+        instant = as_utc(datetime.fromisoformat(text.strip().replace("Z", "+00:00")))
+    except ValueError:
+        _fail(f"--expires takes a span such as 90d, 12h, 30m or an ISO-8601 time, not {text!r}")
+    if instant <= now:
+        _fail(f"--expires {text} is not in the future")
+    return instant
 
 
 @api_key_app.command("create")
 def api_key_create(
     workspace: Annotated[str, typer.Option("--workspace", help="Workspace id")],
+    name: Annotated[str | None, typer.Option("--name", help="A name for people")] = None,
+    expires: Annotated[
+        str | None,
+        typer.Option("--expires", help="Refused after: a span (90d, 12h, 30m) or ISO-8601 time"),
+    ] = None,
+    read_only: Annotated[
+        bool, typer.Option("--read-only", help="Reads only: every write answers 403")
+    ] = False,
     database: DatabaseOption = None,
 ) -> None:
     """Issue another API key for a workspace."""
     service = _service(database)
-    with service.db.write() as session:
+    now = service.clock.now()
+    expires_at = _expiry(expires, now) if expires is not None else None
+    with _acting(service, "api-key create"), service.db.write() as session:
         row = session.get(Workspace, workspace)
         if row is None:
             err.print(f"[red]No workspace {workspace}[/]")
             raise typer.Exit(1)
-        key = issue_api_key(session, row, service.clock.now())
-    typer.echo(json.dumps({"workspace_id": workspace, "api_key": key}))
+        key_row, key = issue(
+            session, row, now, name=name, expires_at=expires_at, read_only=read_only
+        )
+        session.flush()
+        view = api_key_view(key_row)
+    typer.echo(
+        json.dumps(
+            {
+                "workspace_id": workspace,
+                "api_key": key,
+                "api_key_id": view["api_key_id"],
+                "name": view["name"],
+                "expires_at": view["expires_at"],
+                "is_read_only": view["is_read_only"],
+            }
+        )
+    )
 
 
 # ---- Looking at state -------------------------------------------------------------------
 
 
-def _table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """A rich table on stdout; ids never wrap, so they can be copied."""
+def _table(columns: Sequence[str], rows: Sequence[Sequence[Any]], wrap: Sequence[str] = ()) -> None:
+    """A rich table on stdout; ids never wrap, so they can be copied (only the columns
+    named in ``wrap`` may)."""
     table = Table(*columns, show_lines=False)
-    for column in table.columns:
-        column.no_wrap = True
+    for name, column in zip(columns, table.columns, strict=True):
+        column.no_wrap = name not in wrap
     for row in rows:
         table.add_row(*("" if cell is None else str(cell) for cell in row))
     out = Console()
@@ -560,28 +633,47 @@ def api_key_list(
     database: DatabaseOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """List a workspace's API keys: id, how the key starts, when made and revoked.
-    Secrets are stored hashed and cannot be shown; last use is not recorded."""
+    """List a workspace's API keys: id, name, how the key starts, read-only, when made,
+    last used (to the minute), expires, revoked. Secrets are stored hashed and cannot be
+    shown."""
     service = _service(database)
     with service.db.read() as session:
         if session.get(Workspace, workspace) is None:
             _fail(f"no workspace {workspace}")
         keys = session.scalars(
-            select(ApiKey).where(ApiKey.workspace_id == workspace).order_by(ApiKey.created_at)
+            select(ApiKey)
+            .where(ApiKey.workspace_id == workspace)
+            .order_by(ApiKey.created_at, ApiKey.key_id)
         ).all()
-    found = [
-        {
-            "key_id": k.key_id,
-            "prefix": f"seam_{k.key_id}_",
-            "created_at": iso(k.created_at),
-            "revoked_at": iso(k.revoked_at),
-        }
-        for k in keys
-    ]
+    found = [{"key_id": k.key_id, **api_key_view(k)} for k in keys]
     if as_json:
         _json(found)
         return
-    _table(["key_id", "key starts with", "created", "revoked"], [list(k.values()) for k in found])
+    _table(
+        [
+            "key_id",
+            "name",
+            "key starts with",
+            "read-only",
+            "created",
+            "last used",
+            "expires",
+            "revoked",
+        ],
+        [
+            [
+                k["key_id"],
+                k["name"],
+                k["prefix"],
+                "yes" if k["is_read_only"] else "no",
+                k["created_at"],
+                k["last_used_at"],
+                k["expires_at"],
+                k["revoked_at"],
+            ]
+            for k in found
+        ],
+    )
 
 
 @api_key_app.command("revoke")
@@ -591,9 +683,8 @@ def api_key_revoke(
 ) -> None:
     """Revoke an API key: every process refuses it (401) from its next request on."""
     service = _service(database)
-    if key_id.startswith("seam_"):
-        key_id = key_id.removeprefix("seam_").partition("_")[0]
-    with service.db.write() as session:
+    key_id = key_id_of(key_id)
+    with _acting(service, "api-key revoke"), service.db.write() as session:
         key = session.get(ApiKey, key_id)
         if key is None:
             _fail(f"no API key {key_id}")
@@ -667,3 +758,70 @@ def keys_rotate(
         )
     else:
         err.print("remove the other keys from PINWARDEN_SECRET_KEY and restart")
+
+
+# ---- The audit trail ---------------------------------------------------------------------
+
+
+def _instant(text: str | None, option: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return as_utc(datetime.fromisoformat(text.strip().replace("Z", "+00:00")))
+    except ValueError:
+        _fail(f"{option} takes an ISO-8601 time such as 2027-01-01T00:00:00Z, not {text!r}")
+
+
+def _changes_text(changes: dict[str, Any]) -> str:
+    return ", ".join(f"{k}: {v['from']} -> {v['to']}" for k, v in changes.items())
+
+
+@app.command("audit")
+def audit_list(
+    device: Annotated[str | None, typer.Option("--device", help="Device id")] = None,
+    access_code: Annotated[str | None, typer.Option("--access-code", help="Access code id")] = None,
+    actor: Annotated[
+        str | None, typer.Option("--actor", help="API key id, CLI user (user@host), console user")
+    ] = None,
+    since: Annotated[str | None, typer.Option("--since", help="From (ISO-8601, inclusive)")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="To (ISO-8601, exclusive)")] = None,
+    workspace: Annotated[str | None, typer.Option("--workspace", help="Workspace id")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many")] = 1000,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show the audit trail, oldest first: who changed what, when, from where (PINs
+    masked). Filters combine."""
+    service = _service(database)
+    with service.db.read() as session:
+        entries = audit.find(
+            session,
+            workspace_id=workspace,
+            device_id=device,
+            access_code_id=access_code,
+            actor_id=actor,
+            since=_instant(since, "--since"),
+            until=_instant(until, "--until"),
+            limit=max(limit, 0),
+        )
+        views = [audit.entry_view(e) for e in entries]
+    if as_json:
+        _json(views)
+        return
+    _table(
+        ["when", "actor", "from", "action", "object", "device", "changes", "request"],
+        [
+            [
+                v["created_at"],
+                f"{v['actor']['type']}:{v['actor']['id']}",
+                v["source_address"],
+                f"{v['action']} ({v['operation']})",
+                f"{v['object_type']} {v['object_id']}" if v["object_type"] else "",
+                v["device_id"],
+                _changes_text(v["changes"]),
+                v["request_id"],
+            ]
+            for v in views
+        ],
+        wrap=["changes"],
+    )

@@ -112,6 +112,11 @@ class Settings:
     # key file, created on first start; None: PINWARDEN_SECRET_KEY(_FILE) or pinwarden.key.
     secret_key: str | None = None
     secret_key_file: str | None = None
+    # Audit entries older than this are pruned hourly (store/audit.py).
+    audit_retention: timedelta = timedelta(days=365)
+    # Bad API keys one address may send in a burst before it must wait (about this many
+    # a minute after that); 0 = no guard. Per process (api/bruteforce.py).
+    auth_failure_limit: int = 10
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -170,4 +175,8 @@ class Settings:
             ),
             secret_key=os.environ.get("PINWARDEN_SECRET_KEY") or None,
             secret_key_file=os.environ.get("PINWARDEN_SECRET_KEY_FILE") or None,
+            audit_retention=span(
+                "PINWARDEN_AUDIT_RETENTION_DAYS", timedelta(days=1), base.audit_retention
+            ),
+            auth_failure_limit=_env_int("PINWARDEN_AUTH_FAILURE_LIMIT", base.auth_failure_limit),
         )

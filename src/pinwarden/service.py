@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from pinwarden.api.app import create_app
 from pinwarden.api.auth import ApiKeyVerifier, issue_api_key
+from pinwarden.api.bruteforce import AuthFailureGuard
 from pinwarden.api.context import Services
 from pinwarden.api.ops import Operations
 from pinwarden.api.ratelimit import RateLimiter
@@ -69,8 +70,9 @@ class Service:
             self.clock,
             settings,
             self.worker.wake,
-            ApiKeyVerifier(self.db),
+            ApiKeyVerifier(self.db, self.clock),
             RateLimiter.from_settings(self.clock, settings),
+            auth_guard=AuthFailureGuard(self.clock, settings.auth_failure_limit),
         )
         ops = Operations(self.readiness.check, self.metrics if settings.metrics else None)
         self.app: FastAPI = create_app(

@@ -29,6 +29,10 @@ EXTENSIONS = {
     "/access_codes/simulate/change_at_lock",
     "/connected_accounts/simulate/connect",
     "/connected_accounts/simulate/disconnect",
+    "/audit_log/list",
+    "/api_keys/list",
+    "/api_keys/create",
+    "/api_keys/revoke",
 }
 WRONG_VALUES: list[Any] = [
     None,

@@ -76,7 +76,10 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = f"req_{uuid.uuid4().hex}".encode()
+        rid_text = f"req_{uuid.uuid4().hex}"
+        rid = rid_text.encode()
+        # Handlers read it as ``request.state.request_id`` (the audit trail records it).
+        scope.setdefault("state", {})["request_id"] = rid_text
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

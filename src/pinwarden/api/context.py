@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pinwarden.api.auth import ApiKeyVerifier
+from pinwarden.api.bruteforce import AuthFailureGuard
 from pinwarden.api.ratelimit import RateLimiter
 from pinwarden.clock import Clock
 from pinwarden.config import Settings
@@ -24,6 +25,8 @@ class Services:
     api_keys: ApiKeyVerifier
     rate_limits: RateLimiter
     rng: random.Random = field(default_factory=random.SystemRandom)
+    # Holds back addresses that send bad API keys; None: no guard.
+    auth_guard: AuthFailureGuard | None = None
 
 
 @dataclass(frozen=True)
@@ -34,3 +37,5 @@ class RequestContext:
     workspace_id: str
     is_sandbox: bool
     url: str
+    # The calling key's id ("" when the caller is not an API key).
+    api_key_id: str = ""

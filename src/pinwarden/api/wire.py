@@ -24,6 +24,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from pinwarden.api.auth import Principal
 from pinwarden.api.context import RequestContext, Services
 from pinwarden.api.errors import (
     SeamError,
@@ -33,6 +34,7 @@ from pinwarden.api.errors import (
     invalid_input,
 )
 from pinwarden.domain.errors import RuleViolation
+from pinwarden.store.audit import Actor, acting_as
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,8 @@ class Endpoint:
     methods: tuple[str, ...]
     params: type[Params]
     handler: Handler
+    # Reads: run inline on SQLite, and the only routes a read-only API key may call.
+    # Every other route is a write (403 for read-only keys, audited).
     read_only: bool = False
 
 
@@ -156,11 +160,33 @@ def _has_surrogate(text: str) -> bool:
     return False
 
 
-def _authenticate(services: Services, request: Request) -> tuple[str, bool]:
-    principal = services.api_keys.authenticate(request.headers.get("authorization"))
+def source_address(request: Request) -> str | None:
+    """The peer's address (a proxy in front of pinwarden is the peer)."""
+    return request.client.host if request.client is not None else None
+
+
+def _authenticate(services: Services, request: Request) -> Principal:
+    address = source_address(request)
+    guard = services.auth_guard
+    if guard is not None:
+        guard.check(address)
+    authorization = request.headers.get("authorization")
+    principal = services.api_keys.authenticate(authorization)
     if principal is None:
+        if guard is not None and authorization:
+            guard.failed(address)
         raise SeamError(401, "unauthorized", "Unauthorized: missing or invalid API key")
-    return principal.workspace_id, principal.is_sandbox
+    return principal
+
+
+def read_only_refusal(path: str) -> SeamError:
+    """403 for a write with a read-only key."""
+    return SeamError(
+        403,
+        "forbidden",
+        f"This API key is read-only and cannot call {path}",
+        data={"reason": "read_only_api_key"},
+    )
 
 
 def invoke(endpoint: Endpoint, context: RequestContext, raw: dict[str, Any]) -> dict[str, Any]:
@@ -187,11 +213,32 @@ def _endpoint_view(services: Services, endpoint: Endpoint) -> Callable[[Request]
     inline_reads = services.db.is_sqlite
 
     def call(request: Request, body: bytes) -> dict[str, Any]:
-        workspace_id, is_sandbox = _authenticate(services, request)
+        principal = _authenticate(services, request)
+        if principal.read_only and not endpoint.read_only:
+            raise read_only_refusal(endpoint.path)
         raw = query_params(request, endpoint.params)
         raw.update(body_params(request, body))
-        context = RequestContext(services, workspace_id, is_sandbox, str(request.url))
-        return invoke(endpoint, context, raw)
+        context = RequestContext(
+            services,
+            principal.workspace_id,
+            principal.is_sandbox,
+            str(request.url),
+            principal.key_id,
+        )
+        if endpoint.read_only:
+            return invoke(endpoint, context, raw)
+        # Set here, in the thread that runs the handler: its flushes are audited.
+        actor = Actor(
+            "api_key",
+            principal.key_id,
+            endpoint.path,
+            services.clock.now,
+            workspace_id=principal.workspace_id,
+            request_id=getattr(request.state, "request_id", None),
+            source_address=source_address(request),
+        )
+        with acting_as(actor):
+            return invoke(endpoint, context, raw)
 
     def guarded(request: Request, body: bytes) -> dict[str, Any]:
         # Nothing unexpected may escape as a bare 500: keep the envelope and request id.

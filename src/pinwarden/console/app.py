@@ -27,7 +27,7 @@ from starlette.templating import Jinja2Templates
 from pinwarden.api.context import RequestContext, Services
 from pinwarden.api.errors import SeamError
 from pinwarden.api.lookup import access_code_in_workspace
-from pinwarden.api.wire import Endpoint, invoke
+from pinwarden.api.wire import Endpoint, invoke, read_only_refusal, source_address
 from pinwarden.console import views
 from pinwarden.console.session import (
     CSRF_FIELD,
@@ -39,6 +39,7 @@ from pinwarden.console.session import (
     sign_in,
     sign_out,
 )
+from pinwarden.store.audit import Actor, acting_as
 from pinwarden.store.events import record_event
 from pinwarden.store.tables import Device, Event
 from pinwarden.webhooks.event_types import KNOWN_EVENT_TYPES
@@ -172,9 +173,26 @@ class Console:
     def api(self, request: Request, who: Operator, path: str, **params: Any) -> dict[str, Any]:
         """Call the API's handler for ``path`` as the signed-in workspace; parameters that
         are None are left out, as a client leaves them out."""
-        ctx = RequestContext(self.services, who.workspace_id, who.is_sandbox, str(request.url))
+        endpoint = self.endpoints[path]
+        if who.read_only and not endpoint.read_only:
+            raise read_only_refusal(path)
+        ctx = RequestContext(
+            self.services, who.workspace_id, who.is_sandbox, str(request.url), who.key_id
+        )
         raw = {k: v for k, v in params.items() if v is not None}
-        return invoke(self.endpoints[path], ctx, raw)
+        if endpoint.read_only:
+            return invoke(endpoint, ctx, raw)
+        actor = Actor(
+            "console_user",
+            who.key_id,
+            path,
+            self.services.clock.now,
+            workspace_id=who.workspace_id,
+            request_id=getattr(request.state, "request_id", None),
+            source_address=source_address(request),
+        )
+        with acting_as(actor):
+            return invoke(endpoint, ctx, raw)
 
     def not_found(self, request: Request, who: Operator, exc: SeamError) -> Response:
         return self.render(request, who, "not_found.html", status=404, message=exc.message)

@@ -36,6 +36,7 @@ class Operator:
     is_sandbox: bool
     key_id: str
     csrf_token: str
+    read_only: bool = False
 
 
 def csrf_for(api_key: str) -> str:
@@ -57,7 +58,11 @@ def operator(request: Request, keys: ApiKeyVerifier) -> Operator | None:
     if principal is None:
         return None
     return Operator(
-        principal.workspace_id, principal.is_sandbox, key_id_of(api_key), csrf_for(api_key)
+        principal.workspace_id,
+        principal.is_sandbox,
+        principal.key_id or key_id_of(api_key),
+        csrf_for(api_key),
+        principal.read_only,
     )
 
 

@@ -168,3 +168,7 @@ class Database:
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+
+# The audit trail's flush listener applies to every session (store/audit.py).
+import pinwarden.store.audit  # noqa: E402, F401

@@ -72,6 +72,13 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # Set by ``pinwarden api-key revoke``; every request checks it (api/auth.py).
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # A name for people; refused from this instant on (None: never expires).
+    name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # A read-only key may call reads only; every write answers 403.
+    is_read_only: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Updated at most once a minute per key and process (api/auth.py).
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class SealingKey(Base):
@@ -418,6 +425,44 @@ class WebhookAttempt(Base):
     status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     duration_ms: Mapped[int] = mapped_column(Integer)
+
+
+class AuditEntry(Base):
+    """One change made through the API, the CLI or the console (store/audit.py): who,
+    when, from where, to what, and the fields before and after (PINs masked, secrets
+    left out). Written in the transaction of the change it describes."""
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    audit_log_entry_id: Mapped[str] = mapped_column(ID, unique=True)
+    # No foreign key: the record of a change outlives what it changed.
+    workspace_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # ``api_key`` (actor_id: the key id), ``cli`` (the OS user), ``console_user``.
+    actor_type: Mapped[str] = mapped_column(String(20))
+    actor_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    source_address: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    # The route (``/access_codes/update``) or CLI command (``api-key revoke``).
+    action: Mapped[str] = mapped_column(String(120))
+    # ``create``, ``update``, ``delete``, or ``request`` for a write with no object diff.
+    operation: Mapped[str] = mapped_column(String(10))
+    object_type: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    object_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    device_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    access_code_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (
+        Index("ix_audit_log_workspace_created", "workspace_id", "created_at", "seq"),
+        Index("ix_audit_log_device_created", "device_id", "created_at", "seq"),
+        Index("ix_audit_log_access_code_created", "access_code_id", "created_at", "seq"),
+        Index("ix_audit_log_actor_created", "actor_id", "created_at", "seq"),
+        Index("ix_audit_log_created", "created_at"),
+    )
 
 
 keep_digest(AccessCode.code, "code_digest")

@@ -33,6 +33,7 @@ from pinwarden.background import Signal, pause_until, run_loop
 from pinwarden.clock import Clock, SystemClock
 from pinwarden.config import Settings
 from pinwarden.metrics import Metrics
+from pinwarden.store import audit
 from pinwarden.store.db import Database
 from pinwarden.store.events import DELIVERIES_QUEUED, WEBHOOKS_DELETED, event_json
 from pinwarden.store.tables import Event, Webhook, WebhookAttempt, WebhookDelivery
@@ -468,11 +469,17 @@ class Deliverer:
             result = session.execute(delete(Event).where(Event.created_at < cutoff, ~owed))
         return int(getattr(result, "rowcount", 0) or 0)
 
+    def prune_audit_log(self) -> int:
+        """Drop audit entries older than ``PINWARDEN_AUDIT_RETENTION_DAYS``."""
+        with self._db.write() as session:
+            return audit.prune(session, self._clock.now(), self._settings.audit_retention)
+
     async def _step(self, client: httpx.AsyncClient) -> float | None:
         monotonic = time.monotonic()
         if self._last_prune is None or monotonic - self._last_prune > PRUNE_EVERY_SECONDS:
             self._last_prune = monotonic
             await asyncio.to_thread(self.prune_events)
+            await asyncio.to_thread(self.prune_audit_log)
         room = self._settings.webhook_lanes - len(self._lanes)
         claimed = await asyncio.to_thread(self.claim_lanes, room) if room > 0 else {}
         for webhook_id, jobs in claimed.items():

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pinwarden.api.routes import (
     access_codes,
     action_attempts,
+    api_keys,
+    audit_log,
     backup_codes,
     connected_accounts,
     device_constraints,
@@ -24,6 +26,8 @@ def all_endpoints() -> list[Endpoint]:
     return [
         *access_codes.ENDPOINTS,
         *action_attempts.ENDPOINTS,
+        *api_keys.ENDPOINTS,
+        *audit_log.ENDPOINTS,
         *backup_codes.ENDPOINTS,
         *connected_accounts.ENDPOINTS,
         *device_constraints.ENDPOINTS,

@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import Select, String, bindparam, or_, select
-from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Session
 
 from pinwarden.api.checks import (
@@ -343,11 +342,13 @@ def _release(ctx: RequestContext, session: Session, row: AccessCode, device: Dev
     slot = row.slot
     session.delete(row)
     # A record of an earlier PIN in this slot is stale: the slot is ours, and now this one's.
-    session.execute(
-        sql_delete(UnmanagedAccessCode).where(
+    # Through the ORM, not a Core DELETE, so the audit trail sees it (store/audit.py).
+    for stale in session.scalars(
+        select(UnmanagedAccessCode).where(
             UnmanagedAccessCode.device_id == row.device_id, UnmanagedAccessCode.slot == slot
         )
-    )
+    ):
+        session.delete(stale)
     session.flush()
     # The lock keeps only a window it was given natively.
     native = row.is_scheduled_on_device
