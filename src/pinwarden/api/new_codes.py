@@ -15,6 +15,7 @@ from pinwarden.api.errors import invalid_input
 from pinwarden.api.lookup import new_action_attempt
 from pinwarden.domain.codes import CodeRules
 from pinwarden.domain.issues import has_error
+from pinwarden.domain.recurrence import window_at
 from pinwarden.domain.windows import belongs_on_lock, status_before_confirmation, validate_window
 from pinwarden.engine.backup_pool import EMPTY, show_empty
 from pinwarden.store.events import record_event
@@ -50,12 +51,18 @@ def pending_status(code: AccessCode, device: Device, now: datetime, ctx: Request
     """Status right after a create or a change of PIN or window (T1–T3, T10)."""
     settings = ctx.services.settings
     model = device.caps
-    native = model.schedules_natively(device.time_zone) and code.prefer_native_scheduling
+    native = (
+        model.schedules_natively(device.time_zone)
+        and code.prefer_native_scheduling
+        and code.recurrence is None
+    )
     lead = settings.native_preload if native else settings.programming_lead_time
-    if code.was_on_device and not belongs_on_lock(code.starts_at, code.ends_at, False, now, lead):
+    # A recurring code is as time-bound as its current or next occurrence.
+    starts_at, ends_at = window_at(code.recurrence, code.starts_at, code.ends_at, now)
+    if code.was_on_device and not belongs_on_lock(starts_at, ends_at, False, now, lead):
         return "removing"
     return status_before_confirmation(
-        code.starts_at, code.ends_at, now, settings.programming_lead_time, native
+        starts_at, ends_at, now, settings.programming_lead_time, native
     )
 
 

@@ -235,3 +235,18 @@ def next_occurrences(
         found.append(occurrence)
         at = occurrence[1]
     return found
+
+
+def window_at(
+    recurrence: dict[str, Any] | None,
+    starts_at: datetime | None,
+    ends_at: datetime | None,
+    now: datetime,
+) -> tuple[datetime | None, datetime | None]:
+    """The window a code counts as having at ``now``: its own, or for a recurring code
+    (``recurrence`` as stored) its current or next occurrence; ``(now, now)`` once none is
+    left, so that it is finished."""
+    if recurrence is None:
+        return starts_at, ends_at
+    occurrence = occurrence_at(Recurrence.from_json(recurrence), starts_at, ends_at, now)
+    return occurrence if occurrence is not None else (now, now)

@@ -34,6 +34,7 @@ from pinwarden.devices.driver import (
     SlotReport,
 )
 from pinwarden.domain.issues import error, with_error, without_errors
+from pinwarden.domain.recurrence import window_at
 from pinwarden.engine import backup_pool, doors, unmanaged
 from pinwarden.engine.lease import Claim
 from pinwarden.engine.plan import Decision, DevicePlan, Held, plan_device
@@ -135,7 +136,7 @@ class Reconciler:
                 lambda session, device: self._record_unreachable(session, device, unreachable),
             )
         plan = plan_device(
-            snap.codes,
+            snap.codes_at(now),
             {s.slot: Held(s.code, _window(s)) for s in reported},
             now,
             self._settings.programming_lead_time,
@@ -358,6 +359,16 @@ class Reconciler:
             self._resolve_attempts(row, attempts, gone=True)
             session.delete(row)
             return settle
+        if d.removed_from_device and row.recurrence is not None:
+            # A recurring code leaves the lock at the end of each occurrence and stays.
+            record_event(
+                session,
+                "access_code.removed_from_device",
+                now,
+                workspace_id=row.workspace_id,
+                device=device,
+                access_code=row,
+            )
         self._record_status(session, device, row, d, result, now)
         if row.status in ("set", "unset"):
             self._resolve_attempts(row, attempts, gone=False)
@@ -378,8 +389,9 @@ class Reconciler:
         if row.pending_since is None:
             row.pending_since = now
         since = row.pending_since
-        if row.status == "setting" and row.starts_at is not None:
-            since = max(since, row.starts_at)  # a code is only late once it should work
+        starts_at, _ = window_at(row.recurrence, row.starts_at, row.ends_at, now)
+        if row.status == "setting" and starts_at is not None:
+            since = max(since, starts_at)  # a code is only late once it should work
         due = since + self._settings.delay_warning_after
         code = f"delay_in_{row.status}_{'on' if row.status == 'setting' else 'from'}_device"
         if now < due:
