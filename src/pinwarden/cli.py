@@ -456,7 +456,10 @@ def codes_list(
     if device is not None:
         stmt = stmt.where(AccessCode.device_id == device)
     with service.db.read() as session:
-        views = [access_code_view(code, list(errors)) for code, errors in session.execute(stmt)]
+        now = service.clock.now()
+        views = [
+            access_code_view(code, list(errors), now=now) for code, errors in session.execute(stmt)
+        ]
     if not show_codes:
         views = [{**v, "code": _masked(v["code"])} for v in views]
     if as_json:

@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from pinwarden.domain.recurrence import parse_recurrence
-from pinwarden.store.tables import AccessCode, Device
+from pinwarden.store.tables import Device
 from tests.engine.conftest import Engine
 from tests.sandbox import set_faults
 
@@ -30,15 +29,8 @@ def utc(text: str) -> datetime:
 def create_recurring(
     engine: Engine, device_id: str, recurrence: dict[str, Any], **params: Any
 ) -> str:
-    view = engine.create(device_id, code=PIN, **params)
-    cid = str(view["access_code_id"])
-    # Until the API takes ``recurrence``: the stored form, and the status it starts with.
-    with engine.service.db.write() as s:
-        row = s.get(AccessCode, cid)
-        assert row is not None
-        row.recurrence = parse_recurrence(recurrence).to_json()
-        row.status = "unset"
-    return cid
+    view = engine.create(device_id, code=PIN, recurrence=recurrence, **params)
+    return str(view["access_code_id"])
 
 
 def at(engine: Engine, instant: datetime) -> None:

@@ -356,7 +356,7 @@ class Reconciler:
                     device=device,
                     access_code=row,
                 )
-            self._resolve_attempts(row, attempts, gone=True)
+            self._resolve_attempts(row, attempts, gone=True, now=now)
             session.delete(row)
             return settle
         if d.removed_from_device and row.recurrence is not None:
@@ -371,7 +371,7 @@ class Reconciler:
             )
         self._record_status(session, device, row, d, result, now)
         if row.status in ("set", "unset"):
-            self._resolve_attempts(row, attempts, gone=False)
+            self._resolve_attempts(row, attempts, gone=False, now=now)
         delay_due = self._record_delay(session, device, row, now)
         return min((t for t in (settle, delay_due) if t is not None), default=None)
 
@@ -530,7 +530,9 @@ class Reconciler:
         row.errors = errors
 
     @staticmethod
-    def _resolve_attempts(row: AccessCode, pending: list[ActionAttempt], gone: bool) -> None:
+    def _resolve_attempts(
+        row: AccessCode, pending: list[ActionAttempt], gone: bool, now: datetime
+    ) -> None:
         """Pending attempts finish once the lock reflects their request (R191)."""
         for attempt in pending:
             if attempt.action_type == "DELETE_ACCESS_CODE":
@@ -544,4 +546,4 @@ class Reconciler:
                 }
             elif attempt.revision is None or attempt.revision <= row.revision:
                 attempt.status = "success"
-                attempt.result = {"access_code": access_code_view(row, [])}
+                attempt.result = {"access_code": access_code_view(row, [], now=now)}
