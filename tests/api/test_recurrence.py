@@ -11,6 +11,8 @@ from seam import Seam
 from seam.exceptions import SeamHttpInvalidInputError
 
 from pinwarden.store.tables import Device
+from tests.api.test_state_cli import _cli
+from tests.api.test_state_cli import _json as _cli_json
 from tests.conftest import Harness
 
 SECOND = timedelta(seconds=1)
@@ -256,3 +258,16 @@ def test_update_adds_changes_and_removes_a_recurrence(server: Harness) -> None:
         if e.event_type == "access_code.changed"
     ]
     assert len(changes) == 4
+
+
+def test_the_cli_lists_recurring_codes_with_their_recurrence(server: Harness) -> None:
+    url = server.service.settings.database_url
+    seam = server.seam()
+    lock = lock_of(seam)
+    recurring = create(seam, lock, name="Cleaner", code="5823", recurrence=CLEANER)
+    plain = seam.access_codes.create(device_id=lock, name="Owner", code="7314")
+    listed = {c["access_code_id"]: c for c in _cli_json(url, "codes", "list", "--device", lock)}
+    assert listed[recurring["access_code_id"]]["recurrence"] == recurring["recurrence"]
+    assert not EXTENSION_FIELDS & set(listed[plain.access_code_id])
+    table = _cli(url, "codes", "list", "--device", lock).stdout
+    assert "mon,thu 10:00-14:00 America/New_York" in table
