@@ -3,7 +3,11 @@ client, read back through its typed calls, and invisible to clients that don't k
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,9 +15,11 @@ from seam import Seam
 from seam.exceptions import SeamHttpInvalidInputError
 
 from pinwarden.store.tables import Device
+from tests.api.test_first_run import _env, _serving
 from tests.api.test_state_cli import _cli
 from tests.api.test_state_cli import _json as _cli_json
 from tests.conftest import Harness
+from tests.processes import free_port, sandbox_key
 
 SECOND = timedelta(seconds=1)
 HOUR = timedelta(hours=1)
@@ -271,3 +277,42 @@ def test_the_cli_lists_recurring_codes_with_their_recurrence(server: Harness) ->
     assert not EXTENSION_FIELDS & set(listed[plain.access_code_id])
     table = _cli(url, "codes", "list", "--device", lock).stdout
     assert "mon,thu 10:00-14:00 America/New_York" in table
+
+
+def test_the_readme_examples_run_as_written(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("### Recurring access codes", 1)[1]
+    command = section.split("```bash\n", 1)[1].split("```", 1)[0]
+    script = section.split("```python\n", 1)[1].split("```", 1)[0]
+    env = _env(f"sqlite:///{tmp_path / 'recur.db'}")
+    key = sandbox_key(env)
+    port = free_port()
+    setup = (
+        "from seam import Seam\n"
+        f"seam = Seam(api_key={key!r}, endpoint='http://127.0.0.1:{port}')\n"
+        "device_id = seam.devices.list(device_type='august_lock')[0].device_id\n"
+        "print(device_id)\n"
+    )
+    with _serving(env, port):
+        run = subprocess.run(
+            [sys.executable, "-c", setup + script], capture_output=True, text=True, timeout=60
+        )
+        assert run.returncode == 0, run.stderr
+        device_id, *printed = run.stdout.splitlines()
+        assert printed == [
+            "America/Los_Angeles 2030-01-01T20:00:00.000Z",
+            "time_bound unset",
+        ]
+        shell = (
+            command.replace("seam_test…", key)
+            .replace(":3020", f":{port}")
+            .replace("DEVICE_ID", device_id)
+        )
+        curl = subprocess.run(
+            ["sh", "-c", shell], capture_output=True, text=True, timeout=60, check=True
+        )
+    view = json.loads(curl.stdout)["access_code"]
+    assert view["recurrence"]["weekly"] == [
+        {"days": ["mon", "thu"], "from": "10:00", "to": "14:00"}
+    ]
+    assert view["next_occurrence_starts_at"] is not None
