@@ -189,3 +189,37 @@ def test_a_lock_that_schedules_natively_gets_a_recurring_code_just_in_time(
     row = engine.code(cid)
     assert row is not None and (row.status, row.is_scheduled_on_device) == ("set", False)
     assert engine.lock_pins(lock) == [PIN]
+
+
+def test_a_start_in_the_skipped_hour_opens_at_the_end_of_the_gap_in_berlin(
+    engine: Engine,
+) -> None:
+    lock = engine.device("smartthings_lock").device_id
+    # Sundays 02:30–04:00; on 2025-03-30 Berlin's clocks jump from 02:00 CET to 03:00 CEST.
+    night = {
+        "time_zone": "Europe/Berlin",
+        "weekly": [{"days": ["sun"], "from": "02:30", "to": "04:00"}],
+    }
+    at(engine, utc("2025-03-29T12:00:00"))
+    cid = create_recurring(engine, lock, night)
+    engine.drain()
+    starts, ends = utc("2025-03-30T01:00:00"), utc("2025-03-30T02:00:00")  # 03:00–04:00 CEST
+    at(engine, starts - HOUR - SECOND)
+    assert status(engine, cid) == "unset"
+    at(engine, starts - HOUR)
+    engine.advance(SECOND)
+    assert status(engine, cid) == "set" and engine.lock_pins(lock) == [PIN]
+    at(engine, ends - SECOND)
+    assert engine.lock_pins(lock) == [PIN]
+    at(engine, ends)
+    engine.advance(SECOND)
+    assert status(engine, cid) == "unset" and engine.lock_pins(lock) == []
+    # A week later, on CEST: 02:30–04:00 is 00:30–02:00 UTC.
+    at(engine, utc("2025-04-05T23:30:00") - SECOND)
+    assert status(engine, cid) == "unset"
+    at(engine, utc("2025-04-05T23:30:00"))
+    engine.advance(SECOND)
+    assert status(engine, cid) == "set"
+    at(engine, utc("2025-04-06T02:00:00"))
+    engine.advance(SECOND)
+    assert status(engine, cid) == "unset"

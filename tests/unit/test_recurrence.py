@@ -13,6 +13,7 @@ from pinwarden.domain.recurrence import (
     next_occurrences,
     occurrence_at,
     parse_recurrence,
+    window_at,
 )
 
 NEW_YORK = "America/New_York"
@@ -195,3 +196,16 @@ def test_occurrences_are_found_from_any_instant_of_a_week() -> None:
         assert found is not None and found[1] > at
         assert found[0] - at <= timedelta(days=7)
         at += timedelta(hours=1)
+
+
+def test_the_window_a_code_counts_as_having() -> None:
+    starts, ends = utc("2025-01-01T00:00:00"), utc("2025-02-01T00:00:00")
+    now = utc("2025-01-07T00:00:00")
+    assert window_at(None, starts, ends, now) == (starts, ends)
+    assert window_at(CLEANER.to_json(), starts, ends, now) == (
+        utc("2025-01-09T15:00:00"),
+        utc("2025-01-09T19:00:00"),
+    )
+    # None left: finished at once.
+    late = utc("2025-01-31T00:00:00")
+    assert window_at(CLEANER.to_json(), starts, ends, late) == (late, late)
