@@ -15,6 +15,7 @@ from seam import Seam
 from seam.exceptions import SeamHttpInvalidInputError
 
 from pinwarden.store.tables import Device
+from tests.api.test_external import _lock_pins
 from tests.api.test_first_run import _env, _serving
 from tests.api.test_state_cli import _cli
 from tests.api.test_state_cli import _json as _cli_json
@@ -316,3 +317,39 @@ def test_the_readme_examples_run_as_written(tmp_path: Path) -> None:
         {"days": ["mon", "thu"], "from": "10:00", "to": "14:00"}
     ]
     assert view["next_occurrence_starts_at"] is not None
+
+
+def test_a_backup_pulled_for_a_recurring_code_keeps_to_its_occurrences(server: Harness) -> None:
+    seam = server.seam()
+    lock = lock_of(seam, "yale_lock")  # has a backup pool
+    go_to(server, utc("2025-01-04T12:00:00"))
+    original = create(
+        seam,
+        lock,
+        code="4821",
+        recurrence=CLEANER,
+        starts_at="2025-01-05T00:00:00Z",
+        ends_at="2025-02-01T00:00:00Z",
+        use_backup_access_code_pool=True,
+    )
+    server.advance(SECOND)
+    server.advance(SECOND)
+    go_to(server, utc("2025-01-06T16:00:00"))  # inside Monday's occurrence
+    server.advance(SECOND)
+    assert seam.access_codes.get(access_code_id=original["access_code_id"]).status == "set"
+    pulled = seam.access_codes.pull_backup_access_code(access_code_id=original["access_code_id"])
+    backup = raw_get(seam, pulled.access_code_id)
+    assert backup["recurrence"] == original["recurrence"]
+    assert backup["next_occurrence_ends_at"] == "2025-01-06T19:00:00.000Z"
+    server.advance(SECOND)
+    assert pulled.code in _lock_pins(server, lock)
+    go_to(server, utc("2025-01-06T19:00:00"))
+    server.advance(SECOND)
+    server.advance(SECOND)
+    assert pulled.code not in _lock_pins(server, lock)
+    assert raw_get(seam, pulled.access_code_id)["status"] == "unset"
+    go_to(server, utc("2025-01-09T14:00:00"))  # Thursday's lead time
+    server.advance(SECOND)
+    server.advance(SECOND)
+    assert pulled.code in _lock_pins(server, lock)
+    assert raw_get(seam, pulled.access_code_id)["status"] == "set"
