@@ -223,3 +223,38 @@ def test_a_start_in_the_skipped_hour_opens_at_the_end_of_the_gap_in_berlin(
     at(engine, utc("2025-04-06T02:00:00"))
     engine.advance(SECOND)
     assert status(engine, cid) == "unset"
+
+
+def test_an_occurrence_missed_while_the_lock_is_offline_is_late_then_unset_then_set_next_time(
+    engine: Engine,
+) -> None:
+    lock = engine.device("smartthings_lock").device_id
+    at(engine, utc("2025-01-05T00:00:00"))
+    cid = create_recurring(engine, lock, CLEANER)
+    engine.drain()
+    engine.set_online(lock, False)
+    engine.drain()
+    # Monday 10:00–14:00 EST: due from 14:00 UTC, late from 15:05 UTC.
+    at(engine, utc("2025-01-06T14:00:00"))
+    assert status(engine, cid) == "setting"
+    at(engine, utc("2025-01-06T15:04:00"))
+    row = engine.code(cid)
+    assert row is not None and row.warnings == []
+    for _ in range(6):
+        engine.advance(MINUTE)
+    row = engine.code(cid)
+    assert row is not None
+    assert [w["warning_code"] for w in row.warnings] == ["delay_in_setting_on_device"]
+    # The occurrence is over, the lock still away: nothing is due until Thursday.
+    at(engine, utc("2025-01-06T19:00:00"))
+    row = engine.code(cid)
+    assert row is not None and (row.status, row.warnings) == ("unset", [])
+    engine.set_online(lock, True)
+    at(engine, utc("2025-01-09T14:00:00"))
+    engine.advance(SECOND)
+    row = engine.code(cid)
+    assert row is not None and (row.status, row.warnings) == ("set", [])
+    assert engine.lock_pins(lock) == [PIN]
+    events = engine.events(cid)
+    assert events.count("access_code.delay_in_setting_on_device") == 1
+    assert events[-1] == "access_code.set_on_device"

@@ -35,6 +35,7 @@ from pinwarden.devices.driver import (
 )
 from pinwarden.domain.issues import error, with_error, without_errors
 from pinwarden.domain.recurrence import window_at
+from pinwarden.domain.windows import belongs_on_lock, next_transition
 from pinwarden.engine import backup_pool, doors, unmanaged
 from pinwarden.engine.lease import Claim
 from pinwarden.engine.plan import Decision, DevicePlan, Held, plan_device
@@ -244,14 +245,31 @@ class Reconciler:
             without_errors(list(device.errors), UNREACHABLE_ERRORS - {exc.error_code}),
             error(exc.error_code, f"Device is unreachable: {exc}", now, is_device_error=True),
         )
+        rows = rows_of(session, device.device_id).codes.values()
+        # A recurring code's status follows its occurrences even while the lock is away.
+        due_times = [self._follow_occurrence(row, now) for row in rows]
         # Codes waiting on an unreachable lock are exactly the ones that run late.
-        due_times = [
-            self._record_delay(session, device, row, now)
-            for row in rows_of(session, device.device_id).codes.values()
-        ]
+        due_times += [self._record_delay(session, device, row, now) for row in rows]
         return PassResult(
             wake_at=min((t for t in due_times if t is not None), default=None), failed=True
         )
+
+    def _follow_occurrence(self, row: AccessCode, now: datetime) -> datetime | None:
+        """For a recurring code nothing of which is on the lock nor on its way there: due
+        for programming (``setting``, so it can be late) from each occurrence's lead time,
+        ``unset`` again after it. Returns its next boundary, to look at the device then."""
+        if row.recurrence is None or row.deleted_at is not None or row.used_at is not None:
+            return None
+        if row.slot is not None or row.op_kind is not None or row.was_on_device:
+            return None
+        lead = self._settings.programming_lead_time
+        starts_at, ends_at = window_at(row.recurrence, row.starts_at, row.ends_at, now)
+        due = belongs_on_lock(starts_at, ends_at, False, now, lead)
+        if row.status == "unset" and due:
+            row.status = "setting"
+        elif row.status == "setting" and not due:
+            row.status = "unset"
+        return next_transition(starts_at, ends_at, now, lead)
 
     def _apply(
         self,
