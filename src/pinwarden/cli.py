@@ -530,14 +530,28 @@ def codes_list(
     if device is not None:
         stmt = stmt.where(AccessCode.device_id == device)
     with service.db.read() as session:
-        views = [access_code_view(code, list(errors)) for code, errors in session.execute(stmt)]
+        now = service.clock.now()
+        views = [
+            access_code_view(code, list(errors), now=now) for code, errors in session.execute(stmt)
+        ]
     if not show_codes:
         views = [{**v, "code": _masked(v["code"])} for v in views]
     if as_json:
         _json(views)
         return
     _table(
-        ["access_code_id", "device_id", "name", "code", "type", "status", "starts", "ends"],
+        [
+            "access_code_id",
+            "device_id",
+            "name",
+            "code",
+            "type",
+            "status",
+            "starts",
+            "ends",
+            "recurs",
+            "next occurrence",
+        ],
         [
             [
                 v["access_code_id"],
@@ -548,10 +562,22 @@ def codes_list(
                 v["status"],
                 v["starts_at"],
                 v["ends_at"],
+                _recurs(v.get("recurrence")),
+                v.get("next_occurrence_starts_at"),
             ]
             for v in views
         ],
     )
+
+
+def _recurs(recurrence: dict[str, Any] | None) -> str | None:
+    """A recurrence in a line: ``mon,thu 10:00-14:00; sat 09:00-12:00 America/New_York``."""
+    if recurrence is None:
+        return None
+    windows = "; ".join(
+        f"{','.join(w['days'])} {w['from']}-{w['to']}" for w in recurrence["weekly"]
+    )
+    return f"{windows} {recurrence['time_zone']}"
 
 
 _TAIL_WINDOW = 1000

@@ -181,3 +181,18 @@ def test_a_pin_held_elsewhere_is_never_programmed_twice() -> None:
     ours = [state(access_code_id="a", slot=1, status="set"), state(access_code_id="b")]
     waiting = plan(ours, {1: "1234"}).decisions[1]
     assert waiting.op is None and not waiting.duplicate and waiting.status == "setting"
+
+
+def test_a_code_that_left_the_lock_before_its_window_stays_unset_and_says_it_left() -> None:
+    later = state(
+        starts_at=NOW + 5 * LEAD, ends_at=NOW + 9 * LEAD, status="removing", was_on_device=True
+    )
+    d = plan([later], {}).decisions[0]
+    assert (d.status, d.slot, d.was_on_device, d.removed_from_device) == (
+        "unset",
+        None,
+        False,
+        True,
+    )
+    never = plan([replace(later, was_on_device=False, status="unset")], {}).decisions[0]
+    assert (never.status, never.removed_from_device) == ("unset", False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -15,6 +15,7 @@ from pinwarden.api.errors import invalid_input
 from pinwarden.api.lookup import new_action_attempt
 from pinwarden.domain.codes import CodeRules
 from pinwarden.domain.issues import has_error
+from pinwarden.domain.recurrence import occurrence_at, parse_recurrence, window_at
 from pinwarden.domain.windows import belongs_on_lock, status_before_confirmation, validate_window
 from pinwarden.engine.backup_pool import EMPTY, show_empty
 from pinwarden.store.events import record_event
@@ -23,9 +24,9 @@ from pinwarden.store.tables import AccessCode, ActionAttempt, Device
 from pinwarden.store.views import access_code_view
 
 
-def code_view(code: AccessCode, device: Device) -> dict[str, Any]:
+def code_view(code: AccessCode, device: Device, now: datetime | None = None) -> dict[str, Any]:
     """The view of ``code`` with the errors and backup pool of its ``device`` (R140, R177)."""
-    return access_code_view(code, *device_facts(device.errors, device.backup_pool_enabled))
+    return access_code_view(code, *device_facts(device.errors, device.backup_pool_enabled), now=now)
 
 
 def device_facts(errors: list[dict[str, Any]], pool_enabled: bool) -> tuple[list[Any], bool]:
@@ -50,12 +51,18 @@ def pending_status(code: AccessCode, device: Device, now: datetime, ctx: Request
     """Status right after a create or a change of PIN or window (T1–T3, T10)."""
     settings = ctx.services.settings
     model = device.caps
-    native = model.schedules_natively(device.time_zone) and code.prefer_native_scheduling
+    native = (
+        model.schedules_natively(device.time_zone)
+        and code.prefer_native_scheduling
+        and code.recurrence is None
+    )
     lead = settings.native_preload if native else settings.programming_lead_time
-    if code.was_on_device and not belongs_on_lock(code.starts_at, code.ends_at, False, now, lead):
+    # A recurring code is as time-bound as its current or next occurrence.
+    starts_at, ends_at = window_at(code.recurrence, code.starts_at, code.ends_at, now)
+    if code.was_on_device and not belongs_on_lock(starts_at, ends_at, False, now, lead):
         return "removing"
     return status_before_confirmation(
-        code.starts_at, code.ends_at, now, settings.programming_lead_time, native
+        starts_at, ends_at, now, settings.programming_lead_time, native
     )
 
 
@@ -70,6 +77,8 @@ class NewCode:
     prefer_native_scheduling: bool
     is_one_time_use: bool
     common_code_key: str | None = None
+    # pinwarden extension: weekly windows, as Recurrence.to_json gives them.
+    recurrence: dict[str, Any] | None = None
 
 
 def check_new_code(device: Device, spec: NewCode, now: datetime) -> None:
@@ -110,6 +119,7 @@ def add_code(
         prefer_native_scheduling=spec.prefer_native_scheduling,
         is_one_time_use=spec.is_one_time_use,
         is_offline_access_code=offline,
+        recurrence=spec.recurrence,
         errors=[],
         warnings=[],
         revision=1,
@@ -136,6 +146,33 @@ def add_code(
     )
     request_reconcile(session, device.device_id, now)
     return code, attempt
+
+
+# The shortest occurrence a recurrence may ask for: programming just in time needs a
+# window long enough to be worth a trip to the lock.
+MIN_OCCURRENCE = timedelta(minutes=15)
+
+
+def check_recurrence(
+    value: dict[str, Any] | None,
+    device: Device,
+    starts_at: datetime | None,
+    ends_at: datetime | None,
+    now: datetime,
+    one_time: bool,
+) -> dict[str, Any] | None:
+    """A requested recurrence, validated for ``device`` (whose time zone it defaults to)
+    and the code's overall window, in its stored form; None for none."""
+    if value is None:
+        return None
+    if one_time:
+        raise invalid_input("A one-time-use access code cannot have a recurrence", "recurrence")
+    recurrence = parse_recurrence(value, device.time_zone, MIN_OCCURRENCE)
+    if occurrence_at(recurrence, starts_at, ends_at, now) is None:
+        raise invalid_input(
+            "recurrence has no occurrence left between starts_at and ends_at", "recurrence"
+        )
+    return recurrence.to_json()
 
 
 def device_rules(device: Device) -> CodeRules:

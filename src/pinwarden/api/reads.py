@@ -9,6 +9,7 @@ straight to their wire views.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, Select, bindparam, select
@@ -38,6 +39,7 @@ CODE_COLUMNS = (
     AccessCode.is_backup,
     AccessCode.pulled_backup_access_code_id,
     AccessCode.is_scheduled_on_device,
+    AccessCode.recurrence,
     Device.errors.label("device_errors"),
     Device.backup_pool_enabled.label("device_pool_enabled"),
 )
@@ -65,9 +67,9 @@ def codes_with_devices() -> Select[Any]:
     return select(*CODE_COLUMNS).join(Device, Device.device_id == AccessCode.device_id)
 
 
-def code_row_view(row: Row[Any]) -> dict[str, Any]:
-    """The wire view of a :func:`codes_with_devices` row."""
-    return access_code_view(row, *device_facts(row.device_errors, row.device_pool_enabled))
+def code_row_view(row: Row[Any], now: datetime) -> dict[str, Any]:
+    """The wire view of a :func:`codes_with_devices` row at ``now``."""
+    return access_code_view(row, *device_facts(row.device_errors, row.device_pool_enabled), now=now)
 
 
 _DEVICE_EXISTS = select(Device.device_id).where(

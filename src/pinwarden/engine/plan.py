@@ -229,6 +229,9 @@ def plan_device(
             d.status, d.slot = None, None
             d.removed_from_device = c.was_on_device
         else:
+            # Off the lock and still on record: between a recurring code's occurrences,
+            # or a window moved later (``removed_from_device`` says it left the lock).
+            d.removed_from_device = c.was_on_device
             d.status, d.slot, d.was_on_device = "unset", None, False
         plan.decisions.append(d)
 

@@ -34,6 +34,8 @@ from pinwarden.devices.driver import (
     SlotReport,
 )
 from pinwarden.domain.issues import error, with_error, without_errors
+from pinwarden.domain.recurrence import window_at
+from pinwarden.domain.windows import belongs_on_lock, next_transition
 from pinwarden.engine import backup_pool, doors, unmanaged
 from pinwarden.engine.lease import Claim
 from pinwarden.engine.plan import Decision, DevicePlan, Held, plan_device
@@ -135,7 +137,7 @@ class Reconciler:
                 lambda session, device: self._record_unreachable(session, device, unreachable),
             )
         plan = plan_device(
-            snap.codes,
+            snap.codes_at(now),
             {s.slot: Held(s.code, _window(s)) for s in reported},
             now,
             self._settings.programming_lead_time,
@@ -243,14 +245,31 @@ class Reconciler:
             without_errors(list(device.errors), UNREACHABLE_ERRORS - {exc.error_code}),
             error(exc.error_code, f"Device is unreachable: {exc}", now, is_device_error=True),
         )
+        rows = rows_of(session, device.device_id).codes.values()
+        # A recurring code's status follows its occurrences even while the lock is away.
+        due_times = [self._follow_occurrence(row, now) for row in rows]
         # Codes waiting on an unreachable lock are exactly the ones that run late.
-        due_times = [
-            self._record_delay(session, device, row, now)
-            for row in rows_of(session, device.device_id).codes.values()
-        ]
+        due_times += [self._record_delay(session, device, row, now) for row in rows]
         return PassResult(
             wake_at=min((t for t in due_times if t is not None), default=None), failed=True
         )
+
+    def _follow_occurrence(self, row: AccessCode, now: datetime) -> datetime | None:
+        """For a recurring code nothing of which is on the lock nor on its way there: due
+        for programming (``setting``, so it can be late) from each occurrence's lead time,
+        ``unset`` again after it. Returns its next boundary, to look at the device then."""
+        if row.recurrence is None or row.deleted_at is not None or row.used_at is not None:
+            return None
+        if row.slot is not None or row.op_kind is not None or row.was_on_device:
+            return None
+        lead = self._settings.programming_lead_time
+        starts_at, ends_at = window_at(row.recurrence, row.starts_at, row.ends_at, now)
+        due = belongs_on_lock(starts_at, ends_at, False, now, lead)
+        if row.status == "unset" and due:
+            row.status = "setting"
+        elif row.status == "setting" and not due:
+            row.status = "unset"
+        return next_transition(starts_at, ends_at, now, lead)
 
     def _apply(
         self,
@@ -355,12 +374,22 @@ class Reconciler:
                     device=device,
                     access_code=row,
                 )
-            self._resolve_attempts(row, attempts, gone=True)
+            self._resolve_attempts(row, attempts, gone=True, now=now)
             session.delete(row)
             return settle
+        if d.removed_from_device and row.recurrence is not None:
+            # A recurring code leaves the lock at the end of each occurrence and stays.
+            record_event(
+                session,
+                "access_code.removed_from_device",
+                now,
+                workspace_id=row.workspace_id,
+                device=device,
+                access_code=row,
+            )
         self._record_status(session, device, row, d, result, now)
         if row.status in ("set", "unset"):
-            self._resolve_attempts(row, attempts, gone=False)
+            self._resolve_attempts(row, attempts, gone=False, now=now)
         delay_due = self._record_delay(session, device, row, now)
         return min((t for t in (settle, delay_due) if t is not None), default=None)
 
@@ -378,8 +407,9 @@ class Reconciler:
         if row.pending_since is None:
             row.pending_since = now
         since = row.pending_since
-        if row.status == "setting" and row.starts_at is not None:
-            since = max(since, row.starts_at)  # a code is only late once it should work
+        starts_at, _ = window_at(row.recurrence, row.starts_at, row.ends_at, now)
+        if row.status == "setting" and starts_at is not None:
+            since = max(since, starts_at)  # a code is only late once it should work
         due = since + self._settings.delay_warning_after
         code = f"delay_in_{row.status}_{'on' if row.status == 'setting' else 'from'}_device"
         if now < due:
@@ -518,7 +548,9 @@ class Reconciler:
         row.errors = errors
 
     @staticmethod
-    def _resolve_attempts(row: AccessCode, pending: list[ActionAttempt], gone: bool) -> None:
+    def _resolve_attempts(
+        row: AccessCode, pending: list[ActionAttempt], gone: bool, now: datetime
+    ) -> None:
         """Pending attempts finish once the lock reflects their request (R191)."""
         for attempt in pending:
             if attempt.action_type == "DELETE_ACCESS_CODE":
@@ -532,4 +564,4 @@ class Reconciler:
                 }
             elif attempt.revision is None or attempt.revision <= row.revision:
                 attempt.status = "success"
-                attempt.result = {"access_code": access_code_view(row, [])}
+                attempt.result = {"access_code": access_code_view(row, [], now=now)}

@@ -8,8 +8,9 @@ not per query.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 from pinwarden.devices.capabilities import LockCapabilities
 from pinwarden.devices.driver import DeviceRef
 from pinwarden.domain.issues import has_error
+from pinwarden.domain.recurrence import window_at
 from pinwarden.engine import doors, unmanaged
 from pinwarden.engine.plan import CodeState
 from pinwarden.store.tables import AccessCode, Device
@@ -39,6 +41,25 @@ class Snapshot:
     fresh: bool
     # Pending lock_door / unlock_door attempts, oldest first.
     door_commands: list[doors.DoorCommand]
+    # Recurring codes (a pinwarden extension), by id: recurrence as stored, overall window.
+    recurring: dict[str, tuple[dict[str, Any], datetime | None, datetime | None]] = field(
+        default_factory=dict
+    )
+
+    def codes_at(self, now: datetime) -> list[CodeState]:
+        """The codes as the plan sees them at ``now``: a recurring code is a time-bound
+        code whose window is its current or next occurrence (finished once none is
+        left), programmed just in time; the plan knows nothing of recurrences."""
+        if not self.recurring:
+            return self.codes
+        states = []
+        for c in self.codes:
+            if c.access_code_id in self.recurring:
+                recurrence, starts_at, ends_at = self.recurring[c.access_code_id]
+                starts_at, ends_at = window_at(recurrence, starts_at, ends_at, now)
+                c = replace(c, starts_at=starts_at, ends_at=ends_at)
+            states.append(c)
+        return states
 
 
 _DEVICE = (
@@ -72,6 +93,7 @@ _CODE = (
     AccessCode.is_external_modification_allowed,
     AccessCode.prefer_native_scheduling,
     AccessCode.is_scheduled_on_device,
+    AccessCode.recurrence,
 )
 
 
@@ -112,7 +134,8 @@ def load_snapshots(session: Session, device_ids: list[str], now: datetime) -> di
                 was_on_device=r.was_on_device,
                 slot_code=r.slot_code,
                 is_external_modification_allowed=r.is_external_modification_allowed,
-                native=native and r.prefer_native_scheduling,
+                # Recurring codes are programmed per occurrence, never loaded natively.
+                native=native and r.prefer_native_scheduling and r.recurrence is None,
                 is_scheduled_on_device=r.is_scheduled_on_device,
                 offline=r.is_offline_access_code,
             )
@@ -137,5 +160,10 @@ def load_snapshots(session: Session, device_ids: list[str], now: datetime) -> di
             or now >= device.next_fresh_read_at
             or any(c.op_kind is not None for c in states),
             door_commands=door_commands.get(device.device_id, []),
+            recurring={
+                r.access_code_id: (r.recurrence, r.starts_at, r.ends_at)
+                for r in codes[device.device_id]
+                if r.recurrence is not None
+            },
         )
     return snapshots

@@ -225,6 +225,9 @@ class AccessCode(Base):
     pulled_backup_access_code_id: Mapped[str | None] = mapped_column(ID, nullable=True)
     # When a one-time-use code first opened the lock; it is taken off the lock then.
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # pinwarden extension: weekly windows within starts_at/ends_at (domain/recurrence.py),
+    # as Recurrence.to_json gives them; None for every other code.
+    recurrence: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
     __table_args__ = (
         Index("ix_access_codes_device_created", "device_id", "created_at", "access_code_id"),

@@ -6,12 +6,14 @@ API's hot reads skip the ORM: ``api/reads.py``).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row
 
 from pinwarden.devices.capabilities import LockCapabilities
 from pinwarden.domain.issues import has_error
+from pinwarden.domain.recurrence import Recurrence, occurrence_at
 from pinwarden.domain.windows import code_type
 from pinwarden.store.tables import (
     AccessCode,
@@ -27,14 +29,18 @@ ACCOUNT_DISCONNECTED = "account_disconnected"
 
 
 def access_code_view(
-    code: AccessCode | Row[Any], device_errors: list[dict[str, Any]], pool_ready: bool = False
+    code: AccessCode | Row[Any],
+    device_errors: list[dict[str, Any]],
+    pool_ready: bool = False,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
     """A managed access code (OAS ``access_code``); device errors are copied on (R140).
 
-    ``pool_ready``: the device's backup pool has a code ready to pull (R177).
+    ``pool_ready``: the device's backup pool has a code ready to pull (R177). ``now``: the
+    instant a recurring code's next occurrence is found from.
     """
     kind = code_type(code.starts_at, code.ends_at)
-    return {
+    view = {
         "access_code_id": code.access_code_id,
         "device_id": code.device_id,
         "workspace_id": code.workspace_id,
@@ -62,6 +68,30 @@ def access_code_view(
         "is_scheduled_on_device": code.is_scheduled_on_device if kind == "time_bound" else None,
         "is_waiting_for_code_assignment": False,
         "pending_mutations": [],
+    }
+    if code.recurrence is not None:
+        view.update(recurrence_fields(code.recurrence, code.starts_at, code.ends_at, now))
+    return view
+
+
+def recurrence_fields(
+    recurrence: dict[str, Any],
+    starts_at: datetime | None,
+    ends_at: datetime | None,
+    now: datetime | None,
+) -> dict[str, Any]:
+    """pinwarden's extension fields of a recurring code: its recurrence and its current or
+    next occurrence (None when none is left). Other codes have none of them, so their JSON
+    is exactly Seam's."""
+    found = (
+        None
+        if now is None
+        else occurrence_at(Recurrence.from_json(recurrence), starts_at, ends_at, now)
+    )
+    return {
+        "recurrence": recurrence,
+        "next_occurrence_starts_at": None if found is None else iso(found[0]),
+        "next_occurrence_ends_at": None if found is None else iso(found[1]),
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -32,6 +33,7 @@ from pinwarden.api.new_codes import (
     NewCode,
     add_code,
     check_new_code,
+    check_recurrence,
     device_rules,
     enable_backup_pool,
     pending_status,
@@ -74,6 +76,8 @@ class CreateParams(Params):
     max_time_rounding: Literal["1hour", "1day", "1h", "1d"] | None = None
     attempt_for_offline_device: bool | None = None
     sync: bool | None = None
+    # pinwarden extension: weekly windows (domain/recurrence.py).
+    recurrence: dict[str, Any] | None = None
 
 
 class UpdateParams(Params):
@@ -96,6 +100,8 @@ class UpdateParams(Params):
     max_time_rounding: Literal["1hour", "1day", "1h", "1d"] | None = None
     attempt_for_offline_device: bool | None = None
     sync: bool | None = None
+    # pinwarden extension: weekly windows; null makes the code an ordinary one again.
+    recurrence: dict[str, Any] | None = None
 
 
 class DeleteParams(Params):
@@ -163,6 +169,10 @@ def _create_offline(ctx: RequestContext, params: CreateParams) -> dict[str, Any]
 def create(ctx: RequestContext, params: CreateParams) -> dict[str, Any]:
     """POST /access_codes/create."""
     if params.is_offline_access_code or params.use_offline_access_code:
+        if params.recurrence is not None:
+            raise invalid_input(
+                "recurrence cannot be used with an offline access code", "recurrence"
+            )
         return _create_offline(ctx, params)
     spec = NewCode(
         name=params.name,
@@ -181,6 +191,12 @@ def create(ctx: RequestContext, params: CreateParams) -> dict[str, Any]:
     with ctx.services.db.write() as session:
         device = device_in_workspace(session, ctx.workspace_id, params.device_id, for_update=True)
         check_new_code(device, spec, now)
+        spec = replace(
+            spec,
+            recurrence=check_recurrence(
+                params.recurrence, device, spec.starts_at, spec.ends_at, now, spec.is_one_time_use
+            ),
+        )
         if params.use_backup_access_code_pool:
             enable_backup_pool(session, device, now)
         rules = device_rules(device)
@@ -214,7 +230,7 @@ def create(ctx: RequestContext, params: CreateParams) -> dict[str, Any]:
         code, attempt = add_code(ctx, session, device, pin, spec, now)
         session.flush()
         result = {
-            "access_code": access_code_view(code, list(device.errors)),
+            "access_code": access_code_view(code, list(device.errors), now=now),
             "action_attempt": action_attempt_view(attempt),
         }
     ctx.services.wake_worker()
@@ -275,6 +291,18 @@ def update_row(
         pin = params.code
     if params.given("name"):
         check_name(model, params.name)
+    one_time = params.is_one_time_use if params.is_one_time_use is not None else row.is_one_time_use
+    recurrence = row.recurrence
+    if params.given("recurrence") or (recurrence is not None and (window_changed or one_time)):
+        # A new recurrence, or the old one within a new overall window.
+        recurrence = check_recurrence(
+            params.recurrence if params.given("recurrence") else recurrence,
+            device,
+            starts,
+            ends,
+            now,
+            one_time,
+        )
     if pin is not None and (pin != row.code or window_changed):
         check_duplicate(
             live_codes(session, device.device_id, exclude=row.access_code_id),
@@ -294,9 +322,8 @@ def update_row(
             if params.prefer_native_scheduling is not None
             else row.prefer_native_scheduling
         ),
-        "is_one_time_use": (
-            params.is_one_time_use if params.is_one_time_use is not None else row.is_one_time_use
-        ),
+        "is_one_time_use": one_time,
+        "recurrence": recurrence,
     }
     changes = _changes(row, new_values)
     if not changes:
@@ -308,7 +335,7 @@ def update_row(
     for change in changes:
         setattr(row, change["property"], change["to"])
     row.revision += 1
-    if any(c["property"] in ("code", "starts_at", "ends_at") for c in changes):
+    if any(c["property"] in ("code", "starts_at", "ends_at", "recurrence") for c in changes):
         row.status = pending_status(row, device, now, ctx)
         row.pending_since = None
     record_event(
@@ -331,6 +358,9 @@ def _release(ctx: RequestContext, session: Session, row: AccessCode, device: Dev
     the lock; it stays there and is listed as unmanaged from now on."""
     if row.deleted_at is not None or row.used_at is not None:
         raise invalid_input("The access code is being removed and cannot be released")
+    if row.recurrence is not None:
+        # Released, it would stay on the lock around the clock.
+        raise invalid_input("A recurring access code cannot be released to unmanaged", "is_managed")
     if not device.caps.lists_unmanaged_codes:
         raise invalid_input("This device does not support unmanaged access codes", "is_managed")
     if row.status != "set" or row.slot is None or row.op_kind is not None:
@@ -386,7 +416,7 @@ def update(ctx: RequestContext, params: UpdateParams) -> dict[str, Any]:
             changed, result = True, {}
         else:
             changed = update_row(ctx, session, row, device, params)
-            result = None if changed else {"access_code": access_code_view(row, [])}
+            result = None if changed else {"access_code": access_code_view(row, [], now=now)}
         # Nothing to change (e.g. a replayed PUT): the attempt is done already.
         attempt = new_action_attempt(
             session,
@@ -522,7 +552,7 @@ def get(ctx: RequestContext, params: GetParams) -> dict[str, Any]:
                 if not device_exists(conn, workspace_id, params.device_id):
                     raise not_found("device", device_id=params.device_id)
                 raise not_found("access_code", device_id=params.device_id, code=params.code)
-    return {"access_code": code_row_view(row)}
+    return {"access_code": code_row_view(row, ctx.services.clock.now())}
 
 
 @functools.cache
@@ -606,7 +636,8 @@ def list_codes(ctx: RequestContext, params: ListParams) -> dict[str, Any]:
         )
         if not rows:
             check_device()
-    return {"access_codes": [code_row_view(r) for r in rows], "pagination": pagination}
+    now = ctx.services.clock.now()
+    return {"access_codes": [code_row_view(r, now) for r in rows], "pagination": pagination}
 
 
 def generate(ctx: RequestContext, params: GenerateParams) -> dict[str, Any]:

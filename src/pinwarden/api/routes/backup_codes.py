@@ -64,8 +64,10 @@ def pull(ctx: RequestContext, params: PullParams) -> dict[str, Any]:
                     "The device's backup access code pool is empty (empty_backup_access_code_pool)",
                     "access_code_id",
                 )
-            # It works from now until the original would have ended, then leaves the lock.
+            # It works from now until the original would have ended, then leaves the lock;
+            # a recurring original's backup keeps to its occurrences.
             backup.starts_at, backup.ends_at = now, original.ends_at
+            backup.recurrence = original.recurrence
             backup.revision += 1
             original.pulled_backup_access_code_id = backup.access_code_id
             original.warnings = [
@@ -87,7 +89,7 @@ def pull(ctx: RequestContext, params: PullParams) -> dict[str, Any]:
             )
             request_reconcile(session, device.device_id, now)
         session.flush()
-        view = code_view(backup, device)
+        view = code_view(backup, device, now)
     ctx.services.wake_worker()
     return {"access_code": view, "backup_access_code": view}
 
