@@ -427,3 +427,33 @@ def test_signing_out_and_a_revoked_key(page: Page, server: Harness) -> None:
         row.revoked_at = server.clock.now()
     page.goto(f"{server.endpoint}/console/locks")
     expect(page).to_have_url(re.compile(r"/console/login"))
+
+
+def test_a_recurring_code_is_created_and_shown_with_its_next_occurrence(
+    page: Page, server: Harness
+) -> None:
+    _, key = server.workspace()
+    device_id = _lock(server, key)
+    sign_in(page, server, key)
+    page.goto(f"{server.endpoint}/console/locks/{device_id}")
+    form = page.locator("#new-code")
+    form.locator("input[name=name]").fill("Cleaner")
+    form.locator("input[value=ongoing]").check()
+    form.locator("input[name=repeat_days][value=mon]").check()
+    form.locator("input[name=repeat_days][value=thu]").check()
+    form.locator("input[name=repeat_from]").fill("10:00")
+    form.locator("input[name=repeat_to]").fill("09:00")  # refused by the API, in its words
+    form.get_by_role("button", name="Create code").click()
+    expect(page.locator(".error, [role=alert]").first).to_contain_text("recurrence")
+    form.locator("input[name=repeat_to]").fill("14:00")
+    form.get_by_role("button", name="Create code").click()
+    expect(page.get_by_role("status")).to_contain_text("Code “Cleaner” created")
+    window = page.locator("table.codes tr", has_text="Cleaner").locator("td[data-label=Window]")
+    expect(window).to_contain_text("every Mon, Thu 10:00–14:00")
+    expect(window).to_contain_text("next ")
+    made = server.seam(key).client.get("/access_codes/list", params={"device_id": device_id})
+    [code] = made["access_codes"]
+    assert code["recurrence"]["weekly"] == [
+        {"days": ["mon", "thu"], "from": "10:00", "to": "14:00"}
+    ]
+    shot(page, "recurring")

@@ -84,6 +84,7 @@ class Console:
         env.filters["issues"] = views.issues
         env.filters["battery"] = views.battery_text
         env.filters["shown_status"] = views.shown_status
+        env.filters["weekly"] = views.weekly
 
     # -- plumbing -----------------------------------------------------------------------
 
@@ -344,6 +345,9 @@ class Console:
             "kind": "time_bound",
             "starts_at": views.local_input(start, tz),
             "ends_at": views.local_input(start + timedelta(days=1), tz),
+            "repeat_days": [],
+            "repeat_from": "",
+            "repeat_to": "",
         }
         defaults.update(values or {})
         return self.render(
@@ -369,7 +373,9 @@ class Console:
 
     def create_code(self, request: Request, who: Operator, form: FormData | None) -> Response:
         device_id = request.path_params["device_id"]
-        values = {k: _form_text(form, k) for k in ("name", "code", "kind", "starts_at", "ends_at")}
+        fields = ("name", "code", "kind", "starts_at", "ends_at", "repeat_from", "repeat_to")
+        values: dict[str, Any] = {k: _form_text(form, k) for k in fields}
+        values["repeat_days"] = [str(d) for d in form.getlist("repeat_days")] if form else []
         try:
             device = self.api(request, who, "/devices/get", device_id=device_id)["device"]
         except SeamError as exc:
@@ -386,6 +392,9 @@ class Console:
                 code=values["code"] or None,
                 starts_at=views.from_local_input(values["starts_at"], tz) if timed else None,
                 ends_at=views.from_local_input(values["ends_at"], tz) if timed else None,
+                recurrence=views.weekly_recurrence(
+                    values["repeat_days"], values["repeat_from"], values["repeat_to"]
+                ),
             )["access_code"]
         except SeamError as exc:
             return self.lock_page(request, who, device_id, error=exc, values=values)

@@ -65,6 +65,24 @@ def from_local_input(value: str, tz: ZoneInfo) -> str:
     return naive.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def weekly_recurrence(days: list[str], start: str, end: str) -> dict[str, Any] | None:
+    """The ``recurrence`` the form's weekly fields ask for (the lock's time zone), or None
+    when no day is ticked; times are passed on as typed, for the API to judge."""
+    if not days:
+        return None
+    return {"weekly": [{"days": days, "from": start, "to": end}]}
+
+
+def weekly(recurrence: dict[str, Any]) -> str:
+    """A recurrence in words: ``Mon, Thu 10:00–14:00; Sat 09:00–12:00 (Europe/Berlin)``."""
+    windows = "; ".join(
+        f"{', '.join(d.capitalize() for d in w['days'])} {w['from']}–{w['to']}"
+        for w in recurrence.get("weekly", [])
+    )
+    zone = recurrence.get("time_zone")
+    return f"{windows} ({zone})" if zone else windows
+
+
 def shown_status(code: dict[str, Any]) -> str:
     """The status word the console shows: the code's ``status``, or ``failed`` while the
     lock refused or failed to set or remove it."""
