@@ -280,6 +280,37 @@ def test_the_cli_lists_recurring_codes_with_their_recurrence(server: Harness) ->
     assert "mon,thu 10:00-14:00 America/New_York" in table
 
 
+def test_the_cli_creates_a_recurring_code_through_the_api_rules(server: Harness) -> None:
+    url = server.service.settings.database_url
+    seam = server.seam()
+    lock = lock_of(seam)
+    made = _cli_json(
+        url,
+        "codes",
+        "create",
+        "--device",
+        lock,
+        "--name",
+        "Walker",
+        "--code",
+        "6152",
+        "--recurrence",
+        json.dumps(CLEANER),
+    )
+    assert made["recurrence"]["weekly"] == [
+        {"days": ["mon", "thu"], "from": "10:00", "to": "14:00"}
+    ]
+    assert made["next_occurrence_starts_at"] is not None
+    listed = seam.client.get("/access_codes/list", params={"device_id": lock})["access_codes"]
+    assert [c["access_code_id"] for c in listed] == [made["access_code_id"]]
+    bad = json.dumps({"weekly": [{"days": ["mon"], "from": "14:00", "to": "10:00"}]})
+    refused = _cli(url, "codes", "create", "--device", lock, "--recurrence", bad, check=False)
+    assert refused.returncode == 1 and "invalid_input" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    masked = _cli(url, "codes", "create", "--device", lock, "--name", "Spare", "--code", "7315")
+    assert "7315" not in masked.stderr + masked.stdout and "created" in masked.stderr
+
+
 def test_the_readme_examples_run_as_written(tmp_path: Path) -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     section = readme.split("### Recurring access codes", 1)[1]
