@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -233,7 +234,11 @@ def test_pins_never_reach_pinwarden_logs_or_errors(
 def test_connect_command_onboards_a_z_wave_js_server(
     database_url: str, zwave_stack: ZWaveStack, tmp_path: object
 ) -> None:
-    env = {"PINWARDEN_DATABASE_URL": database_url}
+    # A bare environment, but for the database and the key the tests' databases are sealed with.
+    env = {
+        "PINWARDEN_DATABASE_URL": database_url,
+        "PINWARDEN_SECRET_KEY": os.environ["PINWARDEN_SECRET_KEY"],
+    }
     cli = [sys.executable, "-m", "pinwarden"]
     made = subprocess.run(
         [*cli, "workspace", "create", "Home"], env=env, capture_output=True, text=True, timeout=60
