@@ -4,29 +4,15 @@ running server uses (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from seam import Seam
 from seam.exceptions import SeamHttpApiError, SeamHttpUnauthorizedError
 
 from pinwarden.cli import cli_user
+from tests.api.test_state_cli import _cli, _json
 from tests.conftest import Harness
-from tests.processes import PINWARDEN
-
-
-def _cli(url: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PINWARDEN_DATABASE_URL=url)
-    return subprocess.run(
-        [*PINWARDEN, *args], env=env, capture_output=True, text=True, check=check, timeout=60
-    )
-
-
-def _json(url: str, *args: str) -> Any:
-    return json.loads(_cli(url, *args, "--json").stdout)
 
 
 def test_api_key_lifecycle_and_audit_from_the_cli(server: Harness) -> None:

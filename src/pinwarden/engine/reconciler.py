@@ -366,32 +366,29 @@ class Reconciler:
             if d.external_change is not None:
                 self._record_external_change(session, device, row, d, now)
             if d.removed_from_device:
-                record_event(
-                    session,
-                    "access_code.removed_from_device",
-                    now,
-                    workspace_id=row.workspace_id,
-                    device=device,
-                    access_code=row,
-                )
+                self._record_removed(session, device, row, now)
             self._resolve_attempts(row, attempts, gone=True, now=now)
             session.delete(row)
             return settle
         if d.removed_from_device and row.recurrence is not None:
             # A recurring code leaves the lock at the end of each occurrence and stays.
-            record_event(
-                session,
-                "access_code.removed_from_device",
-                now,
-                workspace_id=row.workspace_id,
-                device=device,
-                access_code=row,
-            )
+            self._record_removed(session, device, row, now)
         self._record_status(session, device, row, d, result, now)
         if row.status in ("set", "unset"):
             self._resolve_attempts(row, attempts, gone=False, now=now)
         delay_due = self._record_delay(session, device, row, now)
         return min((t for t in (settle, delay_due) if t is not None), default=None)
+
+    @staticmethod
+    def _record_removed(session: Session, device: Device, row: AccessCode, now: datetime) -> None:
+        record_event(
+            session,
+            "access_code.removed_from_device",
+            now,
+            workspace_id=row.workspace_id,
+            device=device,
+            access_code=row,
+        )
 
     def _record_delay(
         self, session: Session, device: Device, row: AccessCode, now: datetime
