@@ -65,12 +65,20 @@ def reset_sandbox(session: Session, workspace: Workspace, now: datetime) -> None
     """Drop every code, event, attempt, device and account of the workspace (the locks
     go with their accounts), then seed afresh."""
     wid = workspace.workspace_id
-    # Accounts before devices, the order discovery locks them in.
+    # Accounts, then devices, then their codes: the order discovery and the engine's
+    # writes lock them in. Deleting codes first would hold code rows while waiting for a
+    # device a reconcile holds, and that reconcile waits for those codes (a deadlock).
     session.execute(
         select(ConnectedAccount.connected_account_id)
         .where(ConnectedAccount.workspace_id == wid)
         .order_by(ConnectedAccount.connected_account_id)
         .with_for_update(key_share=True)
+    )
+    session.execute(
+        select(Device.device_id)
+        .where(Device.workspace_id == wid)
+        .order_by(Device.device_id)
+        .with_for_update()
     )
     for table in (AccessCode, ActionAttempt, Event, Device, ConnectedAccount, ReplayGuard):
         session.execute(delete(table).where(table.workspace_id == wid))
