@@ -117,6 +117,9 @@ class Settings:
     # Bad API keys one address may send in a burst before it must wait (about this many
     # a minute after that); 0 = no guard. Per process (api/bruteforce.py).
     auth_failure_limit: int = 10
+    # HTTP API processes ``pinwarden serve`` runs on its one port (serving.py); with more
+    # than one, the background loops run in the process that started them.
+    api_processes: int = 1
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -179,4 +182,5 @@ class Settings:
                 "PINWARDEN_AUDIT_RETENTION_DAYS", timedelta(days=1), base.audit_retention
             ),
             auth_failure_limit=_env_int("PINWARDEN_AUTH_FAILURE_LIMIT", base.auth_failure_limit),
+            api_processes=_env_int("PINWARDEN_API_PROCESSES", base.api_processes, low=1, high=64),
         )
