@@ -69,7 +69,12 @@ class Service:
         else:
             notify_on_commit(self.db)
             self.listener = WakeListener(
-                self.db.url, {"worker": self.worker.wake, "deliverer": self.deliverer.wake}
+                self.db.url,
+                {
+                    "worker": self.worker.wake,
+                    "deliverer": self.deliverer.wake,
+                    "reports": self.integrations.sandbox.lock_reported,
+                },
             )
         self.services = Services(
             self.db,
@@ -107,6 +112,7 @@ class Service:
         if self.settings.run_engine:
             loops.append(run_in_thread("pinwarden-engine", self.run_engine))
             wake["worker"] = self.worker.wake
+            wake["reports"] = self.integrations.sandbox.lock_reported
         if self.settings.deliver_webhooks:
             loops.append(run_in_thread("pinwarden-deliverer", self.deliverer.run))
             wake["deliverer"] = self.deliverer.wake

@@ -48,8 +48,12 @@ CHANNEL = "pinwarden_wake"
 # Set in ``session.info`` when a transaction made a device due now.
 DEVICES_DUE = "pinwarden.devices_due"
 
+# Set in ``session.info`` when a transaction wrote a simulated lock's report, which the
+# engine's sandbox driver hands out as a device event.
+LOCK_REPORTED = "pinwarden.lock_reported"
+
 # Which loop each ``session.info`` flag concerns; a notification's payload names them.
-_LOOPS = {DEVICES_DUE: "worker", DELIVERIES_QUEUED: "deliverer"}
+_LOOPS = {DEVICES_DUE: "worker", DELIVERIES_QUEUED: "deliverer", LOCK_REPORTED: "reports"}
 
 RECONNECT_MIN_SECONDS = 0.1
 RECONNECT_MAX_SECONDS = 10.0
