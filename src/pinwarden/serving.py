@@ -24,8 +24,12 @@ What a process keeps in memory and how it holds across processes:
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import math
+import os
+import signal
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, nullcontext
@@ -47,6 +51,8 @@ log = logging.getLogger(__name__)
 # A child imports the app and opens the database before it serves; on a loaded machine
 # that can take a while.
 STARTUP_SECONDS = 120.0
+# prctl(2): the signal a process gets when its parent dies.
+_PR_SET_PDEATHSIG = 1
 
 
 def api_settings(settings: Settings, processes: int) -> Settings:
@@ -60,8 +66,22 @@ def api_settings(settings: Settings, processes: int) -> Settings:
     )
 
 
-def api_app(settings: Settings) -> FastAPI:
-    """The HTTP app of one API process (uvicorn calls this in each child)."""
+def _die_with(parent: int) -> None:
+    """Have the kernel send this process SIGTERM when ``parent`` dies, however it dies
+    (Linux), so that no API process outlives its server; uvicorn then shuts down as on
+    any SIGTERM."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM) != 0:
+        log.warning("cannot follow the server's end: %s", os.strerror(ctypes.get_errno()))
+    if os.getppid() != parent:  # it died before the request was made
+        raise SystemExit(0)
+
+
+def api_app(settings: Settings, parent: int) -> FastAPI:
+    """The HTTP app of one API process (uvicorn calls this in each child of ``parent``)."""
+    _die_with(parent)
     try:
         return Service(settings).app
     except Exception:
@@ -105,7 +125,7 @@ def serve_processes(
     child serves."""
     settings = service.settings
     config = uvicorn.Config(
-        partial(api_app, api_settings(settings, processes)),
+        partial(api_app, api_settings(settings, processes), os.getpid()),
         factory=True,
         workers=processes,
         log_level="warning",

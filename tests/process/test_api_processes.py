@@ -242,3 +242,24 @@ def test_several_processes_need_a_database_that_outlives_one(tmp_path: Path) -> 
     )
     assert refused.returncode == 1
     assert "in-memory database" in refused.stderr
+
+
+def test_the_api_processes_end_with_a_server_that_was_killed(tmp_path: Path) -> None:
+    env = dict(os.environ, PINWARDEN_DATABASE_URL=f"sqlite:///{tmp_path / 'pinwarden.db'}")
+    key = sandbox_key(env)
+    port = free_port()
+    server = subprocess.Popen(
+        [*PINWARDEN, "serve", "--port", str(port), "--processes", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        assert server.stdout.readline().startswith("listening on")
+        apis = {api.pid for api in _one_per_process(port, server.pid, key, 2)}
+    finally:
+        server.kill()
+        server.wait(timeout=10)
+    wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in apis), 30)
