@@ -7,6 +7,7 @@ import asyncio
 import getpass
 import json
 import logging
+import os
 import re
 import signal
 import socket
@@ -217,7 +218,8 @@ def serve(
             "--processes",
             min=1,
             max=64,
-            help="HTTP API processes on the port (default: $PINWARDEN_API_PROCESSES or 1)",
+            help="HTTP API processes on the port (default: $PINWARDEN_API_PROCESSES, else 2 on"
+            " two or more cores)",
         ),
     ] = None,
 ) -> None:
@@ -228,7 +230,9 @@ def serve(
     settings = _settings(database, worker)
     count = processes if processes is not None else settings.api_processes
     if count > 1 and _in_memory(settings.database_url):
-        _fail("several API processes need a database file or server, not an in-memory database")
+        if processes is not None or "PINWARDEN_API_PROCESSES" in os.environ:
+            _fail("several API processes need a database file or server, not an in-memory one")
+        count = 1  # the default, where it cannot apply
     bind_host = host or settings.host
     bind_port = port if port is not None else settings.port
     # Port, then database, then writes: a run that cannot serve leaves no trace.
@@ -242,7 +246,9 @@ def serve(
             if sandbox:
                 with _acting(service, "serve --sandbox"):
                     _announce_sandbox(service, url, new_key)
-            serving.serve_processes(service, sock, count, lambda: _say_listening(url))
+            stopped_by = serving.serve_processes(service, sock, count, lambda: _say_listening(url))
+        # Outside the block, which removes the metrics' directory first.
+        serving.end_by(stopped_by)
         return
     service = _open(settings)
     if sandbox:

@@ -67,13 +67,13 @@ def api_settings(settings: Settings, processes: int) -> Settings:
 
 
 def _die_with(parent: int) -> None:
-    """Have the kernel send this process SIGTERM when ``parent`` dies, however it dies
-    (Linux), so that no API process outlives its server; uvicorn then shuts down as on
-    any SIGTERM."""
+    """Have the kernel kill this process when ``parent`` dies without stopping it (Linux):
+    no API process outlives its server, and the port is free again at once, for a
+    restart on it. (A stopped server stops its API processes gracefully first.)"""
     if not sys.platform.startswith("linux"):
         return
     libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM) != 0:
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
         log.warning("cannot follow the server's end: %s", os.strerror(ctypes.get_errno()))
     if os.getppid() != parent:  # it died before the request was made
         raise SystemExit(0)
@@ -103,13 +103,23 @@ def shared_metrics(enabled: bool) -> Iterator[None]:
 
 
 class _Supervisor(Multiprocess):
-    """uvicorn's supervisor, which says once when every API process serves."""
+    """uvicorn's supervisor, which says once when every API process serves, and
+    remembers the signal that stopped it."""
 
     def __init__(
         self, config: uvicorn.Config, sockets: list[socket], started: Callable[[], None]
     ) -> None:
         super().__init__(config, sockets)
         self._started = started
+        self.stopped_by: signal.Signals | None = None
+
+    def handle_int(self) -> None:
+        self.stopped_by = signal.SIGINT
+        super().handle_int()
+
+    def handle_term(self) -> None:
+        self.stopped_by = signal.SIGTERM
+        super().handle_term()
 
     def init_processes(self) -> None:
         super().init_processes()
@@ -119,10 +129,10 @@ class _Supervisor(Multiprocess):
 
 def serve_processes(
     service: Service, sock: socket, processes: int, started: Callable[[], None]
-) -> None:
+) -> signal.Signals | None:
     """Serve ``service``'s API from ``processes`` child processes on ``sock`` and run its
     background loops here, until SIGINT or SIGTERM; ``started`` is called once every
-    child serves."""
+    child serves. Returns the signal that stopped the server."""
     settings = service.settings
     config = uvicorn.Config(
         partial(api_app, api_settings(settings, processes), os.getpid()),
@@ -130,8 +140,18 @@ def serve_processes(
         workers=processes,
         log_level="warning",
     )
+    supervisor = _Supervisor(config, [sock], started)
     try:
         with service.background() if settings.run_worker else nullcontext():
-            _Supervisor(config, [sock], started).run()
+            supervisor.run()
     finally:
         service.db.dispose()
+    return supervisor.stopped_by
+
+
+def end_by(signum: signal.Signals | None) -> None:
+    """End this process by ``signum`` (if any), as a single uvicorn server does once it
+    has shut down, so that whoever started ``serve`` sees the same exit status."""
+    if signum is not None:
+        signal.signal(signum, signal.SIG_DFL)
+        signal.raise_signal(signum)
