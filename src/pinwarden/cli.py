@@ -243,10 +243,15 @@ def serve(
         # Before the first Service: its metrics must already count in shared files.
         with serving.shared_metrics(settings.metrics):
             service = _open(settings)
-            if sandbox:
-                with _acting(service, "serve --sandbox"):
-                    _announce_sandbox(service, url, new_key)
-            stopped_by = serving.serve_processes(service, sock, count, lambda: _say_listening(url))
+
+            def started() -> None:
+                # Once every API process answers, so that the key printed works at once.
+                if sandbox:
+                    with _acting(service, "serve --sandbox"):
+                        _announce_sandbox(service, url, new_key)
+                _say_listening(url)
+
+            stopped_by = serving.serve_processes(service, sock, count, started)
         # Outside the block, which removes the metrics' directory first.
         serving.end_by(stopped_by)
         return
