@@ -10,6 +10,7 @@ SDKs write (``…&_strict=true``), pinwarden first and the fake right after, so 
 measured in the same run on the same machine.
 
     .venv/bin/python bench/api_compare.py [--with-fake] [--seconds 8] [--connections 8]
+        [--processes N]
 """
 
 from __future__ import annotations
@@ -200,11 +201,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--processes", type=int, default=None, help="serve --processes N (default: serve's)"
+    )
     args = parser.parse_args()
     procs: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            proc, base, key = start_server(Path(tmp))
+            proc, base, key = start_server(Path(tmp), processes=args.processes)
             procs.append(proc)
             targets = [prepare("pinwarden", base, key)]
             if args.with_fake:
@@ -214,7 +218,9 @@ def main() -> None:
             print(
                 f"wrk {args.threads} thread(s), {args.connections} connections, "
                 f"{args.seconds:.0f} s per run; {os.cpu_count()} cores; pinwarden serve on "
-                f"SQLite with default settings; each list returns {CODES} codes"
+                f"SQLite with default settings"
+                f"{'' if args.processes is None else f', --processes {args.processes}'}; "
+                f"each list returns {CODES} codes"
             )
             compare(targets, args)
         finally:

@@ -14,11 +14,15 @@ import httpx
 
 
 def start_server(
-    workdir: Path, database_url: str | None = None, env_extra: dict[str, str] | None = None
+    workdir: Path,
+    database_url: str | None = None,
+    env_extra: dict[str, str] | None = None,
+    processes: int | None = None,
 ) -> tuple[subprocess.Popen[bytes], str, str]:
     """A running server with a sandbox workspace: ``(process, base_url, api_key)``.
 
-    On a fresh SQLite file unless ``database_url`` is given (a new workspace there)."""
+    On a fresh SQLite file unless ``database_url`` is given (a new workspace there);
+    ``processes``: ``serve --processes N`` (None: the default)."""
     env = dict(os.environ)
     env["PINWARDEN_DATABASE_URL"] = database_url or f"sqlite:///{workdir / 'bench.db'}"
     env["PINWARDEN_SECRET_KEY_FILE"] = str(workdir / "bench.key")
@@ -38,8 +42,9 @@ def start_server(
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
+    extra = [] if processes is None else ["--processes", str(processes)]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pinwarden", "serve", "--port", str(port)],
+        [sys.executable, "-m", "pinwarden", "serve", "--port", str(port), *extra],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

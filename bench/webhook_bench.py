@@ -10,7 +10,7 @@ sharing the rate. Latency = arrival at the receiver minus the event's ``created_
 event not delivered by then counts as lost.
 
     .venv/bin/python bench/webhook_bench.py [--rate 200] [--seconds 60] [--senders 4]
-        [--database postgresql+psycopg://postgres@127.0.0.1:5432/test]
+        [--database postgresql+psycopg://postgres@127.0.0.1:5432/test] [--processes N]
 """
 
 from __future__ import annotations
@@ -59,6 +59,9 @@ def main() -> None:
         help="deliver from a second process (`pinwarden worker` with the engine off) and "
         "run `pinwarden serve` without the deliverer",
     )
+    parser.add_argument(
+        "--processes", type=int, default=None, help="serve --processes N (default: serve's)"
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -72,7 +75,7 @@ def main() -> None:
         assert receiver.stdout is not None
         port = int(receiver.stdout.readline())
         extra = {"PINWARDEN_DELIVER_WEBHOOKS": "0"} if args.deliverer_process else {}
-        server, base, key = start_server(Path(tmp), args.database, extra)
+        server, base, key = start_server(Path(tmp), args.database, extra, args.processes)
         deliverer: subprocess.Popen[bytes] | None = None
         if args.deliverer_process:
             env = dict(os.environ)
@@ -154,7 +157,8 @@ def main() -> None:
                 f"pinwarden webhook benchmark: {database}, "
                 f"`pinwarden serve`, receiver in its own process, target {args.rate:.0f} events/s "
                 f"for {args.seconds:.0f} s, {senders} senders, deliverer "
-                f"{'in its own process' if args.deliverer_process else 'in the server'} "
+                f"{'in its own process' if args.deliverer_process else 'in the server'}"
+                f"{'' if args.processes is None else f', --processes {args.processes}'} "
                 f"({os.cpu_count()} cores)"
             )
             print(

@@ -7,6 +7,7 @@ import asyncio
 import getpass
 import json
 import logging
+import os
 import re
 import signal
 import socket
@@ -25,8 +26,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from pinwarden import serving
 from pinwarden.api.auth import issue, issue_api_key, key_id_of
 from pinwarden.api.context import RequestContext
 from pinwarden.api.errors import SeamError
@@ -37,7 +40,7 @@ from pinwarden.config import Settings
 from pinwarden.devices.driver import DeviceUnavailable
 from pinwarden.service import Service
 from pinwarden.store import audit, sealed
-from pinwarden.store.db import Database, check_url, display_url
+from pinwarden.store.db import Database, check_url, display_url, normalize_url
 from pinwarden.store.events import event_json
 from pinwarden.store.sealed import SecretKeyError
 from pinwarden.store.sealing_keys import (
@@ -175,6 +178,11 @@ def _url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+def _say_listening(url: str) -> None:
+    typer.echo(f"listening on {url}")
+    typer.echo(f"console: {url}/console (sign in with an API key)")
+
+
 class _Server(uvicorn.Server):
     """Says where it listens once it really does (after the lifespan started)."""
 
@@ -185,8 +193,7 @@ class _Server(uvicorn.Server):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         if self.started:
-            typer.echo(f"listening on {self._url}")
-            typer.echo(f"console: {self._url}/console (sign in with an API key)")
+            _say_listening(self._url)
 
 
 @app.command()
@@ -205,24 +212,61 @@ def serve(
         typer.Option("--new-key", help="With --sandbox: issue and print another API key"),
     ] = False,
     worker: Annotated[bool, typer.Option(help="Run the reconcile worker in this process")] = True,
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            "--processes",
+            min=1,
+            max=64,
+            help="HTTP API processes on the port (default: $PINWARDEN_API_PROCESSES, else 2 on"
+            " two or more cores)",
+        ),
+    ] = None,
 ) -> None:
     """Run the HTTP API (and the reconcile worker)."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     settings = _settings(database, worker)
+    count = processes if processes is not None else settings.api_processes
+    if count > 1 and _in_memory(settings.database_url):
+        if processes is not None or "PINWARDEN_API_PROCESSES" in os.environ:
+            _fail("several API processes need a database file or server, not an in-memory one")
+        count = 1  # the default, where it cannot apply
     bind_host = host or settings.host
     bind_port = port if port is not None else settings.port
     # Port, then database, then writes: a run that cannot serve leaves no trace.
     sock = _listen(bind_host, bind_port)
     bind_port = sock.getsockname()[1]  # the one the system picked, for --port 0
-    service = _open(settings)
     url = _url(bind_host, bind_port)
+    if count > 1:
+        # Before the first Service: its metrics must already count in shared files.
+        with serving.shared_metrics(settings.metrics):
+            service = _open(settings)
+
+            def started() -> None:
+                # Once every API process answers, so that the key printed works at once.
+                if sandbox:
+                    with _acting(service, "serve --sandbox"):
+                        _announce_sandbox(service, url, new_key)
+                _say_listening(url)
+
+            stopped_by = serving.serve_processes(service, sock, count, started)
+        # Outside the block, which removes the metrics' directory first.
+        serving.end_by(stopped_by)
+        return
+    service = _open(settings)
     if sandbox:
         with _acting(service, "serve --sandbox"):
             _announce_sandbox(service, url, new_key)
     config = uvicorn.Config(service.app, host=bind_host, port=bind_port, log_level="warning")
     _Server(config, url).run(sockets=[sock])
+
+
+def _in_memory(url: str) -> bool:
+    """Whether ``url`` names an SQLite database that lives in one process's memory."""
+    parsed = make_url(normalize_url(url))
+    return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
 
 
 def _announce_sandbox(service: Service, url: str, new_key: bool) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 DEFAULT_DATABASE_URL = "sqlite:///pinwarden.db"
@@ -117,6 +117,11 @@ class Settings:
     # Bad API keys one address may send in a burst before it must wait (about this many
     # a minute after that); 0 = no guard. Per process (api/bruteforce.py).
     auth_failure_limit: int = 10
+    # HTTP API processes ``pinwarden serve`` runs on its one port (serving.py); with more
+    # than one, the background loops run in the process that started them. Two by default
+    # (one on a one-core machine): on two cores they answer reads 1.5-2x faster than one
+    # (docs/benchmarks.md), and three were no faster than two.
+    api_processes: int = field(default_factory=lambda: min(2, os.cpu_count() or 1))
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -179,4 +184,5 @@ class Settings:
                 "PINWARDEN_AUDIT_RETENTION_DAYS", timedelta(days=1), base.audit_retention
             ),
             auth_failure_limit=_env_int("PINWARDEN_AUTH_FAILURE_LIMIT", base.auth_failure_limit),
+            api_processes=_env_int("PINWARDEN_API_PROCESSES", base.api_processes, low=1, high=64),
         )

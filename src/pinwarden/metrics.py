@@ -5,16 +5,23 @@ reconciler, deliverer). The device gauges (due, overdue, offline) are read from 
 database at scrape time: the queue is shared by every process, so any process answers
 with the whole picture, including an API replica that runs no worker, and nothing can go
 stale between scrapes.
+
+``pinwarden serve --processes N`` answers ``/metrics`` from whichever API process takes
+the request, so there the counters and histograms are kept in prometheus_client's
+multiprocess mode (:func:`share_between_processes`: one file per process in a directory
+of the server's) and every scrape sums all processes, the background loops' included.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -33,6 +40,18 @@ DELIVERY_OUTCOMES = ("succeeded", "http_error", "unreachable")
 # Locks take seconds per command; a pass is several commands.
 _PASS_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 _LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
+# prometheus_client's own variable: set, metrics are kept in files there.
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def share_between_processes(directory: str) -> None:
+    """Keep the metrics made from now on, in this process and in the processes it starts
+    (they inherit the variable), in files under ``directory``, so that any of them can
+    render the sum. Call before the first :class:`Metrics` is made."""
+    os.environ[MULTIPROCESS_DIR] = directory
+    # prometheus_client picks its value class once, at import; this process imported it
+    # before it knew, so it is told again.
+    values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
 
 
 class Metrics:
@@ -42,6 +61,9 @@ class Metrics:
         # A registry of its own: tests build many services in one process, and the
         # global registry refuses a second metric of the same name.
         self.registry = CollectorRegistry()
+        # Set: the counters live in files there, and render() sums every process's.
+        self._shared_dir = os.environ.get(MULTIPROCESS_DIR) or None
+        self._collectors: list[Collector] = []
         r = self.registry
         self.http_requests = Counter(
             "pinwarden_http_requests",
@@ -97,11 +119,20 @@ class Metrics:
 
     def watch_devices(self, db: Database, clock: Clock, overdue_after: timedelta) -> None:
         """Export the device gauges, computed from ``db`` at each scrape."""
-        self.registry.register(_DeviceGauges(db, clock, overdue_after))
+        gauges = _DeviceGauges(db, clock, overdue_after)
+        self.registry.register(gauges)
+        self._collectors.append(gauges)
 
     def render(self) -> bytes:
-        """The Prometheus text exposition of every metric."""
-        return generate_latest(self.registry)
+        """The Prometheus text exposition of every metric (of every process, when they
+        are shared)."""
+        if self._shared_dir is None:
+            return generate_latest(self.registry)
+        merged = CollectorRegistry()
+        MultiProcessCollector(merged, path=self._shared_dir)  # type: ignore[no-untyped-call]
+        for collector in self._collectors:
+            merged.register(collector)
+        return generate_latest(merged)
 
 
 class _DeviceGauges(Collector):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager, nullcontext
 from datetime import datetime
 from typing import Any
@@ -30,7 +30,7 @@ from pinwarden.integrations import Integrations
 from pinwarden.metrics import Metrics
 from pinwarden.store import migrate, sealed
 from pinwarden.store.db import Database
-from pinwarden.store.notify import WakeListener, notify_on_commit
+from pinwarden.store.notify import DatagramWakes, WakeListener, notify_on_commit
 from pinwarden.store.sealing_keys import check_keys
 from pinwarden.store.tables import ConnectedAccount, Workspace
 from pinwarden.store.workspaces import create_workspace
@@ -58,18 +58,29 @@ class Service:
         # Discovery's loop: a move of a fake clock may make the next round due.
         self.devices_idle = Signal()
         self.clock.subscribe(self.devices_idle.wake)
-        # One process on SQLite; on PostgreSQL writes wake the loops of every process.
+        # Writes wake the loops of every process on the database: on PostgreSQL through
+        # NOTIFY, on SQLite through datagrams (several API processes, `pinwarden serve
+        # --processes`, or a CLI command beside a running server).
         self.listener: WakeListener | None = None
-        if not self.db.is_sqlite:
+        self.datagrams: DatagramWakes | None = None
+        if self.db.is_sqlite:
+            self.datagrams = DatagramWakes(self.db.url)
+            self.datagrams.install(self.db)
+        else:
             notify_on_commit(self.db)
             self.listener = WakeListener(
-                self.db.url, {"worker": self.worker.wake, "deliverer": self.deliverer.wake}
+                self.db.url,
+                {
+                    "worker": self.worker.wake,
+                    "deliverer": self.deliverer.wake,
+                    "reports": self.integrations.sandbox.lock_reported,
+                },
             )
         self.services = Services(
             self.db,
             self.clock,
             settings,
-            self.worker.wake,
+            self._wake_worker,
             ApiKeyVerifier(self.db, self.clock),
             RateLimiter.from_settings(self.clock, settings),
             auth_guard=AuthFailureGuard(self.clock, settings.auth_failure_limit),
@@ -78,6 +89,12 @@ class Service:
         self.app: FastAPI = create_app(
             self.services, self._lifespan, extra_endpoints=self.integrations.endpoints, ops=ops
         )
+
+    def _wake_worker(self) -> None:
+        """After an API write: wake the worker, here or in the process that runs it."""
+        self.worker.wake()
+        if self.datagrams is not None:
+            self.datagrams.send("worker")
 
     def migrate(self) -> None:
         """Bring the schema to the newest version."""
@@ -91,12 +108,20 @@ class Service:
         other processes' writes, until the block ends; then let each loop finish its
         transaction."""
         loops = []
+        wake: dict[str, Callable[[], None]] = {}
         if self.settings.run_engine:
             loops.append(run_in_thread("pinwarden-engine", self.run_engine))
+            wake["worker"] = self.worker.wake
+            wake["reports"] = self.integrations.sandbox.lock_reported
         if self.settings.deliver_webhooks:
             loops.append(run_in_thread("pinwarden-deliverer", self.deliverer.run))
+            wake["deliverer"] = self.deliverer.wake
         if self.listener is not None:
             loops.append(run_in_thread("pinwarden-listener", self.listener.run))
+        elif self.datagrams is not None and wake:
+            datagrams = self.datagrams.listen(wake)
+            if datagrams is not None:
+                loops.append(run_in_thread("pinwarden-listener", datagrams.run))
         try:
             yield
         finally:

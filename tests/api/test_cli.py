@@ -94,7 +94,7 @@ def test_serve_sandbox_prints_a_key_the_sdk_can_use(tmp_path: Path) -> None:
             except Exception:
                 return None  # not listening yet
 
-        wait_until(locks, 10)
+        wait_until(locks, 60)
         devices = locks()
         assert devices
         code = seam.access_codes.create(device_id=devices[0].device_id, code="4821")
@@ -164,7 +164,7 @@ def test_connect_creates_an_account_that_never_shows_its_configuration(tmp_path:
     )
     try:
         seam = Seam(api_key=made["api_key"], endpoint=f"http://127.0.0.1:{port}")
-        wait_until(lambda: _up(seam), 10)
+        wait_until(lambda: _up(seam), 60)
         account = seam.client.post(
             "/connected_accounts/get", json={"connected_account_id": account_id}
         )

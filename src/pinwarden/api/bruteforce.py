@@ -9,7 +9,8 @@ good). So a burst of ``limit`` bad keys is refused at once, and a steady guesser
 about ``limit`` tries a minute. Other addresses are never affected.
 
 The scores live in this process's memory: each API replica counts on its own (a guesser
-spread over N replicas gets N times the tries), and a restart forgets them. Addresses
+spread over N replicas gets N times the tries; ``serve --processes N`` gives each of its
+processes ``ceil(limit / N)`` instead, see serving.py), and a restart forgets them. Addresses
 whose score has decayed away are forgotten, so memory stays bounded.
 """
 

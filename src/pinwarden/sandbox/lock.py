@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from pinwarden.domain.offline_codes import FIRST_USE_WITHIN, read_offline_pin
 from pinwarden.sandbox.tables import SandboxLock, SandboxLockEvent, SandboxSlot
+from pinwarden.store.notify import LOCK_REPORTED
 from pinwarden.store.sealed import matches
 
 
@@ -41,8 +42,10 @@ def end_slots(session: Session, lock_id: str, slots: list[int], at: datetime) ->
 
 
 def report(session: Session, lock_id: str, kind: str, now: datetime, **payload: Any) -> None:
-    """The lock tells its integration something (a :class:`SandboxLockEvent`)."""
+    """The lock tells its integration something (a :class:`SandboxLockEvent`); the commit
+    wakes the engine's driver in whichever process runs it."""
     session.add(SandboxLockEvent(lock_id=lock_id, occurred_at=now, kind=kind, payload=payload))
+    session.info[LOCK_REPORTED] = True
 
 
 def edit_at_keypad(

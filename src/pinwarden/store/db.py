@@ -2,13 +2,20 @@
 
 SQLite (the embedded default) runs in WAL mode; write transactions start with
 ``BEGIN IMMEDIATE`` and are serialized in-process, so a read that later writes can
-never hit a lock upgrade failure. PostgreSQL uses ordinary transactions and row locks.
+never hit a lock upgrade failure. Across processes on one file (``serve --processes``,
+a CLI command beside a server) they are serialized by an ``flock`` on a file next to the
+database (``<file>-lock``): the kernel hands the lock over the moment it is released,
+where SQLite's own busy handler would sleep and retry (up to 100 ms a round). The busy
+timeout stays as the backstop for writers that are not pinwarden. PostgreSQL uses
+ordinary transactions and row locks.
 Single-statement reads (:meth:`Database.rows`) run outside any transaction: one
 statement is consistent on its own, and BEGIN/ROLLBACK would double its cost.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -74,6 +81,8 @@ class Database:
         self._read_sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._write_sessions = sessionmaker(self._write_engine, expire_on_commit=False)
         self._sqlite_write_lock = threading.Lock()
+        self._lock_path = _lock_file(self.url) if self.is_sqlite else None
+        self._lock_fd: int | None = None
         self._commit_hooks: list[Callable[[dict[str, Any]], None]] = []
 
     @property
@@ -155,7 +164,7 @@ class Database:
         if lock is not None:
             lock.acquire()
         try:
-            with self._write_sessions() as session:
+            with self._between_processes(), self._write_sessions() as session:
                 with session.begin():
                     yield session
                 info = dict(session.info)
@@ -165,9 +174,36 @@ class Database:
         for hook in self._commit_hooks:
             hook(info)
 
+    @contextmanager
+    def _between_processes(self) -> Iterator[None]:
+        """Hold the file's write lock (SQLite files only; called under the thread lock)."""
+        if self._lock_path is None:
+            yield
+            return
+        if self._lock_fd is None:
+            self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (and the write lock's file)."""
         self.engine.dispose()
+        with self._sqlite_write_lock:
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
+
+
+def _lock_file(url: str) -> str | None:
+    """The file whose ``flock`` serializes writers of the SQLite file at ``url``; None
+    for an in-memory database (one process)."""
+    path = make_url(url).database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return f"{path}-lock"
 
 
 # The audit trail's flush listener applies to every session (store/audit.py).

@@ -1,4 +1,4 @@
-"""Wake-ups across processes on PostgreSQL: ``NOTIFY pinwarden_wake`` and its listener.
+"""Wake-ups across processes: ``NOTIFY pinwarden_wake`` on PostgreSQL, datagrams on SQLite.
 
 A write that makes a device due, or queues webhook deliveries, wakes this process's
 worker or deliverer directly. Other processes on the same database (``pinwarden worker``
@@ -7,15 +7,29 @@ LISTEN/NOTIFY: the write's transaction sends a notification naming the loops it 
 and every process that runs loops keeps a :class:`WakeListener` that wakes its own. Each
 woken worker tries to claim; ``SKIP LOCKED`` decides which one does the work. Without a
 notification (one sent while a listener was reconnecting) the idle poll still finds the
-work. SQLite runs a single process and needs none of this.
+work.
+
+On SQLite (``pinwarden serve --processes N``: API processes beside the one that runs the
+loops) a :class:`DatagramWakes` does the same with Unix datagrams: the process that runs a
+loop binds an abstract socket named after the database file and the loop, and every other
+process on that file sends the loop's name there after a commit that concerns it. Sent
+after the commit, so the woken loop sees the write; a datagram nobody receives (no such
+loop running, its buffer full of wake-ups already) is dropped, and the idle poll covers
+it as it does a lost notification. Abstract sockets are Linux's; elsewhere only the
+idle poll carries work between processes on SQLite.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
-from collections.abc import Callable, Mapping
+import os
+import socket
+import sys
+import threading
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 
 import psycopg
@@ -34,8 +48,12 @@ CHANNEL = "pinwarden_wake"
 # Set in ``session.info`` when a transaction made a device due now.
 DEVICES_DUE = "pinwarden.devices_due"
 
+# Set in ``session.info`` when a transaction wrote a simulated lock's report, which the
+# engine's sandbox driver hands out as a device event.
+LOCK_REPORTED = "pinwarden.lock_reported"
+
 # Which loop each ``session.info`` flag concerns; a notification's payload names them.
-_LOOPS = {DEVICES_DUE: "worker", DELIVERIES_QUEUED: "deliverer"}
+_LOOPS = {DEVICES_DUE: "worker", DELIVERIES_QUEUED: "deliverer", LOCK_REPORTED: "reports"}
 
 RECONNECT_MIN_SECONDS = 0.1
 RECONNECT_MAX_SECONDS = 10.0
@@ -134,3 +152,128 @@ class WakeListener:
                 wake = self._wake.get(name)
                 if wake is not None:
                     wake()
+
+
+def _abstract_address(database_url: str, loop: str) -> str | None:
+    """The abstract socket name of ``loop`` on the SQLite file of ``database_url``; None
+    for an in-memory database (one process only) or where abstract sockets do not exist."""
+    path = make_url(database_url).database
+    if not sys.platform.startswith("linux") or not path or path == ":memory:":
+        return None
+    digest = hashlib.sha256(os.path.realpath(path).encode()).hexdigest()[:24]
+    return f"\0pinwarden-wake-{digest}-{loop}"
+
+
+_SENDER: socket.socket | None = None
+_SENDER_LOCK = threading.Lock()
+
+
+def _sender() -> socket.socket:
+    """This process's one unbound socket that sends every wake-up datagram (sendto on a
+    datagram socket is thread-safe)."""
+    global _SENDER
+    if _SENDER is None:
+        with _SENDER_LOCK:
+            if _SENDER is None:
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                sock.setblocking(False)
+                _SENDER = sock
+    return _SENDER
+
+
+class DatagramWakes:
+    """Cross-process wake-ups on one SQLite file (see the module docstring).
+
+    ``local`` are the loops this process runs itself, whose wake-ups stay in-process;
+    :meth:`send` reaches the others, :meth:`listen` receives for the local ones.
+    """
+
+    def __init__(self, database_url: str) -> None:
+        self._url = database_url
+        self._local: frozenset[str] = frozenset()
+        self._addresses = {
+            loop: address
+            for loop in _LOOPS.values()
+            if (address := _abstract_address(database_url, loop)) is not None
+        }
+
+    def install(self, db: Database) -> None:
+        """Send a wake-up after each commit on ``db`` that made a device due or queued
+        deliveries, to the loops named by it that run elsewhere."""
+
+        def committed(info: dict[str, object]) -> None:
+            for flag, loop in _LOOPS.items():
+                if info.get(flag):
+                    self.send(loop)
+
+        db.on_commit(committed)
+
+    def send(self, loop: str) -> None:
+        """Wake ``loop`` in whichever process runs it, unless it runs in this one."""
+        address = self._addresses.get(loop)
+        if address is None or loop in self._local:
+            return
+        # Nobody listening (ConnectionRefused, FileNotFound) or a full buffer (BlockingIO):
+        # either way there is nobody to wake now, and the idle poll is the backstop.
+        with contextlib.suppress(OSError):
+            _sender().sendto(loop.encode(), address)
+
+    def listen(self, wake: Mapping[str, Callable[[], None]]) -> DatagramListener | None:
+        """Receive this process's loops' wake-ups (``wake`` maps a loop to its wake);
+        from now on those loops count as local and are no longer sent to. None where
+        there is no channel."""
+        self._local = frozenset(wake)
+        sockets: dict[str, socket.socket] = {}
+        for loop in wake:
+            address = self._addresses.get(loop)
+            if address is None:
+                continue
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                # Another process runs this loop on the same file: both stay correct,
+                # this one finds other processes' work by its idle poll.
+                log.warning("%s wake-ups go to another process (%s)", loop, exc)
+                sock.close()
+                continue
+            sock.setblocking(False)
+            sockets[loop] = sock
+        return DatagramListener(sockets, wake) if sockets else None
+
+
+class DatagramListener:
+    """Wakes this process's loops on the datagrams :class:`DatagramWakes` sends."""
+
+    def __init__(
+        self, sockets: Mapping[str, socket.socket], wake: Mapping[str, Callable[[], None]]
+    ) -> None:
+        self._sockets = dict(sockets)
+        self._wake = dict(wake)
+
+    @property
+    def loops(self) -> Collection[str]:
+        """The loops this listener receives for."""
+        return self._sockets.keys()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Wake the loops as their datagrams arrive, until ``stop``; then close."""
+        loop = asyncio.get_running_loop()
+        for name, sock in self._sockets.items():
+            loop.add_reader(sock.fileno(), self._drain, name, sock)
+        try:
+            # Any wake-up sent before the sockets were bound is lost: look once now.
+            for name in self._sockets:
+                self._wake[name]()
+            await stop.wait()
+        finally:
+            for sock in self._sockets.values():
+                loop.remove_reader(sock.fileno())
+                sock.close()
+
+    def _drain(self, name: str, sock: socket.socket) -> None:
+        # Many commits may have queued datagrams; one wake covers them all.
+        with contextlib.suppress(BlockingIOError):
+            while sock.recv(64):
+                pass
+        self._wake[name]()
