@@ -39,7 +39,7 @@ from pinwarden.domain.windows import belongs_on_lock, next_transition
 from pinwarden.engine import backup_pool, doors, unmanaged
 from pinwarden.engine.lease import Claim
 from pinwarden.engine.plan import Decision, DevicePlan, Held, plan_device
-from pinwarden.engine.rows import rows_of
+from pinwarden.engine.rows import CodeRow, rows_of
 from pinwarden.engine.snapshot import Snapshot, load_snapshots
 from pinwarden.engine.writes import MAX_GROUP, GroupWriter
 from pinwarden.metrics import Metrics
@@ -254,7 +254,7 @@ class Reconciler:
             wake_at=min((t for t in due_times if t is not None), default=None), failed=True
         )
 
-    def _follow_occurrence(self, row: AccessCode, now: datetime) -> datetime | None:
+    def _follow_occurrence(self, row: CodeRow, now: datetime) -> datetime | None:
         """For a recurring code nothing of which is on the lock nor on its way there: due
         for programming (``setting``, so it can be late) from each occurrence's lead time,
         ``unset`` again after it. Returns its next boundary, to look at the device then."""
@@ -331,7 +331,7 @@ class Reconciler:
         self,
         session: Session,
         device: Device,
-        row: AccessCode,
+        row: CodeRow,
         d: Decision,
         result: OpOutcome | None,
         now: datetime,
@@ -368,7 +368,7 @@ class Reconciler:
             if d.removed_from_device:
                 self._record_removed(session, device, row, now)
             self._resolve_attempts(row, attempts, gone=True, now=now)
-            session.delete(row)
+            row.deleted = True
             return settle
         if d.removed_from_device and row.recurrence is not None:
             # A recurring code leaves the lock at the end of each occurrence and stays.
@@ -380,7 +380,7 @@ class Reconciler:
         return min((t for t in (settle, delay_due) if t is not None), default=None)
 
     @staticmethod
-    def _record_removed(session: Session, device: Device, row: AccessCode, now: datetime) -> None:
+    def _record_removed(session: Session, device: Device, row: CodeRow, now: datetime) -> None:
         record_event(
             session,
             "access_code.removed_from_device",
@@ -391,7 +391,7 @@ class Reconciler:
         )
 
     def _record_delay(
-        self, session: Session, device: Device, row: AccessCode, now: datetime
+        self, session: Session, device: Device, row: CodeRow, now: datetime
     ) -> datetime | None:
         """Warn once per episode when setting or removing takes unusually long (R142).
 
@@ -433,7 +433,7 @@ class Reconciler:
 
     @staticmethod
     def _record_external_change(
-        session: Session, device: Device, row: AccessCode, d: Decision, now: datetime
+        session: Session, device: Device, row: CodeRow, d: Decision, now: datetime
     ) -> None:
         """A code changed or deleted at the lock (R145–R147): an error while pinwarden puts
         it back, a warning when such changes are allowed and honoured."""
@@ -463,7 +463,7 @@ class Reconciler:
         self,
         session: Session,
         device: Device,
-        row: AccessCode,
+        row: CodeRow,
         d: Decision,
         result: OpOutcome | None,
         now: datetime,
@@ -546,7 +546,7 @@ class Reconciler:
 
     @staticmethod
     def _resolve_attempts(
-        row: AccessCode, pending: list[ActionAttempt], gone: bool, now: datetime
+        row: CodeRow, pending: list[ActionAttempt], gone: bool, now: datetime
     ) -> None:
         """Pending attempts finish once the lock reflects their request (R191)."""
         for attempt in pending:
@@ -561,4 +561,6 @@ class Reconciler:
                 }
             elif attempt.revision is None or attempt.revision <= row.revision:
                 attempt.status = "success"
-                attempt.result = {"access_code": access_code_view(row, [], now=now)}
+                # A CodeRow carries every column the view reads off an AccessCode.
+                view = access_code_view(cast(AccessCode, row), [], now=now)
+                attempt.result = {"access_code": view}

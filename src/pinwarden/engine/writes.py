@@ -11,7 +11,8 @@ its device row locked and still stamped with its claim's token (see
 A write that raises anything else spoils its group: the group rolls back and the batcher
 runs each of its writes again in a transaction of its own, so one failing pass never costs
 another its work. Writes are plain functions of the session and the device row, so running one
-again after a rollback is safe.
+again after a rollback is safe. The code rows the group's passes changed are written last,
+in bulk (:func:`pinwarden.engine.rows.write_back`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from pinwarden.batching import Batcher, Outcome
 from pinwarden.engine.lease import Claim, LeaseLost
-from pinwarden.engine.rows import GROUP_DEVICES
+from pinwarden.engine.rows import GROUP_DEVICES, write_back
 from pinwarden.store.db import Database
 from pinwarden.store.tables import Device
 
@@ -61,7 +62,9 @@ class GroupWriter:
                     .with_for_update()
                 )
             }
-            return [_fenced(session, devices.get(w[0].device_id), *w) for w in group]
+            outcomes = [_fenced(session, devices.get(w[0].device_id), *w) for w in group]
+            write_back(session)
+            return outcomes
 
 
 def _fenced(

@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pinwarden.store.tables import (
-    AccessCode,
-    Device,
-    Event,
-    UnmanagedAccessCode,
-    Webhook,
-    WebhookDelivery,
-)
+from pinwarden.store.tables import Device, Event, Webhook, WebhookDelivery
 from pinwarden.timeutil import iso
 
 # Set in ``session.info`` when a transaction queued webhook deliveries, so that the
@@ -25,6 +18,16 @@ DELIVERIES_QUEUED = "pinwarden.deliveries_queued"
 # Set in ``session.info`` to the ids of webhooks a transaction deleted, so that a lane
 # sending to one stops before its next request.
 WEBHOOKS_DELETED = "pinwarden.webhooks_deleted"
+
+
+class HasAccessCodeId(Protocol):
+    """An access code as an event names it: a managed or unmanaged code's row, or the
+    engine's copy of one (:class:`pinwarden.engine.rows.CodeRow`)."""
+
+    @property
+    def access_code_id(self) -> str:
+        """The code's id."""
+        ...
 
 
 def subscribed(event_types: list[str], event_type: str) -> bool:
@@ -104,7 +107,7 @@ def record_event(
     *,
     workspace_id: str,
     device: Device | None = None,
-    access_code: AccessCode | UnmanagedAccessCode | None = None,
+    access_code: HasAccessCodeId | None = None,
     occurred_at: datetime | None = None,
     **extra: Any,
 ) -> Event:
