@@ -29,6 +29,7 @@ from pinwarden.store.tables import AccessCode, ActionAttempt, UnmanagedAccessCod
 # session.info: the device ids whose rows a group may ask for, then the rows themselves.
 GROUP_DEVICES = "pinwarden.group_devices"
 _LOADED = "pinwarden.group_rows"
+_RESERVED = "pinwarden.group_reserved_slots"
 
 _TABLE = cast(Table, AccessCode.__table__)
 _COLUMNS = tuple(c.key for c in _TABLE.columns)
@@ -114,8 +115,39 @@ def rows_of(session: Session, device_id: str) -> DeviceRows:
     return loaded[device_id]
 
 
+def reserve_slots(session: Session, device_id: str, fresh: list[tuple[str, int]]) -> None:
+    """Give each ``(access_code_id, slot)`` of ``fresh`` its newly allocated slot, taking
+    the slot from whichever other code of the device holds it; sent with the rest of the
+    group's code writes, so still before the group commits and the pass goes to the lock."""
+    reserved: list[dict[str, Any]] = session.info.setdefault(_RESERVED, [])
+    reserved += [{"b_device": device_id, "b_id": code, "b_slot": slot} for code, slot in fresh]
+
+
 def write_back(session: Session) -> None:
     """Send the group's changes to its code rows (call once, before the group commits)."""
+    reserved: list[dict[str, Any]] = session.info.pop(_RESERVED, [])
+    if reserved:
+        # A slot has one owner: one freed in this same pass (its code finished) is given
+        # up now, not when the pass is recorded, or a pass that dies in between leaves two
+        # codes in one slot, and the old one's removal would wipe the new PIN.
+        session.execute(
+            update(_TABLE)
+            .where(
+                _TABLE.c.device_id == bindparam("b_device"),
+                _TABLE.c.slot == bindparam("b_slot"),
+                _TABLE.c.access_code_id != bindparam("b_id"),
+            )
+            .values(slot=None),
+            reserved,
+        )
+        # A Core executemany: a code deleted since the snapshot matches no row, where the
+        # ORM's bulk update by primary key would raise StaleDataError.
+        session.execute(
+            update(_TABLE)
+            .where(_TABLE.c.access_code_id == bindparam("b_id"))
+            .values(slot=bindparam("b_slot")),
+            [{"b_id": r["b_id"], "b_slot": r["b_slot"]} for r in reserved],
+        )
     loaded: dict[str, DeviceRows] = session.info.pop(_LOADED, {})
     gone: list[str] = []
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
