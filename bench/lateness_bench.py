@@ -21,7 +21,7 @@ Codes whose whole window went by before a worker reached them are never set; the
 counted, not measured.
 
     .venv/bin/python bench/lateness_bench.py [--codes 100000] [--devices 2000] \\
-        [--workers 1] [--database URL] [--margin 15] [--timeout 1800]
+        [--workers 1] [--concurrency K] [--database URL] [--margin 15] [--timeout 1800]
 """
 
 from __future__ import annotations
@@ -129,21 +129,25 @@ class RecordingDriver:
         return outcomes
 
 
-def bench_settings(url: str) -> Settings:
-    """Zero-latency locks, programming exactly at ``starts_at``, no API-side worker."""
+def bench_settings(url: str, concurrency: int) -> Settings:
+    """Zero-latency locks, programming exactly at ``starts_at``, no API-side worker, up to
+    ``concurrency`` passes in flight per worker."""
     return replace(
         Settings(),
         database_url=url,
         sandbox_latency=timedelta(0),
         programming_lead_time=timedelta(0),
         run_worker=False,
+        worker_concurrency=concurrency,
     )
 
 
-def worker_process(url: str, go: MpEvent, stop: MpEvent, messages: mp.Queue[Any]) -> None:
+def worker_process(
+    url: str, concurrency: int, go: MpEvent, stop: MpEvent, messages: mp.Queue[Any]
+) -> None:
     """One worker process: the service's worker loop over a recording simulated driver."""
     logging.basicConfig(level=logging.WARNING, format="worker %(process)d: %(message)s")
-    settings = bench_settings(url)
+    settings = bench_settings(url, concurrency)
     clock = SystemClock()
     db = Database(url)
     driver = RecordingDriver(SandboxDriver(db, clock, settings.sandbox_latency))
@@ -280,6 +284,9 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=2_000)
     parser.add_argument("--workers", type=int, default=1, help="worker processes")
     parser.add_argument("--database", default=None, help="default: a fresh SQLite file")
+    parser.add_argument(
+        "--concurrency", type=int, default=Settings().worker_concurrency, help="K per worker"
+    )
     parser.add_argument("--window", type=float, default=60.0, help="seconds all windows span")
     parser.add_argument("--margin", type=float, default=15.0, help="seconds from setup to T0")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds after T0")
@@ -293,7 +300,7 @@ def main() -> None:
     began = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database or f"sqlite:///{Path(tmp) / 'lateness.db'}"
-        service = Service(bench_settings(url), SystemClock())
+        service = Service(bench_settings(url, args.concurrency), SystemClock())
         service.migrate()
         workspace_id, _ = service.create_workspace("bench", sandbox=False)
 
@@ -301,7 +308,7 @@ def main() -> None:
         go, stop = ctx.Event(), ctx.Event()
         messages: mp.Queue[Any] = ctx.Queue()
         procs = [
-            ctx.Process(target=worker_process, args=(url, go, stop, messages))
+            ctx.Process(target=worker_process, args=(url, args.concurrency, go, stop, messages))
             for _ in range(args.workers)
         ]
         for proc in procs:
@@ -384,7 +391,8 @@ def main() -> None:
     backend = url.split(":")[0].split("+")[0]
     print(
         f"lateness benchmark ({backend}, real clock, zero-latency simulated locks, "
-        f"{args.workers} worker process(es), {os.cpu_count()} cores): {args.codes:,} codes on "
+        f"{args.workers} worker process(es) at concurrency {args.concurrency}, "
+        f"{os.cpu_count()} cores): {args.codes:,} codes on "
         f"{args.devices:,} locks, windows within {args.window:.0f} s"
     )
     print(report_line("set    (lock)", list(lock_set.values()), args.codes))

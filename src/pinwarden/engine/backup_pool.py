@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from pinwarden.domain.codes import NoCodeAvailable, generate_code
 from pinwarden.domain.issues import error, with_error, without_errors
+from pinwarden.engine.rows import CodeRow
 from pinwarden.store.tables import AccessCode, Device
 
 # Spare codes kept on each lock whose pool is enabled (the number is not documented).
@@ -25,13 +27,13 @@ EMPTY = "empty_backup_access_code_pool"
 _RNG = random.SystemRandom()
 
 
-def is_member(code: AccessCode) -> bool:
+def is_member(code: CodeRow) -> bool:
     """An unpulled pool member (a pulled one has taken on its original's window)."""
     return code.is_backup and code.ends_at is None and code.deleted_at is None
 
 
 def refill(
-    session: Session, device: Device, codes: list[AccessCode], held: set[str], now: datetime
+    session: Session, device: Device, codes: Sequence[CodeRow], held: set[str], now: datetime
 ) -> bool:
     """Top the pool of ``device`` up to :data:`POOL_SIZE` and show ``EMPTY`` on the device
     while no member is ready on the lock. ``held``: every other PIN known on the lock (as

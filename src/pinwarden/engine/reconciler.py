@@ -13,12 +13,11 @@ back-off and the lease.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, update
 from sqlalchemy.orm import Session
 
 from pinwarden.batching import Batcher, Outcome
@@ -39,7 +38,7 @@ from pinwarden.domain.windows import belongs_on_lock, next_transition
 from pinwarden.engine import backup_pool, doors, unmanaged
 from pinwarden.engine.lease import Claim
 from pinwarden.engine.plan import Decision, DevicePlan, Held, plan_device
-from pinwarden.engine.rows import rows_of
+from pinwarden.engine.rows import CodeRow, reserve_slots, rows_of
 from pinwarden.engine.snapshot import Snapshot, load_snapshots
 from pinwarden.engine.writes import MAX_GROUP, GroupWriter
 from pinwarden.metrics import Metrics
@@ -65,10 +64,17 @@ class PassResult:
     ``wake_at``: when the device next needs a look (None: the periodic drift check).
     ``failed``: the lock failed; the worker backs off, and ``wake_at`` only bounds that
     (something that must happen sooner, such as a delay warning falling due).
+    ``released``: the pass's last write also ran the worker's release (see
+    :meth:`Reconciler.reconcile`), so the lease is already given up.
     """
 
     wake_at: datetime | None
     failed: bool = False
+    released: bool = False
+
+
+# The worker's release of the lease, given the pass's result (runs fenced, in a write).
+Release = Callable[[Device, PassResult], None]
 
 
 UNREACHABLE_ERRORS = {"device_offline", "hub_disconnected"}
@@ -81,6 +87,13 @@ SET_ERRORS = {
     EXTERNAL,
 }
 REMOVE_ERRORS = {"failed_to_remove_from_device"}
+
+
+def _released(release: Release | None, device: Device, result: PassResult) -> PassResult:
+    if release is None:
+        return result
+    release(device, result)
+    return replace(result, released=True)
 
 
 class Reconciler:
@@ -110,11 +123,13 @@ class Reconciler:
             found = load_snapshots(session, device_ids, self._clock.now())
         return [(found.get(device_id), None) for device_id in device_ids]
 
-    async def reconcile(self, claim: Claim) -> PassResult:
+    async def reconcile(self, claim: Claim, release: Release | None = None) -> PassResult:
         """One full pass over the claimed device.
 
-        Raises :class:`~pinwarden.engine.lease.LeaseLost` when the claim is fenced out;
-        nothing of the pass is then recorded.
+        ``release``: run in the same transaction as the pass's outcome, when the pass ends
+        by recording one (the result then says ``released``), which saves the worker a
+        write of its own per pass. Raises :class:`~pinwarden.engine.lease.LeaseLost` when
+        the claim is fenced out; nothing of the pass is then recorded.
         """
         snap = await self._snapshots.submit(claim.device_id)
         if snap is None:
@@ -134,7 +149,9 @@ class Reconciler:
             unreachable = exc
             return await self.writes.run(
                 claim,
-                lambda session, device: self._record_unreachable(session, device, unreachable),
+                lambda session, device: _released(
+                    release, device, self._record_unreachable(session, device, unreachable)
+                ),
             )
         plan = plan_device(
             snap.codes_at(now),
@@ -162,8 +179,10 @@ class Reconciler:
         }
         return await self.writes.run(
             claim,
-            lambda session, device: self._apply(
-                session, device, claim, snap, plan, reported, results, now
+            lambda session, device: _released(
+                release,
+                device,
+                self._apply(session, device, claim, snap, plan, reported, results, now),
             ),
         )
 
@@ -209,33 +228,12 @@ class Reconciler:
         """
         had_slot = {c.access_code_id for c in snap.codes if c.slot is not None}
         fresh = [
-            {"id": d.access_code_id, "slot": d.op.slot}
+            (d.access_code_id, d.op.slot)
             for d in decisions
             if d.op is not None and d.op.kind == "set" and d.access_code_id not in had_slot
         ]
-        if not fresh:
-            return
-        table = cast(Table, AccessCode.__table__)
-        # A slot has one owner: one freed in this same pass (its code finished) is given up
-        # now, not when the pass is recorded, or a pass that dies in between leaves two
-        # codes in one slot, and the old one's removal would wipe the new PIN.
-        session.execute(
-            update(table)
-            .where(
-                table.c.device_id == device.device_id,
-                table.c.slot.in_([f["slot"] for f in fresh]),
-                table.c.access_code_id.not_in([f["id"] for f in fresh]),
-            )
-            .values(slot=None)
-        )
-        # A Core executemany: a code deleted since the snapshot matches no row, where the
-        # ORM's bulk update by primary key would raise StaleDataError.
-        session.execute(
-            update(table)
-            .where(table.c.access_code_id == bindparam("id"))
-            .values(slot=bindparam("slot")),
-            fresh,
-        )
+        if fresh:
+            reserve_slots(session, device.device_id, fresh)
 
     def _record_unreachable(
         self, session: Session, device: Device, exc: DeviceUnavailable
@@ -254,7 +252,7 @@ class Reconciler:
             wake_at=min((t for t in due_times if t is not None), default=None), failed=True
         )
 
-    def _follow_occurrence(self, row: AccessCode, now: datetime) -> datetime | None:
+    def _follow_occurrence(self, row: CodeRow, now: datetime) -> datetime | None:
         """For a recurring code nothing of which is on the lock nor on its way there: due
         for programming (``setting``, so it can be late) from each occurrence's lead time,
         ``unset`` again after it. Returns its next boundary, to look at the device then."""
@@ -331,7 +329,7 @@ class Reconciler:
         self,
         session: Session,
         device: Device,
-        row: AccessCode,
+        row: CodeRow,
         d: Decision,
         result: OpOutcome | None,
         now: datetime,
@@ -368,7 +366,7 @@ class Reconciler:
             if d.removed_from_device:
                 self._record_removed(session, device, row, now)
             self._resolve_attempts(row, attempts, gone=True, now=now)
-            session.delete(row)
+            row.deleted = True
             return settle
         if d.removed_from_device and row.recurrence is not None:
             # A recurring code leaves the lock at the end of each occurrence and stays.
@@ -380,7 +378,7 @@ class Reconciler:
         return min((t for t in (settle, delay_due) if t is not None), default=None)
 
     @staticmethod
-    def _record_removed(session: Session, device: Device, row: AccessCode, now: datetime) -> None:
+    def _record_removed(session: Session, device: Device, row: CodeRow, now: datetime) -> None:
         record_event(
             session,
             "access_code.removed_from_device",
@@ -391,7 +389,7 @@ class Reconciler:
         )
 
     def _record_delay(
-        self, session: Session, device: Device, row: AccessCode, now: datetime
+        self, session: Session, device: Device, row: CodeRow, now: datetime
     ) -> datetime | None:
         """Warn once per episode when setting or removing takes unusually long (R142).
 
@@ -433,7 +431,7 @@ class Reconciler:
 
     @staticmethod
     def _record_external_change(
-        session: Session, device: Device, row: AccessCode, d: Decision, now: datetime
+        session: Session, device: Device, row: CodeRow, d: Decision, now: datetime
     ) -> None:
         """A code changed or deleted at the lock (R145–R147): an error while pinwarden puts
         it back, a warning when such changes are allowed and honoured."""
@@ -463,7 +461,7 @@ class Reconciler:
         self,
         session: Session,
         device: Device,
-        row: AccessCode,
+        row: CodeRow,
         d: Decision,
         result: OpOutcome | None,
         now: datetime,
@@ -546,7 +544,7 @@ class Reconciler:
 
     @staticmethod
     def _resolve_attempts(
-        row: AccessCode, pending: list[ActionAttempt], gone: bool, now: datetime
+        row: CodeRow, pending: list[ActionAttempt], gone: bool, now: datetime
     ) -> None:
         """Pending attempts finish once the lock reflects their request (R191)."""
         for attempt in pending:
@@ -561,4 +559,6 @@ class Reconciler:
                 }
             elif attempt.revision is None or attempt.revision <= row.revision:
                 attempt.status = "success"
-                attempt.result = {"access_code": access_code_view(row, [], now=now)}
+                # A CodeRow carries every column the view reads off an AccessCode.
+                view = access_code_view(cast(AccessCode, row), [], now=now)
+                attempt.result = {"access_code": view}

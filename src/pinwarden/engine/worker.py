@@ -6,8 +6,9 @@ UPDATE SKIP LOCKED`` on PostgreSQL, so processes share the queue), and never a d
 already reconciling. Each pass runs as its own task with a timeout, renews its lease while
 alive, and writes only through the lease fence (:mod:`pinwarden.engine.lease`). The
 reconciler returns a :class:`~pinwarden.engine.reconciler.PassResult`; this module alone
-turns it into the next wake time, back-off and the lease's release. Database work runs on
-threads, so the event loop that drivers share never waits for a transaction.
+turns it into the next wake time, back-off and the lease's release (which the reconciler
+runs in the pass's last write when it can: one transaction fewer per pass). Database work
+runs on threads, so the event loop that drivers share never waits for a transaction.
 """
 
 from __future__ import annotations
@@ -149,7 +150,11 @@ class Worker:
 
     async def _supervised(self, claim: Claim) -> str:
         """Run the pass; returns its outcome for the metrics."""
-        work = asyncio.ensure_future(self._reconciler.reconcile(claim))
+        work = asyncio.ensure_future(
+            self._reconciler.reconcile(
+                claim, lambda device, result: self._release(device, claim, result)
+            )
+        )
         keeper = asyncio.ensure_future(self._keep_lease(claim))
         try:
             await asyncio.wait(
@@ -162,6 +167,10 @@ class Worker:
             if not work.done():
                 work.cancel()
             await asyncio.gather(work, keeper, return_exceptions=True)
+        finished = work.done() and not work.cancelled() and work.exception() is None
+        if finished and work.result().released:
+            # Released with the outcome (a renewal racing it may have seen the lease gone).
+            return "failed" if work.result().failed else "ok"
         if keeper.done() and not keeper.cancelled():
             log.warning("lost the lease on device %s mid-pass; the pass stopped", claim.device_id)
             return "lease_lost"

@@ -11,7 +11,9 @@ its device row locked and still stamped with its claim's token (see
 A write that raises anything else spoils its group: the group rolls back and the batcher
 runs each of its writes again in a transaction of its own, so one failing pass never costs
 another its work. Writes are plain functions of the session and the device row, so running one
-again after a rollback is safe.
+again after a rollback is safe. The code rows the group's passes changed are written last,
+in bulk (:func:`pinwarden.engine.rows.write_back`), and so are the events they recorded
+(:func:`pinwarden.store.events.insert_deferred`).
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from sqlalchemy.orm import Session
 
 from pinwarden.batching import Batcher, Outcome
 from pinwarden.engine.lease import Claim, LeaseLost
-from pinwarden.engine.rows import GROUP_DEVICES
+from pinwarden.engine.rows import GROUP_DEVICES, write_back
 from pinwarden.store.db import Database
+from pinwarden.store.events import defer_events, insert_deferred
 from pinwarden.store.tables import Device
 
 T = TypeVar("T")
@@ -52,6 +55,8 @@ class GroupWriter:
         with self._db.write() as session:
             ids = sorted({claim.device_id for claim, _fn in group})
             session.info[GROUP_DEVICES] = ids
+            # Nothing a group's writes do reads events back: they are inserted together.
+            defer_events(session)
             devices = {
                 d.device_id: d
                 for d in session.scalars(
@@ -61,7 +66,10 @@ class GroupWriter:
                     .with_for_update()
                 )
             }
-            return [_fenced(session, devices.get(w[0].device_id), *w) for w in group]
+            outcomes = [_fenced(session, devices.get(w[0].device_id), *w) for w in group]
+            write_back(session)
+            insert_deferred(session)
+            return outcomes
 
 
 def _fenced(

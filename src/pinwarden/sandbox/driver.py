@@ -22,11 +22,12 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select
+from sqlalchemy import Row, Table, bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from pinwarden.background import Signal
@@ -51,10 +52,11 @@ from pinwarden.devices.driver import (
     SlotReport,
 )
 from pinwarden.domain.localtime import Window, window_to_local, window_to_utc
-from pinwarden.sandbox.lock import end_slots, held_at, occupied_slots
+from pinwarden.sandbox.lock import held_at, occupied_slots
 from pinwarden.sandbox.models import LOCK_MODELS
 from pinwarden.sandbox.tables import SandboxLock, SandboxLockEvent, SandboxSlot
 from pinwarden.store.db import Database
+from pinwarden.store.sealed import digest
 
 # The name the sandbox driver is registered under.
 DRIVER_NAME = "sandbox"
@@ -93,12 +95,62 @@ def _via_wall_clock(window: Window, zone: ZoneInfo) -> Window:
     return window_to_utc(window_to_local(window, zone), zone)
 
 
-def _load_locks(session: Session, addresses: list[str]) -> dict[str, SandboxLock]:
-    """Several simulated locks in one query, by address."""
-    return {
-        lock.lock_id: lock
-        for lock in session.scalars(select(SandboxLock).where(SandboxLock.lock_id.in_(addresses)))
-    }
+@dataclass(frozen=True)
+class _LockState:
+    """What a call needs of a simulated lock: whether it answers, and its faults."""
+
+    online: bool
+    faults: dict[str, Any]
+
+
+def _load_locks(session: Session, addresses: list[str]) -> dict[str, _LockState]:
+    """Several simulated locks in one column-only query, by address (no ORM objects: the
+    lock's sealed memory of used offline PINs is not opened for a slot call)."""
+    rows = session.execute(
+        select(SandboxLock.lock_id, SandboxLock.online, SandboxLock.faults).where(
+            SandboxLock.lock_id.in_(addresses)
+        )
+    )
+    return {r.lock_id: _LockState(r.online, r.faults or {}) for r in rows}
+
+
+_SLOTS = cast(Table, SandboxSlot.__table__)
+# A slot row as read: lock, slot, PIN, name, window.
+_SlotRow = Row[str, int, str, str | None, datetime | None, datetime | None]
+_SLOT_READ = (
+    SandboxSlot.lock_id,
+    SandboxSlot.slot,
+    SandboxSlot.code,
+    SandboxSlot.name,
+    SandboxSlot.starts_at,
+    SandboxSlot.ends_at,
+)
+# Whatever a slot holds is gone from ``at`` on (one executemany for a batch's locks).
+_END_SLOT = (
+    update(_SLOTS)
+    .where(
+        _SLOTS.c.lock_id == bindparam("lock"),
+        _SLOTS.c.slot == bindparam("number"),
+        or_(_SLOTS.c.gone_at.is_(None), _SLOTS.c.gone_at > bindparam("at")),
+    )
+    .values(gone_at=bindparam("at"))
+)
+
+
+@dataclass
+class _Landing:
+    """A batch's writes to the locks' memory, sent as a few bulk statements."""
+
+    ended: list[dict[str, Any]] = field(default_factory=list)
+    written: list[dict[str, Any]] = field(default_factory=list)
+    locks: set[str] = field(default_factory=set)
+
+    def flush(self, session: Session) -> None:
+        if self.ended:
+            session.execute(_END_SLOT, self.ended)
+        if self.written:
+            session.execute(insert(_SLOTS), self.written)
+        self.ended, self.written, self.locks = [], [], set()
 
 
 def discovered(lock: SandboxLock) -> DiscoveredLock:
@@ -169,11 +221,11 @@ class SandboxDriver:
             return locks_of(session, connected_account_id)
 
     @staticmethod
-    def _reachable(lock: SandboxLock | None) -> dict[str, Any]:
+    def _reachable(lock: _LockState | None) -> dict[str, Any]:
         """The lock's fault settings; raises as an offline lock (or hub) would."""
         if lock is None or not lock.online:
             raise DeviceUnavailable("the lock is offline")
-        faults: dict[str, Any] = lock.faults or {}
+        faults = lock.faults
         if faults.get("hub_disconnected"):
             raise DeviceUnavailable("the lock's hub is disconnected", "hub_disconnected")
         return faults
@@ -206,12 +258,12 @@ class SandboxDriver:
         addresses = [d.address for d in devices]
         with self._db.read() as session:
             locks = _load_locks(session, addresses)
-            rows = session.scalars(
-                select(SandboxSlot)
+            rows = session.execute(
+                select(*_SLOT_READ)
                 .where(SandboxSlot.lock_id.in_(addresses), held_at(now))
                 .order_by(SandboxSlot.slot, SandboxSlot.visible_from)
             ).all()
-            by_lock: dict[str, list[SandboxSlot]] = {}
+            by_lock: dict[str, list[_SlotRow]] = {}
             for row in rows:
                 by_lock.setdefault(row.lock_id, []).append(row)
             outcomes: list[Outcome[list[SlotReport]]] = []
@@ -224,7 +276,7 @@ class SandboxDriver:
             return outcomes
 
     def _reports_of(
-        self, lock: SandboxLock | None, device: DeviceRef, slots: dict[str, list[SandboxSlot]]
+        self, lock: _LockState | None, device: DeviceRef, slots: dict[str, list[_SlotRow]]
     ) -> list[SlotReport]:
         faults = self._reachable(lock)
         failure = self._flaky(faults)
@@ -252,31 +304,41 @@ class SandboxDriver:
     def _apply_many(
         self, batches: list[tuple[DeviceRef, Sequence[SlotOp]]]
     ) -> list[Outcome[list[OpOutcome]]]:
-        """Several locks' operations in one transaction (each lock's land together)."""
+        """Several locks' operations in one transaction (each lock's land together), the
+        memory of all of them written with a few bulk statements."""
+        now = self._clock.now()
         with self._db.write() as session:
             locks = _load_locks(session, [device.address for device, _ops in batches])
-            return [
-                (self._apply_in(session, locks.get(device.address), device, ops), None)
-                for device, ops in batches
-            ]
+            answering = [a for a, lock in locks.items() if lock.online]
+            # Rows already gone are forgotten before anything new lands.
+            if answering:
+                session.execute(
+                    delete(_SLOTS).where(_SLOTS.c.lock_id.in_(answering), _SLOTS.c.gone_at <= now)
+                )
+            landing = _Landing()
+            outcomes: list[Outcome[list[OpOutcome]]] = []
+            for device, ops in batches:
+                if device.address in landing.locks:
+                    landing.flush(session)  # the same lock twice: it sees its first writes
+                landing.locks.add(device.address)
+                outcomes.append(
+                    (self._apply_in(session, locks.get(device.address), device, ops, landing), None)
+                )
+            landing.flush(session)
+            return outcomes
 
     def _apply_in(
         self,
         session: Session,
-        lock: SandboxLock | None,
+        lock: _LockState | None,
         device: DeviceRef,
         ops: Sequence[SlotOp],
+        landing: _Landing,
     ) -> list[OpOutcome]:
         try:
             faults = self._reachable(lock)
         except DeviceUnavailable as exc:
             return [exc for _ in ops]
-        session.execute(
-            delete(SandboxSlot).where(
-                SandboxSlot.lock_id == device.address,
-                SandboxSlot.gone_at <= self._clock.now(),
-            )
-        )
         zone = _wall_clock_zone(device)
         local_time = device.capabilities.local_time_schedules
         outcomes: list[OpOutcome] = []
@@ -306,20 +368,22 @@ class SandboxDriver:
                 if holding.get(op.slot) != op.code:
                     continue  # the slot holds another PIN now: nothing to clear
             landed.append((op, window))
-        end_slots(session, device.address, [op.slot for op, _ in landed], at)
-        session.add_all(
-            SandboxSlot(
-                lock_id=device.address,
-                slot=op.slot,
-                code=op.code,
-                name=op.name,
-                starts_at=window[0] if window is not None else None,
-                ends_at=window[1] if window is not None else None,
-                visible_from=at,
-            )
+        landing.ended += [{"lock": device.address, "number": op.slot, "at": at} for op, _ in landed]
+        landing.written += [
+            {
+                "lock_id": device.address,
+                "slot": op.slot,
+                "code": op.code,
+                "code_digest": digest(op.code),
+                "name": op.name,
+                "starts_at": window[0] if window is not None else None,
+                "ends_at": window[1] if window is not None else None,
+                "visible_from": at,
+                "gone_at": None,
+            }
             for op, window in landed
             if op.kind == "set"
-        )
+        ]
         return outcomes
 
     async def set_locked(self, device: DeviceRef, locked: bool) -> OpOutcome:
@@ -337,7 +401,7 @@ class SandboxDriver:
     def _set_locked(self, device: DeviceRef) -> OpOutcome:
         with self._db.read() as session:
             try:
-                faults = self._reachable(session.get(SandboxLock, device.address))
+                faults = self._reachable(_load_locks(session, [device.address]).get(device.address))
             except DeviceUnavailable as exc:
                 return exc
         return (

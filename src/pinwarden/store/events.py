@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
-from pinwarden.store.tables import (
-    AccessCode,
-    Device,
-    Event,
-    UnmanagedAccessCode,
-    Webhook,
-    WebhookDelivery,
-)
+from pinwarden.store.tables import Device, Event, Webhook, WebhookDelivery
 from pinwarden.timeutil import iso
 
 # Set in ``session.info`` when a transaction queued webhook deliveries, so that the
@@ -25,6 +18,24 @@ DELIVERIES_QUEUED = "pinwarden.deliveries_queued"
 # Set in ``session.info`` to the ids of webhooks a transaction deleted, so that a lane
 # sending to one stops before its next request.
 WEBHOOKS_DELETED = "pinwarden.webhooks_deleted"
+
+
+class HasAccessCodeId(Protocol):
+    """An access code as an event names it: a managed or unmanaged code's row, or the
+    engine's copy of one (:class:`pinwarden.engine.rows.CodeRow`)."""
+
+    @property
+    def access_code_id(self) -> str:
+        """The code's id."""
+        ...
+
+
+# Set in ``session.info`` by a writer that records many events in one transaction (the
+# engine's write groups, see :func:`defer_events`): the events recorded, with the webhooks
+# each is owed to, until :func:`insert_deferred` writes them all.
+_DEFERRED = "pinwarden.deferred_events"
+_EVENTS = cast(Table, Event.__table__)
+_DELIVERIES = cast(Table, WebhookDelivery.__table__)
 
 
 def subscribed(event_types: list[str], event_type: str) -> bool:
@@ -97,6 +108,44 @@ def split_secrets(fields: dict[str, Any]) -> dict[str, Any] | None:
     return secrets or None
 
 
+def defer_events(session: Session) -> None:
+    """From now on in this transaction, :func:`record_event` keeps its rows to be written
+    together by :func:`insert_deferred`, which the caller must call before committing (and
+    nothing may read the events table in between)."""
+    session.info.setdefault(_DEFERRED, [])
+
+
+def insert_deferred(session: Session) -> None:
+    """Write the events recorded since :func:`defer_events`, in the order they were
+    recorded, and the deliveries owed for them: two executemany statements."""
+    pending: list[tuple[dict[str, Any], list[str]]] = session.info.pop(_DEFERRED, [])
+    if not pending:
+        return
+    rows = [values for values, _targets in pending]
+    if not any(targets for _values, targets in pending):
+        session.execute(insert(_EVENTS), rows)
+        return
+    # Each delivery points at its event's sequence number, given by the insert.
+    seqs = session.scalars(
+        insert(_EVENTS).returning(_EVENTS.c.seq, sort_by_parameter_order=True), rows
+    ).all()
+    session.execute(
+        insert(_DELIVERIES),
+        [
+            {
+                "webhook_id": webhook_id,
+                "event_seq": seq,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": values["created_at"],
+                "created_at": values["created_at"],
+            }
+            for seq, (values, targets) in zip(seqs, pending, strict=True)
+            for webhook_id in targets
+        ],
+    )
+
+
 def record_event(
     session: Session,
     event_type: str,
@@ -104,12 +153,13 @@ def record_event(
     *,
     workspace_id: str,
     device: Device | None = None,
-    access_code: AccessCode | UnmanagedAccessCode | None = None,
+    access_code: HasAccessCodeId | None = None,
     occurred_at: datetime | None = None,
     **extra: Any,
-) -> Event:
-    """Add one event row; its payload is the exact JSON clients and webhooks receive, but
-    for its PINs, which are sealed in a column of their own (:func:`event_json`)."""
+) -> None:
+    """Add one event row, and a delivery for each webhook subscribed to it; its payload is
+    the exact JSON clients and webhooks receive, but for its PINs, which are sealed in a
+    column of their own (:func:`event_json`)."""
     event_id = str(uuid.uuid4())
     payload: dict[str, Any] = {
         "event_id": event_id,
@@ -127,17 +177,29 @@ def record_event(
         payload["access_code_id"] = access_code.access_code_id
     secrets = split_secrets(extra)
     payload.update(extra)
-    row = Event(
-        event_id=event_id,
-        workspace_id=workspace_id,
-        event_type=event_type,
-        device_id=device.device_id if device is not None else None,
-        access_code_id=access_code.access_code_id if access_code is not None else None,
-        created_at=now,
-        occurred_at=occurred_at or now,
-        payload=payload,
-        secrets=secrets,
-    )
-    session.add(row)
-    queue_deliveries(session, row, now)
-    return row
+    values = {
+        "event_id": event_id,
+        "workspace_id": workspace_id,
+        "event_type": event_type,
+        "device_id": device.device_id if device is not None else None,
+        "access_code_id": access_code.access_code_id if access_code is not None else None,
+        "created_at": now,
+        "occurred_at": occurred_at or now,
+        "payload": payload,
+        "secrets": secrets,
+    }
+    deferred: list[tuple[dict[str, Any], list[str]]] | None = session.info.get(_DEFERRED)
+    if deferred is None:
+        row = Event(**values)
+        session.add(row)
+        queue_deliveries(session, row, now)
+        return
+    targets = [
+        w.webhook_id
+        for w in _webhooks(session, workspace_id)
+        if subscribed(w.event_types, event_type)
+    ]
+    deferred.append((values, targets))
+    if targets:
+        queued: set[str] = session.info.setdefault(DELIVERIES_QUEUED, set())
+        queued.update(targets)
