@@ -12,6 +12,10 @@ drift check an hour away), starts ``pinwarden serve`` on it, and measures:
 - its CPU use over ``--idle-seconds`` once converged (nothing due, no requests).
 
     .venv/bin/python bench/scale_bench.py [--devices 100000] [--codes 10] [--idle-seconds 30]
+        [--keep scale.db]
+
+With ``--keep FILE`` the filled database is kept in FILE, and a later run with the same
+FILE starts from it instead of filling again (the fill takes minutes at full size).
 """
 
 from __future__ import annotations
@@ -32,13 +36,13 @@ from typing import Any
 
 import httpx
 from rows import add_account, code_row, device_row, insert_locks
-from sqlalchemy import insert
+from sqlalchemy import create_engine, insert, select
 
 from pinwarden.config import Settings
 from pinwarden.sandbox.tables import SandboxSlot
 from pinwarden.service import Service
 from pinwarden.store.sealed import digest
-from pinwarden.store.tables import AccessCode, Event
+from pinwarden.store.tables import AccessCode, Device, Event
 from pinwarden.timeutil import iso
 
 CHUNK = 5_000  # devices per transaction
@@ -125,6 +129,19 @@ def fill(url: str, devices: int, codes: int) -> tuple[str, list[str]]:
     return key, ids
 
 
+def reuse(url: str) -> tuple[str, list[str]]:
+    """A database ``fill`` made before (with ``--keep``): its API key and device ids."""
+    path = Path(url.removeprefix("sqlite:///"))
+    key = path.with_suffix(".key").read_text()
+    # The PINs were sealed with that run's key.
+    os.environ["PINWARDEN_SECRET_KEY"] = path.with_suffix(".secret").read_text()
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        ids = list(conn.scalars(select(Device.device_id)))
+    engine.dispose()
+    return key, ids
+
+
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -168,12 +185,21 @@ def main() -> None:
     parser.add_argument("--codes", type=int, default=10, help="codes per lock")
     parser.add_argument("--seconds", type=int, default=8, help="wrk run per endpoint")
     parser.add_argument("--idle-seconds", type=int, default=30)
+    parser.add_argument("--keep", type=Path, default=None, help="database file to keep and reuse")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{Path(tmp) / 'scale.db'}"
-        print(f"filling {args.devices:,} locks x {args.codes} codes (+ one event per code)")
-        key, ids = fill(url, args.devices, args.codes)
-        size = sum(f.stat().st_size for f in Path(tmp).iterdir()) / 2**20
+        path = args.keep.resolve() if args.keep else Path(tmp) / "scale.db"
+        url = f"sqlite:///{path}"
+        if args.keep and path.exists():
+            key, ids = reuse(url)
+            print(f"reusing {path}: {len(ids):,} locks")
+        else:
+            print(f"filling {args.devices:,} locks x {args.codes} codes (+ one event per code)")
+            key, ids = fill(url, args.devices, args.codes)
+            if args.keep:
+                path.with_suffix(".key").write_text(key)
+                path.with_suffix(".secret").write_text(os.environ["PINWARDEN_SECRET_KEY"])
+        size = sum(f.stat().st_size for f in path.parent.glob(path.name + "*")) / 2**20
         print(f"database: {size:,.0f} MB")
         port = 3020 + random.randrange(1000, 9000)
         base = f"http://127.0.0.1:{port}"

@@ -2,7 +2,12 @@
 
 Starts ``pinwarden serve`` (a fresh SQLite file, or ``--database``), subscribes a local
 receiver to every event, then flips sandbox locks offline and online at a steady rate
-through the API; each flip writes one event. The receiver is its own process
+through the API; each flip writes one event (``device.connected``/``disconnected``) and
+asks the engine for a reconcile of that lock. With ``--events keypad`` each request
+locks a sandbox lock at its keypad instead (``/locks/simulate/manual_lock_via_keypad``):
+one ``lock.locked`` event and no reconcile, so that the webhook path is measured apart
+from the engine work the flips bring along. Either way the event is written by the
+engine from the lock's report, as for a real lock. The receiver is its own process
 (``bench/receiver.py``: asyncio, HTTP/1.1 keep-alive) so that it is not what is measured.
 The flips come from ``--senders`` threads, each with its own connection and its own lock,
 sharing the rate. Latency = arrival at the receiver minus the event's ``created_at``
@@ -10,6 +15,7 @@ sharing the rate. Latency = arrival at the receiver minus the event's ``created_
 event not delivered by then counts as lost.
 
     .venv/bin/python bench/webhook_bench.py [--rate 200] [--seconds 60] [--senders 4]
+        [--events flips|keypad]
         [--database postgresql+psycopg://postgres@127.0.0.1:5432/test] [--processes N]
 """
 
@@ -52,6 +58,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0, help="events per second")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--senders", type=int, default=4, help="API client threads, one lock each")
+    parser.add_argument(
+        "--events",
+        choices=("flips", "keypad"),
+        default="flips",
+        help="how events are made: online/offline flips (each with a reconcile) or keypad locks",
+    )
     parser.add_argument("--database", default=None, help="database URL (default: fresh SQLite)")
     parser.add_argument(
         "--deliverer-process",
@@ -112,9 +124,12 @@ def main() -> None:
                     delay = due - time.perf_counter()
                     if delay > 0:
                         time.sleep(delay)
-                    online = not online
-                    route = "connect" if online else "disconnect"
-                    answer = client.post(f"/devices/simulate/{route}", json={"device_id": device})
+                    if args.events == "keypad":
+                        route = "/locks/simulate/manual_lock_via_keypad"
+                    else:
+                        online = not online
+                        route = f"/devices/simulate/{'connect' if online else 'disconnect'}"
+                    answer = client.post(route, json={"device_id": device})
                     sent["ok" if answer.status_code == 200 else "failed"] += 1
                     n += 1
                 client.close()
@@ -128,7 +143,7 @@ def main() -> None:
             for t in threads:
                 t.join()
             send_seconds = time.perf_counter() - started
-            # Each flip makes the engine write one event; wait (up to 60 s) until it has.
+            # Each request makes the engine write one event; wait (up to 60 s) until it has.
             catch_up = time.time() + 60
             while True:
                 events = http.get(
@@ -155,14 +170,15 @@ def main() -> None:
             database = "SQLite" if args.database is None else args.database
             print(
                 f"pinwarden webhook benchmark: {database}, "
-                f"`pinwarden serve`, receiver in its own process, target {args.rate:.0f} events/s "
+                f"`pinwarden serve`, receiver in its own process, events made by {args.events}, "
+                f"target {args.rate:.0f} events/s "
                 f"for {args.seconds:.0f} s, {senders} senders, deliverer "
                 f"{'in its own process' if args.deliverer_process else 'in the server'}"
                 f"{'' if args.processes is None else f', --processes {args.processes}'} "
                 f"({os.cpu_count()} cores)"
             )
             print(
-                f"flips sent {sent['ok']} ({sent['failed']} failed) in {send_seconds:.1f} s; "
+                f"requests sent {sent['ok']} ({sent['failed']} failed) in {send_seconds:.1f} s; "
                 f"events written {len(created)} at {len(created) / max(last - first, 1e-9):.1f}/s "
                 f"over {last - first:.1f} s"
             )

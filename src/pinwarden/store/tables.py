@@ -365,6 +365,9 @@ class Event(Base):
         Index("ix_events_device_created", "device_id", "created_at", "seq"),
         Index("ix_events_access_code_created", "access_code_id", "created_at", "seq"),
         Index("ix_events_workspace_type_created", "workspace_id", "event_type", "created_at"),
+        # The deliverer's prune (at start, then hourly) deletes what is past retention:
+        # without this it reads every event, holding SQLite's write lock meanwhile.
+        Index("ix_events_created", "created_at"),
     )
 
 
