@@ -167,6 +167,8 @@ class Device(Base):
     __table_args__ = (
         Index("ix_devices_workspace_created", "workspace_id", "created_at", "device_id"),
         Index("ix_devices_next_reconcile_at", "next_reconcile_at"),
+        # The worker's next wake-up: only leased devices have one.
+        Index("ix_devices_lease_until", "lease_until"),
         # devices/list by connected account, devices/get by name.
         Index("ix_devices_account_created", "connected_account_id", "created_at", "device_id"),
         Index("ix_devices_workspace_name", "workspace_id", "name"),
