@@ -531,7 +531,7 @@ def get(ctx: RequestContext, params: GetParams) -> dict[str, Any]:
     """GET/POST /access_codes/get by id, or by device and PIN (R95–R96)."""
     check_lookup(params.access_code_id, params.device_id, params.code)
     workspace_id = ctx.workspace_id
-    with ctx.services.db.rows() as conn:
+    with ctx.rows() as conn:
         if params.access_code_id is not None:
             row = conn.execute(
                 _BY_ID, {"access_code_id": params.access_code_id, "workspace_id": workspace_id}
@@ -621,7 +621,7 @@ def list_codes(ctx: RequestContext, params: ListParams) -> dict[str, Any]:
         bool(params.search),
         any(foreign),
     )
-    with ctx.services.db.rows() as conn:
+    with ctx.rows() as conn:
 
         def check_device() -> None:
             if params.device_id is not None and not device_exists(
@@ -659,8 +659,22 @@ ENDPOINTS = [
     Endpoint("/access_codes/create", ("POST",), CreateParams, create),
     Endpoint("/access_codes/update", ("POST", "PATCH", "PUT"), UpdateParams, update),
     Endpoint("/access_codes/delete", ("POST", "DELETE"), DeleteParams, delete),
-    Endpoint("/access_codes/get", ("GET", "POST"), GetParams, get, read_only=True),
-    Endpoint("/access_codes/list", ("GET", "POST"), ListParams, list_codes, read_only=True),
+    Endpoint(
+        "/access_codes/get",
+        ("GET", "POST"),
+        GetParams,
+        get,
+        read_only=True,
+        shares_connection=True,
+    ),
+    Endpoint(
+        "/access_codes/list",
+        ("GET", "POST"),
+        ListParams,
+        list_codes,
+        read_only=True,
+        shares_connection=True,
+    ),
     Endpoint(
         "/access_codes/generate_code", ("GET", "POST"), GenerateParams, generate, read_only=True
     ),

@@ -88,7 +88,7 @@ def get(ctx: RequestContext, params: GetParams) -> dict[str, Any]:
     """GET/POST /devices/get, by id or by name (the oldest of that name)."""
     if params.device_id is None and params.name is None:
         raise invalid_input("Provide device_id or name", "device_id")
-    with ctx.services.db.rows() as conn:
+    with ctx.rows() as conn:
         if params.device_id is not None:
             found = conn.execute(
                 _BY_ID, {"device_id": params.device_id, "workspace_id": ctx.workspace_id}
@@ -234,9 +234,13 @@ def update(ctx: RequestContext, params: UpdateParams) -> dict[str, Any]:
 
 
 ENDPOINTS = [
-    Endpoint("/devices/get", ("GET", "POST"), GetParams, get, read_only=True),
+    Endpoint(
+        "/devices/get", ("GET", "POST"), GetParams, get, read_only=True, shares_connection=True
+    ),
     Endpoint("/devices/list", ("GET", "POST"), ListParams, list_devices, read_only=True),
     Endpoint("/devices/update", ("POST", "PATCH"), UpdateParams, update),
-    Endpoint("/locks/get", ("GET", "POST"), GetParams, get_lock, read_only=True),
+    Endpoint(
+        "/locks/get", ("GET", "POST"), GetParams, get_lock, read_only=True, shares_connection=True
+    ),
     Endpoint("/locks/list", ("GET", "POST"), ListParams, list_locks, read_only=True),
 ]
