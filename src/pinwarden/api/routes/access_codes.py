@@ -41,7 +41,7 @@ from pinwarden.api.new_codes import (
 from pinwarden.api.offline_codes import OfflineRequest, create_offline
 from pinwarden.api.pagination import keyset, paginate_rows
 from pinwarden.api.params import Id, Limit, Pin, ShortText, Text, Timestamp
-from pinwarden.api.reads import code_row_view, codes_with_devices, device_exists
+from pinwarden.api.reads import CODES, code_row_view, codes_with_devices, device_exists
 from pinwarden.api.wire import Endpoint, Params
 from pinwarden.domain.codes import NoCodeAvailable, generate_code
 from pinwarden.domain.errors import RuleViolation
@@ -552,7 +552,7 @@ def get(ctx: RequestContext, params: GetParams) -> dict[str, Any]:
                 if not device_exists(conn, workspace_id, params.device_id):
                     raise not_found("device", device_id=params.device_id)
                 raise not_found("access_code", device_id=params.device_id, code=params.code)
-    return {"access_code": code_row_view(row, ctx.services.clock.now())}
+    return {"access_code": code_row_view(conn.dialect, row, ctx.services.clock.now())}
 
 
 @functools.cache
@@ -631,13 +631,25 @@ def list_codes(ctx: RequestContext, params: ListParams) -> dict[str, Any]:
 
         if params.page_cursor:
             check_device()  # an unknown device is named before a bad cursor
+        dialect = conn.dialect
         rows, pagination = paginate_rows(
-            conn, shape, values, params, ctx.url, ("created_at", "access_code_id")
+            conn,
+            shape,
+            values,
+            params,
+            ctx.url,
+            position_of=lambda row: (
+                CODES.value(dialect, row, "created_at"),
+                row.access_code_id,
+            ),
         )
         if not rows:
             check_device()
     now = ctx.services.clock.now()
-    return {"access_codes": [code_row_view(r, now) for r in rows], "pagination": pagination}
+    return {
+        "access_codes": [code_row_view(dialect, r, now) for r in rows],
+        "pagination": pagination,
+    }
 
 
 def generate(ctx: RequestContext, params: GenerateParams) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from pinwarden.api.filters import accepted, where_accepted
 from pinwarden.api.lookup import device_in_workspace
 from pinwarden.api.pagination import paginate
 from pinwarden.api.params import Id, Limit, ShortText, Timestamp, TimeZone
-from pinwarden.api.reads import DEVICE_COLUMNS
+from pinwarden.api.reads import DEVICES, device_row_view
 from pinwarden.api.wire import Endpoint, Params
 from pinwarden.store.notify import request_reconcile
 from pinwarden.store.tables import Device
@@ -73,11 +73,11 @@ class DeviceParams(Params):
     device_id: Id
 
 
-_BY_ID = select(*DEVICE_COLUMNS).where(
+_BY_ID = select(*DEVICES.selected).where(
     Device.device_id == bindparam("device_id"), Device.workspace_id == bindparam("workspace_id")
 )
 _BY_NAME = (
-    select(*DEVICE_COLUMNS)
+    select(*DEVICES.selected)
     .where(Device.workspace_id == bindparam("workspace_id"), Device.name == bindparam("name"))
     .order_by(Device.created_at)
     .limit(1)
@@ -101,7 +101,7 @@ def get(ctx: RequestContext, params: GetParams) -> dict[str, Any]:
             ).first()
             if found is None:
                 raise not_found("device", name=params.name)
-    return {"device": device_view(found)}
+    return {"device": device_row_view(ctx.services.db.engine.dialect, found)}
 
 
 def get_lock(ctx: RequestContext, params: GetParams) -> dict[str, Any]:
