@@ -38,6 +38,9 @@ def create_app(
         redoc_url=None,
         openapi_url=None,
         lifespan=lifespan,
+        # pinwarden reports through its own /metrics; FastAPI's OpenTelemetry hooks would
+        # only ask, on every request, whether a provider was configured.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     endpoints = [*all_endpoints(), *extra_endpoints]
     mount(app, services, endpoints)

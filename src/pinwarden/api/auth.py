@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -141,7 +142,8 @@ class ApiKeyVerifier:
     No cache: revocation must hold at once, also for keys revoked by another process
     (``pinwarden api-key revoke``, another replica on PostgreSQL), and any cache would
     need that same per-request look at shared state to stay true. The look is one
-    primary-key read on a plain connection, without an ORM session or a transaction.
+    primary-key read on a plain connection, without an ORM session or a transaction;
+    a read request runs it on the connection its own read then uses.
     """
 
     def __init__(self, db: Database, clock: Clock | None = None) -> None:
@@ -151,15 +153,22 @@ class ApiKeyVerifier:
         self._touched: dict[str, datetime] = {}
         self._touch_lock = threading.Lock()
 
-    def authenticate(self, authorization: str | None) -> Principal | None:
-        """The principal for an ``Authorization`` header, or None."""
+    def authenticate(
+        self, authorization: str | None, conn: Connection | None = None
+    ) -> Principal | None:
+        """The principal for an ``Authorization`` header, or None; ``conn``: a
+        :meth:`~pinwarden.store.db.Database.rows` connection to look on (else its own)."""
         parsed = _parse(authorization)
         if parsed is None:
             return None
         key_id, secret = parsed
         now = self._clock.now()
-        with self._db.rows() as conn:
-            row = conn.execute(_LOOKUP, {"key_id": key_id, "now": now}).first()
+        values = {"key_id": key_id, "now": now}
+        if conn is not None:
+            row = conn.execute(_LOOKUP, values).first()
+        else:
+            with self._db.rows() as own:
+                row = own.execute(_LOOKUP, values).first()
         found = (
             None
             if row is None

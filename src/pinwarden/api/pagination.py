@@ -69,16 +69,15 @@ def _page(
     limit: int,
     fingerprint: Callable[[], str],
     url: str,
-    created_key: str,
-    id_key: str,
+    position: Callable[[T], tuple[datetime, str]],
 ) -> tuple[list[T], dict[str, Any]]:
-    """Cut ``rows`` (up to limit + 1 of them) to a page and describe what follows."""
+    """Cut ``rows`` (up to limit + 1 of them) to a page and describe what follows;
+    ``position`` gives a row's created-at and id."""
     has_next = len(rows) > limit
     rows = rows[:limit]
     next_cursor = None
     if has_next:
-        last = rows[-1]
-        next_cursor = _encode(fingerprint(), getattr(last, created_key), getattr(last, id_key))
+        next_cursor = _encode(fingerprint(), *position(rows[-1]))
     return rows, {
         "has_next_page": has_next,
         "next_page_cursor": next_cursor,
@@ -126,7 +125,13 @@ def paginate(
         rows = list(session.scalars(stmt.limit(limit + 1)).all())
     else:
         rows = [row for row in session.scalars(stmt) if keep(row)][: limit + 1]
-    return _page(rows, limit, lambda: fingerprint, url, created_col.key, id_col.key)
+    return _page(
+        rows,
+        limit,
+        lambda: fingerprint,
+        url,
+        lambda row: (getattr(row, created_col.key), getattr(row, id_col.key)),
+    )
 
 
 def keyset(
@@ -155,9 +160,11 @@ def paginate_rows(
     params: PageParams,
     url: str,
     keys: tuple[str, str] = ("created_at", "id"),
+    position_of: Callable[[Row[Any]], tuple[datetime, str]] | None = None,
 ) -> tuple[list[Row[Any]], dict[str, Any]]:
     """:func:`paginate` on a Core connection: ``statement(after)`` is a :func:`keyset`
-    query, run with the filters' ``values``; ``keys`` name the rows' created-at and id.
+    query, run with the filters' ``values``; ``keys`` name the rows' created-at and id,
+    or ``position_of`` gives them (for rows read raw, :class:`~pinwarden.api.reads.RawColumns`).
 
     The cursor fingerprint is only worked out when a cursor is given or issued.
     """
@@ -167,7 +174,14 @@ def paginate_rows(
     if position is not None:
         bound["after_created"], bound["after_id"] = position
     rows = list(conn.execute(statement(position is not None), bound).all())
-    return _page(rows, params.limit, fingerprint, url, *keys)
+    created_key, id_key = keys
+    return _page(
+        rows,
+        params.limit,
+        fingerprint,
+        url,
+        position_of or (lambda row: (getattr(row, created_key), getattr(row, id_key))),
+    )
 
 
 def _lazy_fingerprint(params: PageParams) -> Callable[[], str]:

@@ -22,6 +22,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, ValidationError
+from sqlalchemy.engine import Connection
 from starlette.concurrency import run_in_threadpool
 
 from pinwarden.api.auth import Principal
@@ -69,6 +70,10 @@ class Endpoint:
     # Reads: run inline on SQLite, and the only routes a read-only API key may call.
     # Every other route is a write (403 for read-only keys, audited).
     read_only: bool = False
+    # The handler reads through ``RequestContext.rows`` only: the API-key check runs on
+    # the connection the handler then reads on. Others hold no connection while they run
+    # sessions of their own (two each could drain the pool).
+    shares_connection: bool = False
 
 
 def _accepts(annotation: Any, origins: tuple[type, ...]) -> bool:
@@ -165,13 +170,13 @@ def source_address(request: Request) -> str | None:
     return request.client.host if request.client is not None else None
 
 
-def _authenticate(services: Services, request: Request) -> Principal:
+def _authenticate(services: Services, request: Request, conn: Connection | None) -> Principal:
     address = source_address(request)
     guard = services.auth_guard
     if guard is not None:
         guard.check(address)
     authorization = request.headers.get("authorization")
-    principal = services.api_keys.authenticate(authorization)
+    principal = services.api_keys.authenticate(authorization, conn)
     if principal is None:
         if guard is not None and authorization:
             guard.failed(address)
@@ -213,7 +218,15 @@ def _endpoint_view(services: Services, endpoint: Endpoint) -> Callable[[Request]
     inline_reads = services.db.is_sqlite
 
     def call(request: Request, body: bytes) -> dict[str, Any]:
-        principal = _authenticate(services, request)
+        if endpoint.shares_connection:
+            # One connection for the key check and the read: a checkout costs about as
+            # much as the key's primary-key read itself.
+            with services.db.rows() as conn:
+                return run(request, body, conn)
+        return run(request, body, None)
+
+    def run(request: Request, body: bytes, conn: Connection | None) -> dict[str, Any]:
+        principal = _authenticate(services, request, conn)
         if principal.read_only and not endpoint.read_only:
             raise read_only_refusal(endpoint.path)
         raw = query_params(request, endpoint.params)
@@ -222,8 +235,9 @@ def _endpoint_view(services: Services, endpoint: Endpoint) -> Callable[[Request]
             services,
             principal.workspace_id,
             principal.is_sandbox,
-            str(request.url),
+            lambda: str(request.url),
             principal.key_id,
+            conn,
         )
         if endpoint.read_only:
             return invoke(endpoint, context, raw)

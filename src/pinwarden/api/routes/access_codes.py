@@ -41,7 +41,7 @@ from pinwarden.api.new_codes import (
 from pinwarden.api.offline_codes import OfflineRequest, create_offline
 from pinwarden.api.pagination import keyset, paginate_rows
 from pinwarden.api.params import Id, Limit, Pin, ShortText, Text, Timestamp
-from pinwarden.api.reads import code_row_view, codes_with_devices, device_exists
+from pinwarden.api.reads import CODES, code_row_view, codes_with_devices, device_exists
 from pinwarden.api.wire import Endpoint, Params
 from pinwarden.domain.codes import NoCodeAvailable, generate_code
 from pinwarden.domain.errors import RuleViolation
@@ -531,7 +531,7 @@ def get(ctx: RequestContext, params: GetParams) -> dict[str, Any]:
     """GET/POST /access_codes/get by id, or by device and PIN (R95–R96)."""
     check_lookup(params.access_code_id, params.device_id, params.code)
     workspace_id = ctx.workspace_id
-    with ctx.services.db.rows() as conn:
+    with ctx.rows() as conn:
         if params.access_code_id is not None:
             row = conn.execute(
                 _BY_ID, {"access_code_id": params.access_code_id, "workspace_id": workspace_id}
@@ -552,7 +552,7 @@ def get(ctx: RequestContext, params: GetParams) -> dict[str, Any]:
                 if not device_exists(conn, workspace_id, params.device_id):
                     raise not_found("device", device_id=params.device_id)
                 raise not_found("access_code", device_id=params.device_id, code=params.code)
-    return {"access_code": code_row_view(row, ctx.services.clock.now())}
+    return {"access_code": code_row_view(conn.dialect, row, ctx.services.clock.now())}
 
 
 @functools.cache
@@ -621,7 +621,7 @@ def list_codes(ctx: RequestContext, params: ListParams) -> dict[str, Any]:
         bool(params.search),
         any(foreign),
     )
-    with ctx.services.db.rows() as conn:
+    with ctx.rows() as conn:
 
         def check_device() -> None:
             if params.device_id is not None and not device_exists(
@@ -631,13 +631,25 @@ def list_codes(ctx: RequestContext, params: ListParams) -> dict[str, Any]:
 
         if params.page_cursor:
             check_device()  # an unknown device is named before a bad cursor
+        dialect = conn.dialect
         rows, pagination = paginate_rows(
-            conn, shape, values, params, ctx.url, ("created_at", "access_code_id")
+            conn,
+            shape,
+            values,
+            params,
+            ctx.url,
+            position_of=lambda row: (
+                CODES.value(dialect, row, "created_at"),
+                row.access_code_id,
+            ),
         )
         if not rows:
             check_device()
     now = ctx.services.clock.now()
-    return {"access_codes": [code_row_view(r, now) for r in rows], "pagination": pagination}
+    return {
+        "access_codes": [code_row_view(dialect, r, now) for r in rows],
+        "pagination": pagination,
+    }
 
 
 def generate(ctx: RequestContext, params: GenerateParams) -> dict[str, Any]:
@@ -659,8 +671,22 @@ ENDPOINTS = [
     Endpoint("/access_codes/create", ("POST",), CreateParams, create),
     Endpoint("/access_codes/update", ("POST", "PATCH", "PUT"), UpdateParams, update),
     Endpoint("/access_codes/delete", ("POST", "DELETE"), DeleteParams, delete),
-    Endpoint("/access_codes/get", ("GET", "POST"), GetParams, get, read_only=True),
-    Endpoint("/access_codes/list", ("GET", "POST"), ListParams, list_codes, read_only=True),
+    Endpoint(
+        "/access_codes/get",
+        ("GET", "POST"),
+        GetParams,
+        get,
+        read_only=True,
+        shares_connection=True,
+    ),
+    Endpoint(
+        "/access_codes/list",
+        ("GET", "POST"),
+        ListParams,
+        list_codes,
+        read_only=True,
+        shares_connection=True,
+    ),
     Endpoint(
         "/access_codes/generate_code", ("GET", "POST"), GenerateParams, generate, read_only=True
     ),

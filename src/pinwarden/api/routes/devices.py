@@ -14,7 +14,7 @@ from pinwarden.api.filters import accepted, where_accepted
 from pinwarden.api.lookup import device_in_workspace
 from pinwarden.api.pagination import paginate
 from pinwarden.api.params import Id, Limit, ShortText, Timestamp, TimeZone
-from pinwarden.api.reads import DEVICE_COLUMNS
+from pinwarden.api.reads import DEVICES, device_row_view
 from pinwarden.api.wire import Endpoint, Params
 from pinwarden.store.notify import request_reconcile
 from pinwarden.store.tables import Device
@@ -73,11 +73,11 @@ class DeviceParams(Params):
     device_id: Id
 
 
-_BY_ID = select(*DEVICE_COLUMNS).where(
+_BY_ID = select(*DEVICES.selected).where(
     Device.device_id == bindparam("device_id"), Device.workspace_id == bindparam("workspace_id")
 )
 _BY_NAME = (
-    select(*DEVICE_COLUMNS)
+    select(*DEVICES.selected)
     .where(Device.workspace_id == bindparam("workspace_id"), Device.name == bindparam("name"))
     .order_by(Device.created_at)
     .limit(1)
@@ -88,7 +88,7 @@ def get(ctx: RequestContext, params: GetParams) -> dict[str, Any]:
     """GET/POST /devices/get, by id or by name (the oldest of that name)."""
     if params.device_id is None and params.name is None:
         raise invalid_input("Provide device_id or name", "device_id")
-    with ctx.services.db.rows() as conn:
+    with ctx.rows() as conn:
         if params.device_id is not None:
             found = conn.execute(
                 _BY_ID, {"device_id": params.device_id, "workspace_id": ctx.workspace_id}
@@ -101,7 +101,7 @@ def get(ctx: RequestContext, params: GetParams) -> dict[str, Any]:
             ).first()
             if found is None:
                 raise not_found("device", name=params.name)
-    return {"device": device_view(found)}
+    return {"device": device_row_view(ctx.services.db.engine.dialect, found)}
 
 
 def get_lock(ctx: RequestContext, params: GetParams) -> dict[str, Any]:
@@ -234,9 +234,13 @@ def update(ctx: RequestContext, params: UpdateParams) -> dict[str, Any]:
 
 
 ENDPOINTS = [
-    Endpoint("/devices/get", ("GET", "POST"), GetParams, get, read_only=True),
+    Endpoint(
+        "/devices/get", ("GET", "POST"), GetParams, get, read_only=True, shares_connection=True
+    ),
     Endpoint("/devices/list", ("GET", "POST"), ListParams, list_devices, read_only=True),
     Endpoint("/devices/update", ("POST", "PATCH"), UpdateParams, update),
-    Endpoint("/locks/get", ("GET", "POST"), GetParams, get_lock, read_only=True),
+    Endpoint(
+        "/locks/get", ("GET", "POST"), GetParams, get_lock, read_only=True, shares_connection=True
+    ),
     Endpoint("/locks/list", ("GET", "POST"), ListParams, list_locks, read_only=True),
 ]
