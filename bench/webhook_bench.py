@@ -93,6 +93,7 @@ def main() -> None:
             env = dict(os.environ)
             env["PINWARDEN_DATABASE_URL"] = args.database or f"sqlite:///{Path(tmp) / 'bench.db'}"
             env["PINWARDEN_RUN_ENGINE"] = "0"
+            env["PINWARDEN_SECRET_KEY_FILE"] = str(Path(tmp) / "bench.key")  # the server's
             if args.database is None:
                 # No NOTIFY across processes on SQLite: the deliverer looks every 20 ms.
                 env["PINWARDEN_IDLE_POLL_SECONDS"] = "0.02"
