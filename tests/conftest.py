@@ -32,6 +32,10 @@ from tests.zwave_stack import zwave_stack  # noqa: F401 (a session fixture, see 
 # the working tree); tests of the key file set their own.
 TEST_SECRET_KEY = "dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdC0"
 os.environ.setdefault("PINWARDEN_SECRET_KEY", TEST_SECRET_KEY)
+# A `serve` the tests start runs one API process: two cost each start two more imports of
+# the app on a 2-core machine. The first-run tests and tests/process/test_api_processes.py
+# run the default and several processes.
+os.environ.setdefault("PINWARDEN_API_PROCESSES", "1")
 
 PG_URL = os.environ.get(
     "PINWARDEN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

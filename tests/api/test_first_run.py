@@ -21,6 +21,7 @@ from tests.processes import PINWARDEN, free_port, sandbox_key
 
 def _env(db: str) -> dict[str, str]:
     env = dict(os.environ)
+    env.pop("PINWARDEN_API_PROCESSES")  # as a user runs it: the default number
     env["PINWARDEN_DATABASE_URL"] = db
     env["PINWARDEN_SANDBOX_LATENCY_SECONDS"] = "0"
     return env
