@@ -71,25 +71,38 @@ def queue_deliveries(
     """Owe ``event`` to every subscribed webhook of its workspace (or to ``webhooks``)."""
     if webhooks is None:
         webhooks = _webhooks(session, event.workspace_id)
-    targets = [w for w in webhooks if subscribed(w.event_types, event.event_type)]
+    targets = _owed(webhooks, event.event_type)
     if not targets:
         return 0
     if event.seq is None:
         session.flush()  # the delivery rows point at the event's sequence number
-    for webhook in targets:
-        session.add(
-            WebhookDelivery(
-                webhook_id=webhook.webhook_id,
-                event_seq=event.seq,
-                status="pending",
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
-            )
-        )
-    queued: set[str] = session.info.setdefault(DELIVERIES_QUEUED, set())
-    queued.update(w.webhook_id for w in targets)
+    for webhook_id in targets:
+        session.add(WebhookDelivery(**_delivery(webhook_id, event.seq, now)))
+    _mark_queued(session, targets)
     return len(targets)
+
+
+def _owed(webhooks: list[Webhook], event_type: str) -> list[str]:
+    """The ids of the webhooks among ``webhooks`` that receive ``event_type``."""
+    return [w.webhook_id for w in webhooks if subscribed(w.event_types, event_type)]
+
+
+def _delivery(webhook_id: str, event_seq: int, now: datetime) -> dict[str, Any]:
+    """A new delivery's row: due at once."""
+    return {
+        "webhook_id": webhook_id,
+        "event_seq": event_seq,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+
+
+def _mark_queued(session: Session, webhook_ids: list[str]) -> None:
+    """Tell the commit hooks that this transaction queued deliveries for these webhooks."""
+    queued: set[str] = session.info.setdefault(DELIVERIES_QUEUED, set())
+    queued.update(webhook_ids)
 
 
 def event_json(payload: dict[str, Any], secrets: dict[str, Any] | None) -> dict[str, Any]:
@@ -132,14 +145,7 @@ def insert_deferred(session: Session) -> None:
     session.execute(
         insert(_DELIVERIES),
         [
-            {
-                "webhook_id": webhook_id,
-                "event_seq": seq,
-                "status": "pending",
-                "attempts": 0,
-                "next_attempt_at": values["created_at"],
-                "created_at": values["created_at"],
-            }
+            _delivery(webhook_id, seq, values["created_at"])
             for seq, (values, targets) in zip(seqs, pending, strict=True)
             for webhook_id in targets
         ],
@@ -194,12 +200,7 @@ def record_event(
         session.add(row)
         queue_deliveries(session, row, now)
         return
-    targets = [
-        w.webhook_id
-        for w in _webhooks(session, workspace_id)
-        if subscribed(w.event_types, event_type)
-    ]
+    targets = _owed(_webhooks(session, workspace_id), event_type)
     deferred.append((values, targets))
     if targets:
-        queued: set[str] = session.info.setdefault(DELIVERIES_QUEUED, set())
-        queued.update(targets)
+        _mark_queued(session, targets)
