@@ -123,6 +123,17 @@ def _metric(text: str, pattern: str) -> float:
     return float(match.group(1))
 
 
+def _serve_two(env: dict[str, str], port: int) -> subprocess.Popen[str]:
+    """``serve`` with two API processes, its stdout (the ``listening on`` line) readable."""
+    return subprocess.Popen(
+        [*PINWARDEN, "serve", "--port", str(port), "--processes", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+
+
 def test_two_api_processes_share_the_engine_the_limits_and_the_keys(
     database_url: str, receiver: Receiver
 ) -> None:
@@ -136,13 +147,7 @@ def test_two_api_processes_share_the_engine_the_limits_and_the_keys(
     )
     key = sandbox_key(env)
     port = free_port()
-    server = subprocess.Popen(
-        [*PINWARDEN, "serve", "--port", str(port), "--processes", "2"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    server = _serve_two(env, port)
     try:
         assert server.stdout is not None
         # Said once, when both API processes serve.
@@ -249,13 +254,7 @@ def test_the_api_processes_end_with_a_server_that_was_killed(tmp_path: Path) -> 
     env = dict(os.environ, PINWARDEN_DATABASE_URL=f"sqlite:///{tmp_path / 'pinwarden.db'}")
     key = sandbox_key(env)
     port = free_port()
-    server = subprocess.Popen(
-        [*PINWARDEN, "serve", "--port", str(port), "--processes", "2"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    server = _serve_two(env, port)
     try:
         assert server.stdout is not None
         assert server.stdout.readline().startswith("listening on")
