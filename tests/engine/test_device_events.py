@@ -66,10 +66,17 @@ def test_connectivity_lock_state_and_battery_follow_the_lock(engine: Engine) -> 
         assert device is not None
         view = device_view(device)
     assert view["properties"]["online"] is False and view["properties"]["locked"] is False
+    # The error shows with the report, before any reconcile has tried the lock.
+    assert [e["error_code"] for e in view["errors"]] == ["device_offline"]
     assert view["properties"]["battery"] == {"level": 0.18, "status": "low"}
     assert engine.events() == ["device.disconnected", "lock.unlocked"]
     assert _payloads(engine, "device.disconnected")[0]["error_code"] == "device_offline"
     assert not record("sandbox", BatteryLevel("no-such-lock", now, 0.5))
+    assert record("sandbox", Connectivity(lock.address, now, online=True))
+    with engine.service.db.read() as s:
+        device = s.get(Device, lock.device_id)
+        assert device is not None
+        assert device.online is True and device.errors == []
 
 
 def test_reads_are_fresh_on_the_drift_check_and_after_a_slot_changed(engine: Engine) -> None:

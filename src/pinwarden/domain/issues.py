@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 from typing import Any
 
 from pinwarden.timeutil import iso
 
 Issue = dict[str, Any]
+
+
+# The errors a lock shows while it cannot be reached (spec §5.1).
+UNREACHABLE_ERRORS = frozenset({"device_offline", "hub_disconnected"})
 
 
 def error(code: str, message: str, now: datetime, **flags: Any) -> Issue:
@@ -27,6 +32,13 @@ def with_error(errors: list[Issue], item: Issue) -> tuple[list[Issue], bool]:
     return [*errors, item], True
 
 
-def without_errors(errors: list[Issue], codes: set[str]) -> list[Issue]:
+def without_errors(errors: list[Issue], codes: AbstractSet[str]) -> list[Issue]:
     """``errors`` without those whose code is in ``codes``."""
     return [e for e in errors if e.get("error_code") not in codes]
+
+
+def with_unreachable(errors: list[Issue], code: str, message: str, now: datetime) -> list[Issue]:
+    """``errors`` showing the lock as unreachable for reason ``code`` only; an error of
+    that code already there keeps its ``created_at``."""
+    kept = without_errors(errors, UNREACHABLE_ERRORS - {code})
+    return with_error(kept, error(code, message, now, is_device_error=True))[0]

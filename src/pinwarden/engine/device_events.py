@@ -27,6 +27,7 @@ from pinwarden.devices.driver import (
     ManualLockChange,
     SlotChanged,
 )
+from pinwarden.domain.issues import UNREACHABLE_ERRORS, with_unreachable, without_errors
 from pinwarden.store.db import Database
 from pinwarden.store.events import record_event
 from pinwarden.store.notify import request_reconcile
@@ -100,7 +101,10 @@ def record_device_event(session: Session, device: Device, event: DeviceEvent) ->
             if device.online == online:
                 return False
             device.online = online
+            # The error shows as soon as the lock is known to be away, not only once a
+            # reconcile has failed to reach it; a pass that reaches it clears it too.
             if online:
+                device.errors = without_errors(list(device.errors), UNREACHABLE_ERRORS)
                 record_event(
                     session,
                     "device.connected",
@@ -109,6 +113,9 @@ def record_device_event(session: Session, device: Device, event: DeviceEvent) ->
                     device=device,
                 )
             else:
+                device.errors = with_unreachable(
+                    list(device.errors), error_code, "Device is unreachable", now
+                )
                 record_event(
                     session,
                     "device.disconnected",

@@ -32,7 +32,13 @@ from pinwarden.devices.driver import (
     SlotOp,
     SlotReport,
 )
-from pinwarden.domain.issues import error, with_error, without_errors
+from pinwarden.domain.issues import (
+    UNREACHABLE_ERRORS,
+    error,
+    with_error,
+    with_unreachable,
+    without_errors,
+)
 from pinwarden.domain.recurrence import window_at
 from pinwarden.domain.windows import belongs_on_lock, next_transition
 from pinwarden.engine import backup_pool, doors, unmanaged
@@ -77,7 +83,6 @@ class PassResult:
 Release = Callable[[Device, PassResult], None]
 
 
-UNREACHABLE_ERRORS = {"device_offline", "hub_disconnected"}
 DELAY_WARNINGS = {"delay_in_setting_on_device", "delay_in_removing_from_device"}
 EXTERNAL = "code_modified_external_to_seam"
 SET_ERRORS = {
@@ -239,9 +244,8 @@ class Reconciler:
         self, session: Session, device: Device, exc: DeviceUnavailable
     ) -> PassResult:
         now = self._clock.now()
-        device.errors, _ = with_error(
-            without_errors(list(device.errors), UNREACHABLE_ERRORS - {exc.error_code}),
-            error(exc.error_code, f"Device is unreachable: {exc}", now, is_device_error=True),
+        device.errors = with_unreachable(
+            list(device.errors), exc.error_code, f"Device is unreachable: {exc}", now
         )
         rows = rows_of(session, device.device_id).codes.values()
         # A recurring code's status follows its occurrences even while the lock is away.
