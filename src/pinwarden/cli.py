@@ -21,7 +21,6 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 import uvicorn
-from alembic.util.exc import CommandError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -42,6 +41,7 @@ from pinwarden.service import Service
 from pinwarden.store import audit, sealed
 from pinwarden.store.db import Database, check_url, display_url, normalize_url
 from pinwarden.store.events import event_json
+from pinwarden.store.migrate import MigrationError
 from pinwarden.store.sealed import SecretKeyError
 from pinwarden.store.sealing_keys import (
     check_keys,
@@ -147,7 +147,7 @@ def _open(settings: Settings) -> Service:
         service.migrate()
     except SecretKeyError as exc:
         _fail(f"cannot open the secrets of {where}: {exc}")
-    except (SQLAlchemyError, CommandError) as exc:
+    except (SQLAlchemyError, MigrationError) as exc:
         _fail(f"cannot migrate database {where}: {_reason(exc)}")
     return service
 

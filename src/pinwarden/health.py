@@ -18,8 +18,6 @@ class Readiness:
     def __init__(self, db: Database, settings: Settings, worker: Worker | None) -> None:
         self._db = db
         self._worker = worker
-        # Read once: the migrations shipped with this code do not change while it runs.
-        self._heads = migrate.head_revisions()
         # An idle worker looks every idle_poll; a pass holds it no longer than a few
         # lease periods before the lease machinery would have given up on it.
         self.stale_after = max(
@@ -38,8 +36,8 @@ class Readiness:
             checks["database"] = OK
             checks["migrations"] = (
                 OK
-                if current == self._heads
-                else f"database at {_names(current)}, this version expects {_names(self._heads)}"
+                if current == migrate.HEADS
+                else f"database at {_names(current)}, this version expects {_names(migrate.HEADS)}"
             )
         if self._worker is not None:
             age = self._worker.heartbeat_age()

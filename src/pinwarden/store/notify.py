@@ -31,8 +31,8 @@ import sys
 import threading
 from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-import psycopg
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -40,6 +40,10 @@ from sqlalchemy.orm import Session
 from pinwarden.store.db import Database
 from pinwarden.store.events import DELIVERIES_QUEUED
 from pinwarden.store.tables import Device
+
+# psycopg loads with the first PostgreSQL listener: SQLite processes never need it.
+if TYPE_CHECKING:
+    import psycopg
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +111,8 @@ class WakeListener:
     async def run(self, stop: asyncio.Event) -> None:
         """Listen until ``stop`` is set; reconnect with growing back-off when the
         connection drops or cannot be made."""
+        import psycopg
+
         delay = RECONNECT_MIN_SECONDS
         while not stop.is_set():
             try:

@@ -13,13 +13,17 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-import aiohttp
-from zwave_js_server.client import Client
-from zwave_js_server.model.driver import Driver as ZDriver
-
 from pinwarden.devices.driver import DeviceUnavailable
+
+# The client library and aiohttp load when the first connection starts (about 0.6 s), not
+# in every process that merely knows the driver.
+if TYPE_CHECKING:
+    import aiohttp
+    from zwave_js_server.client import Client
+    from zwave_js_server.model.driver import Driver as ZDriver
 
 log = logging.getLogger(__name__)
 # Real seconds between attempts to reach a server that is down: doubling, capped.
@@ -54,6 +58,8 @@ class Connection:
         """Begin connecting in the background. ``on_ready(driver)`` runs on the event loop
         each time a (re)connection has the server's full state; ``on_lost()`` each time it
         goes."""
+        import aiohttp
+
         self._session = aiohttp.ClientSession()
         self._task = asyncio.create_task(self._run(on_ready, on_lost), name="zwave-js client")
 
@@ -82,6 +88,8 @@ class Connection:
         return zdriver
 
     async def _run(self, on_ready: Callable[[ZDriver], None], on_lost: Callable[[], None]) -> None:
+        from zwave_js_server.client import Client
+
         assert self._session is not None
         delay = RECONNECT_BASE_SECONDS
         while not self._closed.is_set():

@@ -37,9 +37,8 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import aiohttp
 from sqlalchemy import select
 from zwave_js_server.const import CommandClass, NodeStatus
 from zwave_js_server.const.command_class.lock import DoorLockMode
@@ -48,10 +47,6 @@ from zwave_js_server.exceptions import (
     FailedZWaveCommand,
     NotFoundError,
 )
-from zwave_js_server.model.driver import Driver as ZDriver
-from zwave_js_server.model.node import Node
-from zwave_js_server.model.notification import NotificationNotification
-from zwave_js_server.model.value import Value
 
 from pinwarden.clock import Clock
 from pinwarden.devices.driver import (
@@ -91,6 +86,13 @@ from pinwarden.devices.zwave_js.slots import (
 )
 from pinwarden.store.db import Database
 from pinwarden.store.tables import ConnectedAccount
+
+# zwave_js_server's models and aiohttp take about 0.6 s to import; they load with the
+# first Z-Wave JS connection (see connection.py), so commands that never reach a lock
+# start without them.
+if TYPE_CHECKING:
+    from zwave_js_server.model.driver import Driver as ZDriver
+    from zwave_js_server.model.node import Node
 
 log = logging.getLogger(__name__)
 DRIVER_NAME = "zwave-js"
@@ -320,6 +322,8 @@ class ZWaveJSDriver:
                 self._emit(SlotChanged(address, now))
 
     def _on_added(self, account: _Account, data: dict[str, Any]) -> None:
+        from zwave_js_server.model.node import Node
+
         node = data.get("node")
         if isinstance(node, Node) and account.home_id is not None:
             self._subscribe(account, account.home_id, node)
@@ -362,12 +366,16 @@ class ZWaveJSDriver:
 
     def _lock_state(self, address: str, data: dict[str, Any]) -> _NodeState | None:
         """The node's state when the event is about a lock node, else None."""
+        from zwave_js_server.model.node import Node
+
         node = data.get("node")
         if not isinstance(node, Node) or not has_cc(node, CommandClass.USER_CODE):
             return None
         return self._nodes.get(address)
 
     def _on_notification(self, address: str, data: dict[str, Any]) -> None:
+        from zwave_js_server.model.notification import NotificationNotification
+
         notification = data.get("notification")
         state = self._lock_state(address, data)
         if not isinstance(notification, NotificationNotification) or state is None:
@@ -392,6 +400,8 @@ class ZWaveJSDriver:
         self._emit(event)
 
     def _on_value(self, address: str, data: dict[str, Any]) -> None:
+        from zwave_js_server.model.value import Value
+
         value = data.get("value")
         state = self._lock_state(address, data)
         if not isinstance(value, Value) or state is None:
@@ -535,6 +545,8 @@ class ZWaveJSDriver:
                 state.echo_until[slot] = time.monotonic() + ECHO_SECONDS
 
     async def _guarded(self, call: Callable[[], Awaitable[T]]) -> T:
+        import aiohttp  # loaded already: a command needs a connection
+
         try:
             return await asyncio.wait_for(call(), COMMAND_SECONDS)
         except asyncio.CancelledError as exc:

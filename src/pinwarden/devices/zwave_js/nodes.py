@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from zwave_js_server.const import CommandClass
-from zwave_js_server.model.node import Node
-from zwave_js_server.model.value import Value
 
 from pinwarden.devices.capabilities import LockCapabilities
+
+if TYPE_CHECKING:
+    from zwave_js_server.model.node import Node
+    from zwave_js_server.model.value import Value
 
 DEVICE_TYPE = "zwave_lock"
 # Z-Wave user codes are 4 to 10 characters (User Code CC).

@@ -9,6 +9,7 @@ programming over it would destroy a code someone else set.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from zwave_js_server.const.command_class.lock import (
     LOCK_USERCODE_PROPERTY,
@@ -16,8 +17,9 @@ from zwave_js_server.const.command_class.lock import (
     CodeSlotStatus,
 )
 from zwave_js_server.exceptions import NotFoundError
-from zwave_js_server.model.node import Node
-from zwave_js_server.util.lock import get_code_slot_value
+
+if TYPE_CHECKING:
+    from zwave_js_server.model.node import Node
 
 AVAILABLE = CodeSlotStatus.AVAILABLE.value
 ENABLED = CodeSlotStatus.ENABLED.value
@@ -49,6 +51,8 @@ class CachedSlot:
 
 def cached_slot(node: Node, slot: int) -> CachedSlot | None:
     """One slot as the cache holds it; None past the node's last slot."""
+    from zwave_js_server.util.lock import get_code_slot_value  # loaded with the connection
+
     try:
         code = get_code_slot_value(node, slot, LOCK_USERCODE_PROPERTY)
         status = get_code_slot_value(node, slot, LOCK_USERCODE_STATUS_PROPERTY)
