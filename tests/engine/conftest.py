@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from pinwarden.api.context import RequestContext
 from pinwarden.api.routes import access_codes
@@ -17,6 +17,7 @@ from pinwarden.clock import FakeClock
 from pinwarden.devices.driver import DeviceRef
 from pinwarden.service import Service
 from pinwarden.store.tables import AccessCode, Device, Event
+from pinwarden.timeutil import as_utc
 from tests.conftest import START, make_settings
 from tests.sandbox import device_ref, set_online
 
@@ -37,6 +38,22 @@ class Engine:
     def advance(self, delta: timedelta) -> int:
         self.clock.advance(delta)
         return self.drain()
+
+    def run_for(self, span: timedelta) -> int:
+        """Move the clock through ``span``, stopping at each moment a device is due, as
+        an idle worker wakes; returns how many reconciles ran."""
+        end = self.clock.now() + span
+        total = 0
+        while True:
+            with self.service.db.read() as s:
+                due = s.scalar(
+                    select(func.min(Device.next_reconcile_at)).where(
+                        Device.next_reconcile_at > self.clock.now()
+                    )
+                )
+            if due is None or as_utc(due) >= end:
+                return total + self.advance(end - self.clock.now())
+            total += self.advance(as_utc(due) - self.clock.now())
 
     def device(self, device_type: str) -> Device:
         with self.service.db.read() as s:
