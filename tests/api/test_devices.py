@@ -60,7 +60,9 @@ def test_disconnect_holds_codes_in_setting_and_connect_resumes(server: Harness) 
     lock = seam.devices.list(device_type="august_lock")[0]
     seam.devices.simulate.disconnect(device_id=lock.device_id)
     server.settle()  # the engine records what the lock reported
-    assert seam.devices.get(device_id=lock.device_id).properties.online is False
+    away = seam.devices.get(device_id=lock.device_id)
+    assert away.properties.online is False
+    assert [e.error_code for e in away.errors] == ["device_offline"]
     code = seam.access_codes.create(device_id=lock.device_id, code="4821")
     server.advance(timedelta(minutes=5))
     stuck = seam.access_codes.get(access_code_id=code.access_code_id)
@@ -77,6 +79,11 @@ def test_disconnect_holds_codes_in_setting_and_connect_resumes(server: Harness) 
         for e in seam.events.list(device_id=lock.device_id, since="2024-01-01T00:00:00Z")
     ]
     assert types[0] == "device.disconnected" and "device.connected" in types
+    disconnected = seam.events.list(
+        device_id=lock.device_id, event_type="device.disconnected", since="2024-01-01T00:00:00Z"
+    )
+    assert [e.error_code for e in disconnected] == ["device_disconnected"]
+    assert seam.devices.get(device_id=lock.device_id).errors == []
 
 
 def test_remove_takes_the_device_and_its_codes_away(server: Harness) -> None:

@@ -70,7 +70,7 @@ def test_connectivity_lock_state_and_battery_follow_the_lock(engine: Engine) -> 
     assert [e["error_code"] for e in view["errors"]] == ["device_offline"]
     assert view["properties"]["battery"] == {"level": 0.18, "status": "low"}
     assert engine.events() == ["device.disconnected", "lock.unlocked"]
-    assert _payloads(engine, "device.disconnected")[0]["error_code"] == "device_offline"
+    assert _payloads(engine, "device.disconnected")[0]["error_code"] == "device_disconnected"
     assert not record("sandbox", BatteryLevel("no-such-lock", now, 0.5))
     assert record("sandbox", Connectivity(lock.address, now, online=True))
     with engine.service.db.read() as s:

@@ -11,8 +11,17 @@ from pinwarden.timeutil import iso
 Issue = dict[str, Any]
 
 
-# The errors a lock shows while it cannot be reached (spec §5.1).
-UNREACHABLE_ERRORS = frozenset({"device_offline", "hub_disconnected"})
+# The errors a lock shows while it cannot be reached (spec §5.1), with what they say
+# when the lock itself reported it (a failed pass says what failed instead).
+UNREACHABLE_MESSAGES = {
+    "device_offline": "Device is offline",
+    "hub_disconnected": "The lock's hub is disconnected",
+}
+UNREACHABLE_ERRORS = frozenset(UNREACHABLE_MESSAGES)
+# ``device.disconnected`` names the cause from its own enum (``device_disconnected``,
+# ``hub_disconnected``, ``account_disconnected``): a lock away on its own shows the
+# device error ``device_offline`` while its event says ``device_disconnected``.
+_DISCONNECTED_EVENT_CODES = {"device_offline": "device_disconnected"}
 
 
 def error(code: str, message: str, now: datetime, **flags: Any) -> Issue:
@@ -42,3 +51,9 @@ def with_unreachable(errors: list[Issue], code: str, message: str, now: datetime
     that code already there keeps its ``created_at``."""
     kept = without_errors(errors, UNREACHABLE_ERRORS - {code})
     return with_error(kept, error(code, message, now, is_device_error=True))[0]
+
+
+def disconnected_event_code(device_error: str) -> str:
+    """The ``error_code`` of the ``device.disconnected`` event for a lock that shows
+    ``device_error`` while away."""
+    return _DISCONNECTED_EVENT_CODES.get(device_error, device_error)

@@ -27,7 +27,13 @@ from pinwarden.devices.driver import (
     ManualLockChange,
     SlotChanged,
 )
-from pinwarden.domain.issues import UNREACHABLE_ERRORS, with_unreachable, without_errors
+from pinwarden.domain.issues import (
+    UNREACHABLE_ERRORS,
+    UNREACHABLE_MESSAGES,
+    disconnected_event_code,
+    with_unreachable,
+    without_errors,
+)
 from pinwarden.store.db import Database
 from pinwarden.store.events import record_event
 from pinwarden.store.notify import request_reconcile
@@ -113,16 +119,15 @@ def record_device_event(session: Session, device: Device, event: DeviceEvent) ->
                     device=device,
                 )
             else:
-                device.errors = with_unreachable(
-                    list(device.errors), error_code, "Device is unreachable", now
-                )
+                message = UNREACHABLE_MESSAGES.get(error_code, "Device is unreachable")
+                device.errors = with_unreachable(list(device.errors), error_code, message, now)
                 record_event(
                     session,
                     "device.disconnected",
                     now,
                     workspace_id=device.workspace_id,
                     device=device,
-                    error_code=error_code,
+                    error_code=disconnected_event_code(error_code),
                 )
             request_reconcile(session, device.device_id, now)
             return True

@@ -183,7 +183,6 @@ class SandboxRoutes:
                 "Connectivity",
                 now,
                 online=online,
-                error_code="device_disconnected",
             )
         self._driver.lock_reported()
         return {}
