@@ -129,6 +129,7 @@ class Harness:
         """Wait until the worker, then the deliverer, have done everything due now."""
         self.service.devices_idle.wait_idle(timeout=15)
         self.service.integrations.sandbox.wait_idle(timeout=15)
+        self.service.device_events.wait_idle(timeout=15)
         self.service.worker.wait_idle(timeout=15)
         self.service.deliverer.wait_idle(timeout=15)
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
+
+import pytest
 
 from pinwarden.devices.driver import (
     BatteryLevel,
@@ -14,6 +17,7 @@ from pinwarden.devices.driver import (
     OpAck,
     SlotChanged,
 )
+from pinwarden.engine import device_events
 from pinwarden.store.tables import Device, Event
 from pinwarden.store.views import device_view
 from tests.engine.conftest import Engine
@@ -77,6 +81,47 @@ def test_connectivity_lock_state_and_battery_follow_the_lock(engine: Engine) -> 
         device = s.get(Device, lock.device_id)
         assert device is not None
         assert device.online is True and device.errors == []
+
+
+def test_a_burst_is_recorded_in_order_and_one_bad_event_loses_no_other(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    yale, august = engine.device("yale_lock"), engine.device("august_lock")
+    now = engine.clock.now()
+    events = engine.service.device_events
+    burst = [
+        ManualLockChange(august.address, now, locked=False),
+        BatteryLevel("no-such-lock", now, 0.5),
+        ManualLockChange(yale.address, now, locked=True),
+        ManualLockChange(august.address, now, locked=True),
+    ]
+    assert not events.record_all("sandbox", burst)
+    assert engine.events() == ["lock.unlocked", "lock.locked", "lock.locked"]
+    with engine.service.db.read() as s:
+        assert [e.device_id for e in s.query(Event).order_by(Event.seq)] == [
+            august.device_id,
+            yale.device_id,
+            august.device_id,
+        ]
+    recorded = device_events.record_device_event
+
+    def failing(session: Any, device: Device, event: Any) -> bool:
+        if isinstance(event, BatteryLevel):
+            raise RuntimeError("cannot record this one")
+        return recorded(session, device, event)
+
+    monkeypatch.setattr(device_events, "record_device_event", failing)
+    asyncio.run(
+        events._handle(
+            "sandbox",
+            [
+                ManualLockChange(yale.address, now, locked=False),
+                BatteryLevel(yale.address, now, 0.4),
+                Connectivity(yale.address, now, online=False),
+            ],
+        )
+    )
+    assert engine.events()[3:] == ["lock.unlocked", "device.disconnected"]
 
 
 def test_reads_are_fresh_on_the_drift_check_and_after_a_slot_changed(engine: Engine) -> None:

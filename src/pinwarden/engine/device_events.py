@@ -1,17 +1,19 @@
 """What locks report on their own, turned into device state and Seam events.
 
-One consumer per driver reads :meth:`Driver.events`; each event is recorded in its own
-transaction (off the event loop): keypad unlock by slot → ``lock.unlocked`` naming the
-code in that slot (and a one-time-use code is used up), manual lock/unlock →
-``lock.locked``/``lock.unlocked``, online/offline → ``device.connected``/``disconnected``,
-slot changed → a fresh read of the lock at once, battery → the device's level.
+One consumer per driver reads :meth:`Driver.events`; events are recorded in order, in
+transactions off the event loop (a burst shares one): keypad unlock by slot →
+``lock.unlocked`` naming the code in that slot (and a one-time-use code is used up),
+manual lock/unlock → ``lock.locked``/``lock.unlocked``, online/offline →
+``device.connected``/``disconnected``, slot changed → a fresh read of the lock at once,
+battery → the device's level.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -43,6 +45,8 @@ from pinwarden.store.tables import AccessCode, Device, UnmanagedAccessCode
 log = logging.getLogger(__name__)
 # Real seconds before a failed event stream is opened again.
 STREAM_RETRY_SECONDS = 1.0
+# At most this many events are recorded in one transaction.
+EVENTS_PER_TRANSACTION = 200
 
 
 def _keypad_unlock(session: Session, device: Device, event: KeypadUnlock) -> bool:
@@ -166,37 +170,100 @@ class DeviceEvents:
         self._db = db
         self._drivers = drivers
         self._wake_worker = wake_worker
+        # Drivers whose handed-out events are not all recorded yet.
+        self._recording: set[str] = set()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._lock = threading.Lock()
+
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Block until every event a driver handed out so far is recorded."""
+        if not self._idle.wait(timeout):
+            raise TimeoutError("device events were not recorded in time")
+
+    def _mark(self, name: str, recording: bool) -> None:
+        with self._lock:
+            if recording:
+                self._recording.add(name)
+                self._idle.clear()
+            else:
+                self._recording.discard(name)
+                if not self._recording:
+                    self._idle.set()
 
     def record(self, driver: str, event: DeviceEvent) -> bool:
         """Record one event of one of ``driver``'s locks in its own transaction; returns
         whether the worker should look. Events of unknown locks are dropped."""
+        return self.record_all(driver, [event])
+
+    def record_all(self, driver: str, events: Sequence[DeviceEvent]) -> bool:
+        """Record ``events`` of ``driver``'s locks, in order, in one transaction; returns
+        whether the worker should look. Events of unknown locks are dropped."""
         with self._db.write() as session:
-            device = session.scalars(
+            # Locked in id order, as the engine's write groups lock devices, so that two
+            # writers on PostgreSQL never wait on each other in a circle.
+            devices: dict[str, Device] = {}
+            for device in session.scalars(
                 select(Device)
-                .where(Device.driver == driver, Device.address == event.address)
+                .where(Device.driver == driver, Device.address.in_({e.address for e in events}))
+                .order_by(Device.device_id)
                 .with_for_update()
-            ).first()
-            if device is None:
-                return False
-            return record_device_event(session, device, event)
+            ):
+                devices.setdefault(device.address, device)
+            woke = False
+            for event in events:
+                found = devices.get(event.address)
+                if found is not None and record_device_event(session, found, event):
+                    woke = True
+            return woke
 
     async def consume(self, name: str, driver: Driver) -> None:
         """Record ``driver``'s events until its stream ends (at ``aclose``); a stream that
-        fails is opened again after a pause."""
-        while True:
-            try:
-                async for event in driver.events():
-                    await self._handle(name, event)
-                return
-            except Exception:
-                log.exception("the event stream of driver %s failed", name)
-                await asyncio.sleep(STREAM_RETRY_SECONDS)
+        fails is opened again after a pause.
 
-    async def _handle(self, name: str, event: DeviceEvent) -> None:
+        Events that arrive while a transaction records earlier ones are recorded together
+        in the next: one event costs one transaction when they are few, and a burst costs
+        a few transactions, not one per event (the write lock is shared with the worker
+        and the deliverer)."""
+        pending: list[DeviceEvent] = []
+        recording: asyncio.Task[None] | None = None
         try:
-            woke = await asyncio.to_thread(self.record, name, event)
+            while True:
+                try:
+                    async for event in driver.events():
+                        pending.append(event)
+                        if recording is None or recording.done():
+                            self._mark(name, True)
+                            recording = asyncio.create_task(self._record_pending(name, pending))
+                    return
+                except Exception:
+                    log.exception("the event stream of driver %s failed", name)
+                    await asyncio.sleep(STREAM_RETRY_SECONDS)
+        finally:
+            if recording is not None:
+                await recording
+
+    async def _record_pending(self, name: str, pending: list[DeviceEvent]) -> None:
+        try:
+            while pending:
+                batch = pending[:EVENTS_PER_TRANSACTION]
+                del pending[:EVENTS_PER_TRANSACTION]
+                await self._handle(name, batch)
+        finally:
+            self._mark(name, False)
+
+    async def _handle(self, name: str, events: list[DeviceEvent]) -> None:
+        try:
+            woke = await asyncio.to_thread(self.record_all, name, events)
         except Exception:
-            log.exception("recording a %s event of driver %s failed", type(event).__name__, name)
+            if len(events) > 1:
+                # One event that cannot be recorded must not take the others with it.
+                for event in events:
+                    await self._handle(name, [event])
+                return
+            log.exception(
+                "recording a %s event of driver %s failed", type(events[0]).__name__, name
+            )
             return
         if woke:
             self._wake_worker()
