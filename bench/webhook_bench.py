@@ -207,6 +207,12 @@ def main() -> None:
                     f"deliveries per second over {len(inner)} inner seconds: "
                     f"min {min(inner)}   mean {sum(inner) / len(inner):.1f}   max {max(inner)}"
                 )
+            # Events written per 10 s of the run: a rate that falls shows what cannot keep up.
+            written = Counter(int((t - start_wall) // 10) for t in created.values())
+            print(
+                "events written per 10 s: "
+                + "  ".join(str(written[b]) for b in range(max(written, default=-1) + 1))
+            )
         finally:
             if deliverer is not None:
                 deliverer.terminate()

@@ -37,7 +37,7 @@ from pinwarden.domain.issues import (
     without_errors,
 )
 from pinwarden.store.db import Database
-from pinwarden.store.events import record_event
+from pinwarden.store.events import defer_events, insert_deferred, record_event
 from pinwarden.store.notify import request_reconcile
 from pinwarden.store.sealed import matches
 from pinwarden.store.tables import AccessCode, Device, UnmanagedAccessCode
@@ -200,6 +200,8 @@ class DeviceEvents:
         """Record ``events`` of ``driver``'s locks, in order, in one transaction; returns
         whether the worker should look. Events of unknown locks are dropped."""
         with self._db.write() as session:
+            # Nothing below reads the events table: they are written together at the end.
+            defer_events(session)
             # Locked in id order, as the engine's write groups lock devices, so that two
             # writers on PostgreSQL never wait on each other in a circle.
             devices: dict[str, Device] = {}
@@ -215,6 +217,7 @@ class DeviceEvents:
                 found = devices.get(event.address)
                 if found is not None and record_device_event(session, found, event):
                     woke = True
+            insert_deferred(session)
             return woke
 
     async def consume(self, name: str, driver: Driver) -> None:
