@@ -36,6 +36,10 @@ os.environ.setdefault("PINWARDEN_SECRET_KEY", TEST_SECRET_KEY)
 # the app on a 2-core machine. The first-run tests and tests/process/test_api_processes.py
 # run the default and several processes.
 os.environ.setdefault("PINWARDEN_API_PROCESSES", "1")
+# Where the environment forbids writing bytecode (this CI's does), every `pinwarden`
+# process a test starts would compile pinwarden's modules again: about 0.3 s each, over
+# a couple of hundred CLI and server processes per run.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 PG_URL = os.environ.get(
     "PINWARDEN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
