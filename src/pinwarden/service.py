@@ -97,8 +97,12 @@ class Service:
             self.datagrams.send("worker")
 
     def migrate(self) -> None:
-        """Bring the schema to the newest version."""
-        migrate.upgrade(self.settings.database_url)
+        """Bring the schema to the newest version; Alembic loads only when it is not
+        there already."""
+        with self.db.rows() as connection:
+            current = migrate.current_revisions(connection)
+        if current != migrate.HEADS:
+            migrate.upgrade(self.settings.database_url)
         check_keys(self.db, self.keys, self.clock.now())
 
     @contextmanager

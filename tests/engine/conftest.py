@@ -51,9 +51,10 @@ class Engine:
                         Device.next_reconcile_at > self.clock.now()
                     )
                 )
-            if due is None or as_utc(due) >= end:
-                return total + self.advance(end - self.clock.now())
-            total += self.advance(as_utc(due) - self.clock.now())
+            step_to = end if due is None else min(as_utc(due), end)
+            total += self.advance(step_to - self.clock.now())
+            if step_to == end:
+                return total
 
     def device(self, device_type: str) -> Device:
         with self.service.db.read() as s:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,16 @@ def test_the_known_head_is_where_the_migrations_end() -> None:
     assert frozenset(scripts.get_heads()) == migrate.HEADS
 
 
+_MIGRATE_AND_SAY_IF_ALEMBIC_LOADED = """
+import sys
+from dataclasses import replace
+from pinwarden.config import Settings
+from pinwarden.service import Service
+Service(replace(Settings(), database_url=sys.argv[1], run_worker=False)).migrate()
+print("alembic" in sys.modules)
+"""
+
+
 def _set_version(url: str, revision: str) -> None:
     engine = create_engine(normalize_url(url))
     with engine.begin() as connection:
@@ -30,11 +41,20 @@ def _set_version(url: str, revision: str) -> None:
 
 def test_a_database_at_head_is_left_alone_and_a_newer_one_is_refused(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'm.db'}"
-    assert migrate.upgrade(url) is None
+    migrate.upgrade(url)
     engine = create_engine(url)
     with engine.connect() as connection:
         assert migrate.current_revisions(connection) == migrate.HEADS
     engine.dispose()
+    # A process that migrates a database already at head never loads Alembic.
+    loaded = subprocess.run(
+        [sys.executable, "-c", _MIGRATE_AND_SAY_IF_ALEMBIC_LOADED, url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert loaded.stdout.split() == ["False"]
     _set_version(url, "9999")
     with pytest.raises(migrate.MigrationError, match="9999"):
         migrate.upgrade(url)
