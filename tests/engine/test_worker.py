@@ -248,6 +248,39 @@ def test_a_live_pass_renews_its_lease_and_stops_once_it_is_lost(
     assert _lease(engine, lock)[0] == "another-worker"
 
 
+def test_a_pass_stops_once_its_lease_could_lapse_unrenewed(
+    engine: Engine, gated: Callable[..., Gate]
+) -> None:
+    """After a renewal, one that fails leaves the lease a beat to spare and the pass goes
+    on; after two failures in a row it could lapse before the next beat, and it stops."""
+    lock = engine.device("august_lock").device_id
+    engine.create(lock, code="4821")
+    gate = gated({lock})
+    worker = _tune(engine, lease_duration=timedelta(seconds=0.6))  # a beat every 0.2 s
+    renew = worker.renew
+    calls: list[str] = []
+
+    def renew_then_fail(claims: list[Any]) -> set[str]:
+        calls.append("renewed" if not calls else "failed")
+        if len(calls) == 1:
+            return renew(claims)
+        raise OSError("database unreachable")
+
+    worker.renew = renew_then_fail  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        task = asyncio.create_task(worker.run_once())
+        while calls.count("failed") < 1:
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.05)
+        assert not gate.cancelled  # one beat missed: still a beat to spare
+        await asyncio.wait_for(task, timeout=5)
+
+    asyncio.run(scenario())
+    assert gate.cancelled == {lock}
+    assert calls == ["renewed", "failed", "failed"]
+
+
 def test_claims_only_the_free_concurrency(
     engine: Engine, gated: Callable[..., Gate], running: Callable[[Worker], None]
 ) -> None:

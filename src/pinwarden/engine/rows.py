@@ -184,11 +184,15 @@ def _load(session: Session, device_ids: list[str]) -> dict[str, DeviceRows]:
         for code_id in [*rows.codes, *(u.access_code_id for u in rows.foreign)]
     }
     if owner:
+        # By device (an index walk per device), not by the group's every code id.
         for attempt in session.scalars(
             select(ActionAttempt).where(
-                ActionAttempt.access_code_id.in_(list(owner)), ActionAttempt.status == "pending"
+                ActionAttempt.device_id.in_(device_ids),
+                ActionAttempt.status == "pending",
+                ActionAttempt.access_code_id.is_not(None),
             )
         ):
             code_id = attempt.access_code_id or ""
-            found[owner[code_id]].attempts.setdefault(code_id, []).append(attempt)
+            if code_id in owner:
+                found[owner[code_id]].attempts.setdefault(code_id, []).append(attempt)
     return found

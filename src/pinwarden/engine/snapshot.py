@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from pinwarden.devices.capabilities import LockCapabilities
@@ -72,6 +72,7 @@ _DEVICE = (
     Device.errors,
     Device.next_fresh_read_at,
 )
+# In this order: _state unpacks a row of it.
 _CODE = (
     AccessCode.device_id,
     AccessCode.access_code_id,
@@ -97,6 +98,58 @@ _CODE = (
 )
 
 
+def _state(row: Row[Any], native: bool) -> CodeState:
+    """A code as the plan sees it, from a row of ``_CODE`` (unpacked as a tuple: a hot
+    loop, where a row's attribute lookups cost more than the rest together)."""
+    (
+        _device_id,
+        access_code_id,
+        revision,
+        code,
+        name,
+        starts_at,
+        ends_at,
+        deleted_at,
+        used_at,
+        offline,
+        status,
+        slot,
+        op_kind,
+        op_revision,
+        op_settles_at,
+        was_on_device,
+        slot_code,
+        external_allowed,
+        prefer_native,
+        scheduled,
+        recurrence,
+    ) = row
+    return CodeState(
+        access_code_id=access_code_id,
+        revision=revision,
+        code=code,
+        name=name,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        # A used one-time code goes the way of a deleted one (T20). (An offline one stays
+        # on record until its end: the lock remembers the PIN as used, so it must not be
+        # handed out again.)
+        deleted=deleted_at is not None or (used_at is not None and not offline),
+        status=status,
+        slot=slot,
+        op_kind=op_kind,
+        op_revision=op_revision,
+        op_settles_at=op_settles_at,
+        was_on_device=was_on_device,
+        slot_code=slot_code,
+        is_external_modification_allowed=external_allowed,
+        # Recurring codes are programmed per occurrence, never loaded natively.
+        native=native and prefer_native and recurrence is None,
+        is_scheduled_on_device=scheduled,
+        offline=offline,
+    )
+
+
 def load_snapshots(session: Session, device_ids: list[str], now: datetime) -> dict[str, Snapshot]:
     """Snapshots of those of ``device_ids`` that still exist."""
     devices = session.execute(select(*_DEVICE).where(Device.device_id.in_(device_ids))).all()
@@ -113,34 +166,8 @@ def load_snapshots(session: Session, device_ids: list[str], now: datetime) -> di
     for device in devices:
         caps = LockCapabilities.from_json(device.capabilities)
         native = caps.schedules_natively(device.time_zone)
-        states = [
-            CodeState(
-                access_code_id=r.access_code_id,
-                revision=r.revision,
-                code=r.code,
-                name=r.name,
-                starts_at=r.starts_at,
-                ends_at=r.ends_at,
-                # A used one-time code goes the way of a deleted one (T20). (An offline
-                # one stays on record until its end: the lock remembers the PIN as used,
-                # so it must not be handed out again.)
-                deleted=r.deleted_at is not None
-                or (r.used_at is not None and not r.is_offline_access_code),
-                status=r.status,
-                slot=r.slot,
-                op_kind=r.op_kind,
-                op_revision=r.op_revision,
-                op_settles_at=r.op_settles_at,
-                was_on_device=r.was_on_device,
-                slot_code=r.slot_code,
-                is_external_modification_allowed=r.is_external_modification_allowed,
-                # Recurring codes are programmed per occurrence, never loaded natively.
-                native=native and r.prefer_native_scheduling and r.recurrence is None,
-                is_scheduled_on_device=r.is_scheduled_on_device,
-                offline=r.is_offline_access_code,
-            )
-            for r in codes[device.device_id]
-        ]
+        rows = codes[device.device_id]
+        states = [_state(row, native) for row in rows]
         snapshots[device.device_id] = Snapshot(
             DeviceRef(
                 device.device_id,
@@ -162,7 +189,7 @@ def load_snapshots(session: Session, device_ids: list[str], now: datetime) -> di
             door_commands=door_commands.get(device.device_id, []),
             recurring={
                 r.access_code_id: (r.recurrence, r.starts_at, r.ends_at)
-                for r in codes[device.device_id]
+                for r in rows
                 if r.recurrence is not None
             },
         )

@@ -3,8 +3,9 @@
 Modelled on controller-runtime's controller and Oban's queue. A device is due when
 ``next_reconcile_at <= now``; the worker claims only ``K - running`` due devices (``FOR
 UPDATE SKIP LOCKED`` on PostgreSQL, so processes share the queue), and never a device it is
-already reconciling. Each pass runs as its own task with a timeout, renews its lease while
-alive, and writes only through the lease fence (:mod:`pinwarden.engine.lease`). The
+already reconciling. Each pass runs as its own task with a timeout, and writes only through
+the lease fence (:mod:`pinwarden.engine.lease`); one keeper renews the leases of all the
+passes in flight together, one statement a beat, and stops a pass whose lease is lost. The
 reconciler returns a :class:`~pinwarden.engine.reconciler.PassResult`; this module alone
 turns it into the next wake time, back-off and the lease's release (which the reconciler
 runs in the pass's last write when it can: one transaction fewer per pass). Database work
@@ -19,6 +20,7 @@ import itertools
 import logging
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import case, or_, select, update
@@ -36,6 +38,19 @@ log = logging.getLogger(__name__)
 
 # A pass that raised, timed out or was cancelled is retried like a failing lock.
 FAILED = PassResult(wake_at=None, failed=True)
+
+
+@dataclass
+class _Lease:
+    """A pass in flight as the lease keeper sees it."""
+
+    claim: Claim
+    work: asyncio.Future[PassResult]
+    # time.monotonic() until which the lease is surely still ours (its last renewal's
+    # start, or the claim's, plus a lease length).
+    safe_until: float
+    # The keeper stopped the pass: the lease is gone, or may lapse before it can renew.
+    lost: bool = False
 
 
 def backoff(failures: int, base: timedelta, cap: timedelta) -> timedelta:
@@ -65,6 +80,8 @@ class Worker:
         self.owner = f"worker-{uuid.uuid4().hex[:12]}"
         self._claims = itertools.count(1)
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._leases: dict[str, _Lease] = {}
+        self._keeper: asyncio.Task[None] | None = None
         self.signal = Signal()
         clock.subscribe(self.wake)
 
@@ -155,23 +172,23 @@ class Worker:
                 claim, lambda device, result: self._release(device, claim, result)
             )
         )
-        keeper = asyncio.ensure_future(self._keep_lease(claim))
+        lease = _Lease(
+            claim, work, time.monotonic() + self._settings.lease_duration.total_seconds()
+        )
+        self._leases[claim.device_id] = lease
+        self._keep_leases()
         try:
-            await asyncio.wait(
-                {work, keeper},
-                timeout=self._settings.reconcile_timeout.total_seconds(),
-                return_when=asyncio.FIRST_COMPLETED,
-            )
+            await asyncio.wait({work}, timeout=self._settings.reconcile_timeout.total_seconds())
         finally:
-            keeper.cancel()
+            del self._leases[claim.device_id]
             if not work.done():
                 work.cancel()
-            await asyncio.gather(work, keeper, return_exceptions=True)
-        finished = work.done() and not work.cancelled() and work.exception() is None
+            await asyncio.gather(work, return_exceptions=True)
+        finished = not work.cancelled() and work.exception() is None
         if finished and work.result().released:
             # Released with the outcome (a renewal racing it may have seen the lease gone).
             return "failed" if work.result().failed else "ok"
-        if keeper.done() and not keeper.cancelled():
+        if lease.lost:
             log.warning("lost the lease on device %s mid-pass; the pass stopped", claim.device_id)
             return "lease_lost"
         if work.cancelled():
@@ -192,32 +209,57 @@ class Worker:
             )
         return outcome
 
-    async def _keep_lease(self, claim: Claim) -> None:
-        """Extend the lease every third of its length; returns once the claim lost it, or
-        could have: when no renewal got through for two beats, the lease may lapse before
-        the next, and the pass stops rather than race the device's next owner at the lock."""
-        lease = self._settings.lease_duration.total_seconds()
-        every = lease / 3
-        safe_until = time.monotonic() + lease
-        while time.monotonic() < safe_until - every:
-            await asyncio.sleep(every)
-            attempt = time.monotonic()
-            try:
-                if not await asyncio.to_thread(self.renew, claim):
-                    return
-                safe_until = attempt + lease
-            except Exception:
-                log.exception("renewing the lease on device %s failed", claim.device_id)
+    def _keep_leases(self) -> None:
+        """Start the lease keeper on this event loop, unless it runs already."""
+        keeper = self._keeper
+        if keeper is None or keeper.done() or keeper.get_loop() is not asyncio.get_running_loop():
+            self._keeper = asyncio.create_task(self._keeper_loop(), name="lease keeper")
 
-    def renew(self, claim: Claim) -> bool:
-        """Push the lease's end out by a lease length; False when the claim lost it."""
+    async def _keeper_loop(self) -> None:
+        """Every third of a lease length, extend the leases of all passes in flight in one
+        statement, until none is left. A pass whose claim lost its lease stops, and so does
+        one whose lease could lapse before the next beat (no renewal got through for two
+        beats): better than racing the device's next owner at the lock."""
+        length = self._settings.lease_duration.total_seconds()
+        every = length / 3
+        while self._leases:
+            await asyncio.sleep(every)
+            leases = list(self._leases.values())
+            attempt = time.monotonic()
+            held: set[str] | None
+            try:
+                held = await asyncio.to_thread(self.renew, [lease.claim for lease in leases])
+            except Exception:
+                log.exception("renewing the leases of %d passes failed", len(leases))
+                held = None
+            for lease in leases:
+                if lease.work.done():
+                    continue
+                if held is not None and lease.claim.token in held:
+                    lease.safe_until = attempt + length
+                elif held is not None or time.monotonic() >= lease.safe_until - every:
+                    lease.lost = True
+                    lease.work.cancel()
+
+    def renew(self, claims: list[Claim]) -> set[str]:
+        """Push the leases' ends out by a lease length; returns the tokens of the claims
+        that still hold their devices."""
+        if not claims:
+            return set()
+        tokens = {c.device_id: c.token for c in claims}
+        owner = case(tokens, value=Device.device_id)
         with self._db.write() as session:
-            result = session.execute(
+            session.execute(
                 update(Device)
-                .where(Device.device_id == claim.device_id, Device.lease_owner == claim.token)
+                .where(Device.device_id.in_(list(tokens)), Device.lease_owner == owner)
                 .values(lease_until=self._clock.now() + self._settings.lease_duration)
             )
-        return bool(getattr(result, "rowcount", 0))
+            rows = session.execute(
+                select(Device.device_id, Device.lease_owner).where(
+                    Device.device_id.in_(list(tokens))
+                )
+            ).all()
+        return {r.lease_owner for r in rows if r.lease_owner == tokens[r.device_id]}
 
     def _release(self, device: Device, claim: Claim, result: PassResult) -> None:
         """Release the lease, scheduling the next pass as ``result`` asks (runs fenced)."""
@@ -286,6 +328,8 @@ class Worker:
             )
         finally:
             tasks = list(self._running.values())
+            if self._keeper is not None:
+                tasks.append(self._keeper)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
