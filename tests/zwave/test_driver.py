@@ -26,6 +26,7 @@ from pinwarden.devices.driver import (
 from pinwarden.devices.zwave_js.driver import ZWaveJSDriver
 from pinwarden.devices.zwave_js.listener import LEASE
 from pinwarden.service import Service
+from pinwarden.store.notify import WakeListener
 from pinwarden.store.tables import ConnectedAccount
 from tests.conftest import START
 from tests.zwave.conftest import EMPTY_NODE, reset_locks, z_wave_account
@@ -158,7 +159,8 @@ def test_one_process_at_a_time_hands_on_an_accounts_reports(
     database_url: str, zwave_stack: ZWaveStack
 ) -> None:
     """Two processes (two drivers on one database) hear the same server: only the
-    listener's reports reach its engine, and the other takes over when it stops."""
+    listener's reports reach its engine, and the other takes over as soon as it stops
+    (woken by the release, long before its next renewal)."""
     reset_locks(zwave_stack)
     clock = FakeClock(START)
     service, account = z_wave_account(database_url, zwave_stack, clock)
@@ -182,9 +184,10 @@ def test_one_process_at_a_time_hands_on_an_accounts_reports(
             await empty_lock(second, account)
             zwave_stack.keypad_unlock(EMPTY_NODE, 1)
             heard = await asyncio.gather(unlocks(first, 2), unlocks(second, 2))
-            await first.aclose()  # gives the lease up
-            # The other claims it at its next renewal (every third of the lease).
-            await holder_becomes(other, account.connected_account_id, LEASE.total_seconds())
+            async with hearing_releases(other):
+                await first.aclose()  # gives the lease up
+                # Renewals come every third of the lease; the wake-up is far sooner.
+                await holder_becomes(other, account.connected_account_id, LEASE.total_seconds() / 6)
             zwave_stack.keypad_unlock(EMPTY_NODE, 1)
             after = await unlocks(second, 3)
             return len(heard[0]), len(heard[1]), len(after)
@@ -195,6 +198,32 @@ def test_one_process_at_a_time_hands_on_an_accounts_reports(
             other.db.dispose()
 
     assert asyncio.run(body()) == (1, 0, 1)
+
+
+@contextlib.asynccontextmanager
+async def hearing_releases(service: Service) -> AsyncIterator[None]:
+    """Run ``service``'s wake-ups from other processes for its Z-Wave JS listeners (as
+    its background loops do: NOTIFY on PostgreSQL, datagrams on SQLite), once ready."""
+    loop = asyncio.get_running_loop()
+    ready = asyncio.Event()
+
+    def wake() -> None:
+        service.integrations.zwave_js.listener_released()
+        loop.call_soon_threadsafe(ready.set)
+
+    stop = asyncio.Event()
+    if service.datagrams is not None:
+        datagrams = service.datagrams.listen({"listeners": wake})
+        assert datagrams is not None
+        listening = asyncio.create_task(datagrams.run(stop))
+    else:
+        listening = asyncio.create_task(WakeListener(service.db.url, {"listeners": wake}).run(stop))
+    await asyncio.wait_for(ready.wait(), 10)  # each wakes its loops once it listens
+    try:
+        yield
+    finally:
+        stop.set()
+        await listening
 
 
 async def holder_becomes(service: Service, account_id: str, timeout: float) -> None:

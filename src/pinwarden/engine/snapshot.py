@@ -8,11 +8,12 @@ not per query.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pinwarden.devices.capabilities import LockCapabilities
@@ -98,7 +99,7 @@ _CODE = (
 )
 
 
-def _state(row: Row[Any], native: bool) -> CodeState:
+def _state(row: Sequence[Any], native: bool) -> CodeState:
     """A code as the plan sees it, from a row of ``_CODE`` (unpacked as a tuple: a hot
     loop, where a row's attribute lookups cost more than the rest together)."""
     (

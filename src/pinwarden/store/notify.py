@@ -56,8 +56,17 @@ DEVICES_DUE = "pinwarden.devices_due"
 # engine's sandbox driver hands out as a device event.
 LOCK_REPORTED = "pinwarden.lock_reported"
 
+# Set in ``session.info`` when a transaction gave up a Z-Wave JS listener lease, which
+# another process's driver should take over now (devices/zwave_js/listener.py).
+LISTENER_RELEASED = "pinwarden.listener_released"
+
 # Which loop each ``session.info`` flag concerns; a notification's payload names them.
-_LOOPS = {DEVICES_DUE: "worker", DELIVERIES_QUEUED: "deliverer", LOCK_REPORTED: "reports"}
+_LOOPS = {
+    DEVICES_DUE: "worker",
+    DELIVERIES_QUEUED: "deliverer",
+    LOCK_REPORTED: "reports",
+    LISTENER_RELEASED: "listeners",
+}
 
 RECONNECT_MIN_SECONDS = 0.1
 RECONNECT_MAX_SECONDS = 10.0

@@ -126,6 +126,8 @@ class _Account:
     # This process holds the account's listener lease: its reports are handed on.
     listening: bool = False
     holder: asyncio.Task[None] | None = None
+    # Set when some process gave a listener lease up: try to take it now.
+    released: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @dataclass
@@ -183,6 +185,7 @@ class ZWaveJSDriver:
         self._opening = asyncio.Lock()
         self._nodes: dict[str, _NodeState] = {}
         self._events: asyncio.Queue[DeviceEvent | None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = True
 
     async def start(self) -> None:
@@ -190,6 +193,7 @@ class ZWaveJSDriver:
         self._closed = False
         self._opening = asyncio.Lock()
         self._events = asyncio.Queue()
+        self._loop = asyncio.get_running_loop()
 
     async def aclose(self) -> None:
         """Close every connection and end the event stream."""
@@ -200,6 +204,20 @@ class ZWaveJSDriver:
             await self._close_account(account)
         if self._events is not None:
             self._events.put_nowait(None)
+
+    def listener_released(self) -> None:
+        """Some process gave a listener lease up: try to take the leases not held here
+        now, not at the next renewal (safe to call from any thread)."""
+        loop = self._loop
+        if loop is None or self._closed:
+            return
+        # The loop may have just stopped; then there is nobody left to wake.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self._wake_holders)
+
+    def _wake_holders(self) -> None:
+        for account in self._accounts.values():
+            account.released.set()
 
     @property
     def listener_owner(self) -> str:
@@ -269,6 +287,8 @@ class ZWaveJSDriver:
         """Take and keep the account's listener lease while the driver runs (see
         :mod:`pinwarden.devices.zwave_js.listener`)."""
         while True:
+            # Cleared before the claim: a release heard during it means claim again.
+            account.released.clear()
             try:
                 held = await asyncio.to_thread(self._leases.claim, account.connected_account_id)
             except Exception:
@@ -282,7 +302,8 @@ class ZWaveJSDriver:
             if taken_over and zdriver is not None:
                 # Reports before now went to another process, or nowhere.
                 self._announce(account, zdriver, fresh_look=True)
-            await asyncio.sleep(LEASE.total_seconds() / 3)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(account.released.wait(), LEASE.total_seconds() / 3)
 
     def _state(self, account: _Account, address: str) -> _NodeState:
         state = self._nodes.get(address)

@@ -5,7 +5,9 @@ sends commands through it), and a server sends every report to every client: wit
 worker processes each keypad unlock would be recorded twice. So one process at a time
 holds the account's listener lease (a row lease on ``connected_accounts``, renewed every
 third of ``LEASE``) and only it hands reports to the engine. A process that stops gives
-the lease up; one that dies leaves it to lapse, and another takes over then (reports in
+the lease up, and the commit wakes the others' listeners (the ``listeners`` loop of
+:mod:`pinwarden.store.notify`), so one takes over at once rather than at its next
+renewal. One that dies leaves it to lapse, and another takes over then (reports in
 between are not recorded; codes are still checked by the drift read).
 """
 
@@ -18,6 +20,7 @@ from sqlalchemy import or_, update
 
 from pinwarden.clock import Clock
 from pinwarden.store.db import Database
+from pinwarden.store.notify import LISTENER_RELEASED
 from pinwarden.store.tables import ConnectedAccount
 
 LEASE = timedelta(seconds=30)
@@ -53,6 +56,7 @@ class ListenerLeases:
     def release(self, connected_account_id: str) -> None:
         """Give the lease up, so another process takes over at once."""
         with self._db.write() as session:
+            session.info[LISTENER_RELEASED] = True
             session.execute(
                 update(ConnectedAccount)
                 .where(
