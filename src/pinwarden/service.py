@@ -118,7 +118,6 @@ class Service:
             loops.append(run_in_thread("pinwarden-engine", self.run_engine))
             wake["worker"] = self.worker.wake
             wake["reports"] = self.integrations.sandbox.lock_reported
-            wake["listeners"] = self.integrations.zwave_js.listener_released
         if self.settings.deliver_webhooks:
             loops.append(run_in_thread("pinwarden-deliverer", self.deliverer.run))
             wake["deliverer"] = self.deliverer.wake

@@ -225,6 +225,8 @@ class Worker:
         while self._leases:
             await asyncio.sleep(every)
             leases = list(self._leases.values())
+            if not leases:
+                return
             attempt = time.monotonic()
             held: set[str] | None
             try:
@@ -247,19 +249,17 @@ class Worker:
         if not claims:
             return set()
         tokens = {c.device_id: c.token for c in claims}
-        owner = case(tokens, value=Device.device_id)
         with self._db.write() as session:
-            session.execute(
+            held = session.scalars(
                 update(Device)
-                .where(Device.device_id.in_(list(tokens)), Device.lease_owner == owner)
-                .values(lease_until=self._clock.now() + self._settings.lease_duration)
-            )
-            rows = session.execute(
-                select(Device.device_id, Device.lease_owner).where(
-                    Device.device_id.in_(list(tokens))
+                .where(
+                    Device.device_id.in_(list(tokens)),
+                    Device.lease_owner == case(tokens, value=Device.device_id),
                 )
-            ).all()
-        return {r.lease_owner for r in rows if r.lease_owner == tokens[r.device_id]}
+                .values(lease_until=self._clock.now() + self._settings.lease_duration)
+                .returning(Device.lease_owner)
+            )
+            return {token for token in held if token is not None}
 
     def _release(self, device: Device, claim: Claim, result: PassResult) -> None:
         """Release the lease, scheduling the next pass as ``result`` asks (runs fenced)."""
@@ -328,7 +328,8 @@ class Worker:
             )
         finally:
             tasks = list(self._running.values())
-            if self._keeper is not None:
+            # A keeper left over from an earlier event loop is done already.
+            if self._keeper is not None and not self._keeper.done():
                 tasks.append(self._keeper)
             for task in tasks:
                 task.cancel()

@@ -217,7 +217,8 @@ class ZWaveJSDriver:
 
     def _wake_holders(self) -> None:
         for account in self._accounts.values():
-            account.released.set()
+            if not account.listening:
+                account.released.set()
 
     @property
     def listener_owner(self) -> str:

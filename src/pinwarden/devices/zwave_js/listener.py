@@ -5,9 +5,10 @@ sends commands through it), and a server sends every report to every client: wit
 worker processes each keypad unlock would be recorded twice. So one process at a time
 holds the account's listener lease (a row lease on ``connected_accounts``, renewed every
 third of ``LEASE``) and only it hands reports to the engine. A process that stops gives
-the lease up, and the commit wakes the others' listeners (the ``listeners`` loop of
-:mod:`pinwarden.store.notify`), so one takes over at once rather than at its next
-renewal. One that dies leaves it to lapse, and another takes over then (reports in
+the lease up, and on PostgreSQL the commit's NOTIFY wakes the others' listeners (the
+``listeners`` loop of :mod:`pinwarden.store.notify`), so one takes over at once rather
+than at its next renewal (on SQLite, whose datagram wake-ups reach one process per loop,
+at that renewal). One that dies leaves it to lapse, and another takes over then (reports in
 between are not recorded; codes are still checked by the drift read).
 """
 
