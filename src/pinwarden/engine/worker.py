@@ -222,7 +222,7 @@ class Worker:
         beats): better than racing the device's next owner at the lock."""
         length = self._settings.lease_duration.total_seconds()
         every = length / 3
-        while self._leases:
+        while True:
             await asyncio.sleep(every)
             leases = list(self._leases.values())
             if not leases:
@@ -246,8 +246,6 @@ class Worker:
     def renew(self, claims: list[Claim]) -> set[str]:
         """Push the leases' ends out by a lease length; returns the tokens of the claims
         that still hold their devices."""
-        if not claims:
-            return set()
         tokens = {c.device_id: c.token for c in claims}
         with self._db.write() as session:
             held = session.scalars(
