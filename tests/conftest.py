@@ -50,6 +50,30 @@ PG_URL = os.environ.get(
 START = datetime(2024, 12, 31, 12, 0, tzinfo=UTC)
 
 
+# Tests that share one expensive session resource run on one xdist worker (pyproject's
+# ``--dist loadgroup``), so a run starts one Z-Wave mock stack and one browser, not one per
+# worker; every other test goes to whichever worker is free.
+_SHARED = {"zwave_stack": "zwave-stack", "browser": "browser"}
+# Each worker holds its own PostgreSQL connections and server threads: more than this
+# would crowd a default PostgreSQL (100 connections) for little gain.
+MAX_WORKERS = 4
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: one worker per core this process may use, at most MAX_WORKERS."""
+    return max(1, min(MAX_WORKERS, len(os.sched_getaffinity(0))))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put the tests of each shared session resource in one xdist group."""
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        for fixture, group in _SHARED.items():
+            if fixture in fixtures:
+                item.add_marker(pytest.mark.xdist_group(group))
+                break
+
+
 def _postgres_available() -> str | None:
     """None when PostgreSQL answers, else the reason it does not."""
     try:

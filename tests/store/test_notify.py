@@ -14,7 +14,8 @@ from sqlalchemy import text
 from pinwarden.background import run_in_thread
 from pinwarden.store.db import Database
 from pinwarden.store.events import DELIVERIES_QUEUED
-from pinwarden.store.notify import WakeListener, devices_due, notify_on_commit
+from pinwarden.store.notify import CHANNEL, WakeListener, devices_due, notify_on_commit
+from tests.conftest import PG_URL
 from tests.processes import wait_until
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -92,8 +93,25 @@ def test_a_rolled_back_write_and_a_write_with_nothing_due_wake_nobody(
 def test_an_empty_payload_wakes_every_loop(listening: tuple[Database, Loops]) -> None:
     db, loops = listening
     with db.write() as session:
-        session.execute(text("NOTIFY pinwarden_wake"))
+        session.execute(text(f"select pg_notify({CHANNEL}, '')"))
     assert loops.worker.wait(10) and loops.deliverer.wait(10)
+
+
+def test_a_write_in_another_schema_wakes_nobody_here(listening: tuple[Database, Loops]) -> None:
+    db, loops = listening
+    other = Database(PG_URL)  # the public schema: another deployment on the same database
+    notify_on_commit(other)
+    try:
+        with other.write() as session:
+            devices_due(session)
+    finally:
+        other.dispose()
+    with db.write() as session:
+        session.info[DELIVERIES_QUEUED] = True
+    # Notifications arrive in commit order: had the other schema's reached this listener,
+    # its worker would have been woken before the deliverer.
+    assert loops.deliverer.wait(10)
+    assert not loops.worker.is_set()
 
 
 def test_the_listener_reconnects_when_its_connection_is_killed(

@@ -7,7 +7,9 @@ LISTEN/NOTIFY: the write's transaction sends a notification naming the loops it 
 and every process that runs loops keeps a :class:`WakeListener` that wakes its own. Each
 woken worker tries to claim; ``SKIP LOCKED`` decides which one does the work. Without a
 notification (one sent while a listener was reconnecting) the idle poll still finds the
-work.
+work. Notification channels belong to the whole database, not to a schema, so each schema
+has its own (:data:`CHANNEL`): deployments that share a database in schemas of their own
+do not wake each other.
 
 On SQLite (``pinwarden serve --processes N``: API processes beside the one that runs the
 loops) a :class:`DatagramWakes` does the same with Unix datagrams: the process that runs a
@@ -33,7 +35,7 @@ from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, literal_column, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -47,7 +49,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "pinwarden_wake"
+# The channel of the schema a connection works in, as SQL both sides evaluate on the
+# server: ``pinwarden_wake`` in ``public``, else suffixed with a hash of the schema's name
+# (a channel name must fit in 63 bytes; a schema's name alone may take them all).
+CHANNEL = (
+    "CASE current_schema() WHEN 'public' THEN 'pinwarden_wake' "
+    "ELSE 'pinwarden_wake_' || left(md5(current_schema()), 16) END"
+)
 
 # Set in ``session.info`` when a transaction made a device due now.
 DEVICES_DUE = "pinwarden.devices_due"
@@ -90,7 +98,7 @@ def request_reconcile(session: Session, device_id: str, now: datetime) -> None:
 
 def notify_on_commit(db: Database) -> None:
     """Make each write transaction on ``db`` that made a device due or queued deliveries
-    notify :data:`CHANNEL` (PostgreSQL only)."""
+    notify its schema's :data:`CHANNEL` (PostgreSQL only)."""
 
     def notify(session: Session) -> None:
         loops = [name for flag, name in _LOOPS.items() if session.info.get(flag)]
@@ -99,13 +107,13 @@ def notify_on_commit(db: Database) -> None:
             # and only if, its transaction commits. Listeners wake exactly when the write
             # is visible to them, a rollback wakes nobody, a process dying between commit
             # and notification cannot lose it, and no second connection is needed.
-            session.execute(select(func.pg_notify(CHANNEL, " ".join(loops))))
+            session.execute(select(func.pg_notify(literal_column(CHANNEL), " ".join(loops))))
 
     db.before_commit(notify)
 
 
 class WakeListener:
-    """LISTENs on :data:`CHANNEL` on a connection of its own and wakes this process's
+    """LISTENs on its schema's :data:`CHANNEL` on a connection of its own and wakes this process's
     loops: those a notification names, or all of them for an empty payload."""
 
     def __init__(self, database_url: str, wake: Mapping[str, Callable[[], None]]) -> None:
@@ -136,8 +144,8 @@ class WakeListener:
                     keepalives_interval=10,
                     keepalives_count=3,
                 ) as conn:
-                    await conn.execute(f"LISTEN {CHANNEL}")
-                    log.info("listening on %s, backend pid %d", CHANNEL, conn.info.backend_pid)
+                    channel = await _listen(conn)
+                    log.info("listening on %s, backend pid %d", channel, conn.info.backend_pid)
                     delay = RECONNECT_MIN_SECONDS
                     self._wake_all()
                     await self._dispatch_until(conn, stop)
@@ -167,6 +175,18 @@ class WakeListener:
                 wake = self._wake.get(name)
                 if wake is not None:
                     wake()
+
+
+async def _listen(conn: psycopg.AsyncConnection[object]) -> str:
+    """LISTEN on the channel of the connection's schema; returns the channel's name."""
+    from psycopg import sql
+    from psycopg.rows import scalar_row
+
+    async with conn.cursor(row_factory=scalar_row) as cursor:
+        await cursor.execute(f"SELECT {CHANNEL}")
+        channel = str(await cursor.fetchone())
+    await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+    return channel
 
 
 def _abstract_address(database_url: str, loop: str) -> str | None:
