@@ -39,7 +39,7 @@ from sqlalchemy import or_, select
 from pinwarden.sandbox.tables import SandboxSlot
 from pinwarden.store.db import Database
 from pinwarden.store.tables import AccessCode, Device
-from tests.processes import answers, free_port, sandbox_key, serve, wait_until, worker
+from tests.processes import free_port, sandbox_key, serve, wait_answering, wait_until, worker
 
 BIG_LOCKS = ("august_lock", "schlage_lock", "yale_lock", "kwikset_lock")
 # The drift check: every device is reconciled at least this often, whatever was missed.
@@ -214,7 +214,7 @@ def run_chaos(
     horizon = kills * kill_every
     stop_sampling = threading.Event()
     try:
-        wait_until(lambda: answers(client.clients[0]))
+        wait_answering(api, client.clients[0])
         client.find_locks()
 
         lingering: list[_Code] = []

@@ -6,8 +6,10 @@ import json
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 
@@ -34,14 +36,36 @@ def sandbox_key(env: dict[str, str]) -> str:
     return str(json.loads(made.stdout)["api_key"])
 
 
+# Where each `serve` started here writes its stderr, by pid (see wait_answering).
+_SERVE_LOGS: dict[int, Path] = {}
+
+
 def serve(env: dict[str, str], port: int, *options: str) -> subprocess.Popen[bytes]:
-    """Start ``pinwarden serve`` in the background."""
-    return subprocess.Popen(
-        [*PINWARDEN, "serve", "--port", str(port), *options],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    """Start ``pinwarden serve`` in the background, its stderr kept in a file."""
+    with tempfile.NamedTemporaryFile(prefix="pinwarden-serve-", suffix=".log", delete=False) as log:
+        proc = subprocess.Popen(
+            [*PINWARDEN, "serve", "--port", str(port), *options],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    _SERVE_LOGS[proc.pid] = Path(log.name)
+    return proc
+
+
+def wait_answering(
+    server: subprocess.Popen[bytes], http: httpx.Client, seconds: float = 60
+) -> None:
+    """Wait until ``server`` (from :func:`serve`) answers ``http``; fail with the end of its
+    log as soon as it exits, or after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not answers(http):
+        exited = server.poll() is not None
+        if exited or time.monotonic() > deadline:
+            log = _SERVE_LOGS[server.pid].read_text(errors="replace")[-3000:]
+            state = f"exited with {server.returncode}" if exited else f"silent for {seconds} s"
+            raise AssertionError(f"pinwarden serve {state} before answering; its log:\n{log}")
+        time.sleep(0.05)
 
 
 def worker(env: dict[str, str]) -> subprocess.Popen[bytes]:

@@ -107,6 +107,16 @@ class Engine:
 
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
+    yield from _engine(database_url)
+
+
+@pytest.fixture
+def instant_engine(database_url: str) -> Iterator[Engine]:
+    """An engine whose simulated locks take every operation at once (no latency)."""
+    yield from _engine(database_url, sandbox_latency=timedelta(0))
+
+
+def _engine(database_url: str, **settings_changes: Any) -> Iterator[Engine]:
     clock = FakeClock(START)
     # The engine is driven far faster than Seam's per-device limits allow (28 codes on one
     # lock at once); those limits are the API's concern, tested in tests/api.
@@ -116,6 +126,7 @@ def engine(database_url: str) -> Iterator[Engine]:
         rate_limit_creates=0,
         rate_limit_updates=0,
         rate_limit_deletes=0,
+        **settings_changes,
     )
     service = Service(settings, clock)
     workspace_id, _key = service.create_workspace("Engine", sandbox=True)

@@ -12,7 +12,7 @@ from pinwarden.devices.driver import DeviceRef
 from pinwarden.sandbox.lock import edit_at_keypad
 from pinwarden.sandbox.routes import SandboxRoutes, UnmanagedParams
 from pinwarden.sandbox.tables import SandboxSlot
-from pinwarden.store.tables import Device
+from pinwarden.store.tables import ActionAttempt, Device
 from tests.engine.conftest import Engine
 from tests.sandbox import set_faults
 
@@ -49,6 +49,52 @@ def test_ongoing_code_is_programmed_and_confirmed(engine: Engine) -> None:
         "access_code.created",
         "access_code.set_on_device",
     ]
+
+
+def test_a_lock_that_takes_a_code_at_once_has_it_set_by_the_pass_that_sent_it(
+    instant_engine: Engine,
+) -> None:
+    engine = instant_engine
+    lock = engine.device("august_lock")
+    cid = engine.create(lock.device_id, code="4821")["access_code_id"]
+    # The pass reads the lock back once its operations settled, and records what it finds.
+    assert engine.drain() == 1
+    assert engine.code(cid).status == "set"  # type: ignore[union-attr]
+    assert engine.lock_pins(lock.device_id) == ["4821"]
+    assert engine.events(cid) == ["access_code.created", "access_code.set_on_device"]
+    engine.update(cid, code="5930")
+    assert engine.drain() == 1
+    assert engine.lock_pins(lock.device_id) == ["5930"]
+    with engine.service.db.read() as s:
+        (attempt,) = s.scalars(
+            select(ActionAttempt).where(ActionAttempt.action_type == "UPDATE_ACCESS_CODE")
+        ).all()
+    assert attempt.status == "success"
+
+
+def test_a_code_taken_off_a_lock_at_once_is_gone_after_one_pass(instant_engine: Engine) -> None:
+    engine = instant_engine
+    lock = engine.device("smartthings_lock")
+    now = engine.clock.now()
+    starts, ends = now + MINUTE, now + 2 * MINUTE
+    cid = engine.create(lock.device_id, code="5823", starts_at=starts, ends_at=ends)
+    cid = cid["access_code_id"]
+    assert engine.advance(MINUTE) == 1
+    assert engine.code(cid).status == "set"  # type: ignore[union-attr]
+    assert engine.advance(MINUTE) == 1
+    assert engine.code(cid) is None and engine.lock_pins(lock.device_id) == []
+    assert engine.events(cid)[-1] == "access_code.removed_from_device"
+
+
+def test_a_set_the_lock_drops_at_once_is_not_taken_for_set(instant_engine: Engine) -> None:
+    engine = instant_engine
+    lock = engine.device("yale_lock")
+    set_faults(engine.service.db, lock.device_id, {"drop_after_ack": True})
+    cid = engine.create(lock.device_id, code="4821")["access_code_id"]
+    engine.drain()
+    assert engine.code(cid).status == "setting"  # type: ignore[union-attr]
+    assert engine.lock_pins(lock.device_id) == []
+    assert "access_code.set_on_device" not in engine.events(cid)
 
 
 def test_time_bound_code_is_programmed_for_its_window_and_removed_at_the_end(

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from pinwarden.sandbox.tables import SandboxSlot
 from pinwarden.store.db import Database
 from pinwarden.store.tables import AccessCode, Device
-from tests.processes import answers, free_port, sandbox_key, serve, wait_until
+from tests.processes import free_port, sandbox_key, serve, wait_answering, wait_until
 
 
 def test_kill_mid_reconcile_then_restart_converges_without_loss(database_url: str) -> None:
@@ -48,7 +48,7 @@ def test_kill_mid_reconcile_then_restart_converges_without_loss(database_url: st
     )
     db = Database(database_url)
     try:
-        wait_until(lambda: answers(http))
+        wait_answering(server, http)
         locks = [
             d["device_id"]
             for d in http.get("/devices/list").json()["devices"]
@@ -77,7 +77,7 @@ def test_kill_mid_reconcile_then_restart_converges_without_loss(database_url: st
         server.wait(timeout=10)
         time.sleep(7)  # windows open and close while nobody is running
         server = serve(env, port)
-        wait_until(lambda: answers(http))
+        wait_answering(server, http)
 
         def converged() -> bool:
             with db.read() as s:
@@ -122,7 +122,7 @@ def test_kill_mid_reconcile_then_restart_converges_without_loss(database_url: st
         server.send_signal(signal.SIGKILL)
         server.wait(timeout=10)
         server = serve(env, port)
-        wait_until(lambda: answers(http))
+        wait_answering(server, http)
         time.sleep(1.0)
         with db.read() as s:
             after = {d.device_id: d.next_reconcile_at for d in s.scalars(select(Device))}

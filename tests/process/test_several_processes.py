@@ -25,7 +25,7 @@ from pinwarden.service import Service
 from pinwarden.store.db import Database
 from pinwarden.store.tables import Device
 from tests.conftest import make_settings
-from tests.processes import answers, free_port, sandbox_key, serve, wait_until, worker
+from tests.processes import free_port, sandbox_key, serve, wait_answering, wait_until, worker
 from tests.webhooks.receiver import Receiver
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -69,7 +69,7 @@ def test_an_api_process_and_a_worker_process_share_the_work(
         http = httpx.Client(
             base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"}
         )
-        wait_until(lambda: answers(http), 30)
+        wait_answering(api, http, 30)
         seam = Seam(api_key=key, endpoint=f"http://127.0.0.1:{port}")
         seam.webhooks.create(url=receiver.url, event_types=["access_code.set_on_device"])
         lock = seam.devices.list(device_type="august_lock")[0].device_id

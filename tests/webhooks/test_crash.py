@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.processes import answers, free_port, sandbox_key, serve, wait_until
+from tests.processes import free_port, sandbox_key, serve, wait_answering, wait_until
 from tests.webhooks.receiver import Receiver
 
 
@@ -40,7 +40,7 @@ def test_kill_mid_delivery_then_restart_delivers_everything(
         base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"}
     )
     try:
-        wait_until(lambda: answers(http))
+        wait_answering(server, http)
         http.post("/webhooks/create", json={"url": receiver.url}).raise_for_status()
         lock = http.get("/devices/list").json()["devices"][0]["device_id"]
         for _ in range(3):
@@ -57,7 +57,7 @@ def test_kill_mid_delivery_then_restart_delivers_everything(
         server.wait(timeout=10)
         release.set()
         server = serve(env, port)
-        wait_until(lambda: answers(http))
+        wait_answering(server, http)
         events = http.get("/events/list", params={"since": "2000-01-01T00:00:00Z"}).json()["events"]
         expected = {e["event_id"] for e in events}
         assert len(expected) >= 3

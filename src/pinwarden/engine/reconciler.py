@@ -1,5 +1,10 @@
 """``reconcile(claim)``: read the lock, plan, send operations, record the outcome.
 
+When every operation a pass sent has taken effect by the time it is acknowledged
+(confirmed by the driver, or settled at once), the pass reads the lock back and records
+what the next pass would have found as well (statuses ``set``, codes gone), so a code takes
+one pass, not two; anything still to send is left to the next pass.
+
 The plan is pure (:mod:`pinwarden.engine.plan`); this module does the I/O around it.
 Nothing is held open across driver calls: the device is protected by its lease, every
 write goes through the lease fence (:mod:`pinwarden.engine.writes`), and each code's
@@ -43,7 +48,7 @@ from pinwarden.domain.recurrence import window_at
 from pinwarden.domain.windows import belongs_on_lock, next_transition
 from pinwarden.engine import backup_pool, doors, unmanaged
 from pinwarden.engine.lease import Claim
-from pinwarden.engine.plan import Decision, DevicePlan, Held, plan_device
+from pinwarden.engine.plan import CodeState, Decision, DevicePlan, Held, plan_device
 from pinwarden.engine.rows import CodeRow, reserve_slots, rows_of
 from pinwarden.engine.snapshot import Snapshot, load_snapshots
 from pinwarden.engine.writes import MAX_GROUP, GroupWriter
@@ -158,19 +163,12 @@ class Reconciler:
                     release, device, self._record_unreachable(session, device, unreachable)
                 ),
             )
-        plan = plan_device(
-            snap.codes_at(now),
-            {s.slot: Held(s.code, _window(s)) for s in reported},
-            now,
-            self._settings.programming_lead_time,
-            self._settings.native_preload,
-            snap.slot_count,
-            self._settings.drift_check_interval,
-        )
+        plan = self._plan(snap.codes_at(now), reported, now, snap.slot_count)
         sent = [(d.access_code_id, d.op) for d in plan.decisions if d.op is not None]
         owned_slots = {d.slot for d in plan.decisions if d.slot is not None}
         sent += unmanaged.removal_ops(snap.unmanaged_removals, reported, owned_slots)
         outcomes: list[OpOutcome] = []
+        landed: list[SlotReport] | None = None
         if sent:
             await self.writes.run(
                 claim,
@@ -178,6 +176,7 @@ class Reconciler:
             )
             outcomes = await driver.apply(snap.ref, [op for _, op in sent])
             self._count_operations([op for _, op in sent], outcomes)
+            landed = await self._read_back(driver, snap, outcomes)
         results: dict[str, OpOutcome] = {
             access_code_id: outcome
             for (access_code_id, _op), outcome in zip(sent, outcomes, strict=True)
@@ -187,9 +186,41 @@ class Reconciler:
             lambda session, device: _released(
                 release,
                 device,
-                self._apply(session, device, claim, snap, plan, reported, results, now),
+                self._apply(session, device, claim, snap, plan, reported, results, now, landed),
             ),
         )
+
+    def _plan(
+        self, codes: list[CodeState], reported: list[SlotReport], now: datetime, slot_count: int
+    ) -> DevicePlan:
+        return plan_device(
+            codes,
+            {s.slot: Held(s.code, _window(s)) for s in reported},
+            now,
+            self._settings.programming_lead_time,
+            self._settings.native_preload,
+            slot_count,
+            self._settings.drift_check_interval,
+        )
+
+    async def _read_back(
+        self, driver: Driver, snap: Snapshot, outcomes: list[OpOutcome]
+    ) -> list[SlotReport] | None:
+        """The lock's slots after the pass's operations, when every one of them has taken
+        effect already (confirmed, or settled by now: a lock that answers at once), so the
+        pass can record what they did rather than leave it to a pass of its own. None
+        otherwise, and for a pass that also removed unmanaged codes."""
+        if snap.unmanaged_removals:
+            return None
+        now = self._clock.now()
+        acks = [o for o in outcomes if isinstance(o, OpAck)]
+        if len(acks) != len(outcomes) or any(not a.confirmed and a.settles_at > now for a in acks):
+            return None
+        try:
+            # A confirmed write is in the driver's cache; a settled one is checked at the lock.
+            return await driver.read_slots(snap.ref, fresh=not all(a.confirmed for a in acks))
+        except DeviceUnavailable:
+            return None  # the next pass reads again
 
     async def _run_door(
         self, claim: Claim, snap: Snapshot, driver: Driver, command: doors.DoorCommand
@@ -283,30 +314,23 @@ class Reconciler:
         reported: list[SlotReport],
         results: dict[str, OpOutcome],
         now: datetime,
+        landed: list[SlotReport] | None = None,
     ) -> PassResult:
+        """Record the pass. ``landed``: the lock's slots once its operations took effect
+        (:meth:`_read_back`); the pass then also records what the next pass would find."""
         device.errors = without_errors(list(device.errors), UNREACHABLE_ERRORS)
         if snap.fresh:
             device.next_fresh_read_at = now + self._settings.drift_check_interval
         loaded = rows_of(session, device.device_id)
         rows, foreign, attempts = loaded.codes, loaded.foreign, loaded.attempts
         failed = unmanaged.failed(results, snap.unmanaged_removals)
-        for decision in plan.decisions:
-            result = results.get(decision.access_code_id)
-            failed |= decision.unconfirmed
-            failed |= isinstance(result, DeviceUnavailable | DeviceRejected)
-            row = rows.get(decision.access_code_id)
-            if row is None:
-                continue
-            settle = self._apply_code(
-                session,
-                device,
-                row,
-                decision,
-                result,
-                now,
-                attempts.get(row.access_code_id, []),
-            )
-            plan.wake_no_later_than(settle)
+        failed |= self._record_plan(session, device, rows, attempts, plan, results, now)
+        # Only while the snapshot still holds: an API write since the claim goes round again.
+        if landed is not None and not failed and device.wake_seq == claim.wake_seq:
+            after = self._replan(snap, rows, landed, now)
+            if after is not None:
+                plan, reported = after, landed
+                failed |= self._record_plan(session, device, rows, attempts, plan, {}, now)
         held = {s.code for s in reported if s.code} | {u.code for u in foreign if u.code}
         if device.backup_pool_enabled and backup_pool.refill(
             session, device, list(rows.values()), held, now
@@ -328,6 +352,66 @@ class Reconciler:
             if isinstance(ack, OpAck):
                 plan.wake_no_later_than(ack.settles_at)
         return PassResult(wake_at=None, failed=True) if failed else PassResult(plan.wake_at)
+
+    def _record_plan(
+        self,
+        session: Session,
+        device: Device,
+        rows: dict[str, CodeRow],
+        attempts: dict[str, list[ActionAttempt]],
+        plan: DevicePlan,
+        results: dict[str, OpOutcome],
+        now: datetime,
+    ) -> bool:
+        """Record each of the plan's decisions; returns whether the lock failed one."""
+        failed = False
+        for decision in plan.decisions:
+            result = results.get(decision.access_code_id)
+            failed |= decision.unconfirmed
+            failed |= isinstance(result, DeviceUnavailable | DeviceRejected)
+            row = rows.get(decision.access_code_id)
+            if row is None:
+                continue
+            settle = self._apply_code(
+                session,
+                device,
+                row,
+                decision,
+                result,
+                now,
+                attempts.get(row.access_code_id, []),
+            )
+            plan.wake_no_later_than(settle)
+        return failed
+
+    def _replan(
+        self, snap: Snapshot, rows: dict[str, CodeRow], landed: list[SlotReport], now: datetime
+    ) -> DevicePlan | None:
+        """The plan of the codes as just recorded against the lock as it is after the
+        pass's operations: what the next pass would decide. None when that plan would send
+        something (a set that did not take, say): that is left to the next pass."""
+        codes = []
+        for c in snap.codes_at(now):
+            row = rows.get(c.access_code_id)
+            if row is None or row.deleted:
+                continue
+            # What recording a decision changes of a code (see _apply_code).
+            codes.append(
+                replace(
+                    c,
+                    code=row.code,
+                    status=row.status,
+                    slot=row.slot,
+                    op_kind=row.op_kind,
+                    op_revision=row.op_revision,
+                    op_settles_at=row.op_settles_at,
+                    was_on_device=row.was_on_device,
+                    slot_code=row.slot_code,
+                    is_scheduled_on_device=row.is_scheduled_on_device,
+                )
+            )
+        plan = self._plan(codes, landed, now, snap.slot_count)
+        return None if any(d.op is not None for d in plan.decisions) else plan
 
     def _apply_code(
         self,
