@@ -15,7 +15,8 @@ Lateness (actual minus due) is measured twice:
 * lock: when the simulated lock applied the operation (its acknowledgement time), recorded
   by a thin wrapper around the simulated driver;
 * event: ``created_at`` of ``access_code.set_on_device`` / ``access_code.removed_from_device``,
-  written in the transaction that records the change (one confirming pass after the lock).
+  written in the transaction that records the change (by the pass that sent the operation:
+  it reads the zero-latency lock back).
 
 Codes whose whole window went by before a worker reached them are never set; they are
 counted, not measured.

@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from operator import attrgetter
 from typing import Any, cast
 
 from sqlalchemy.orm import Session
@@ -97,6 +98,22 @@ SET_ERRORS = {
     EXTERNAL,
 }
 REMOVE_ERRORS = {"failed_to_remove_from_device"}
+
+
+# What recording a decision can change of a code (see Reconciler._apply_code), as a
+# CodeState holds it.
+_RECORDED = (
+    "code",
+    "status",
+    "slot",
+    "op_kind",
+    "op_revision",
+    "op_settles_at",
+    "was_on_device",
+    "slot_code",
+    "is_scheduled_on_device",
+)
+_recorded = attrgetter(*_RECORDED)
 
 
 def _released(release: Release | None, device: Device, result: PassResult) -> PassResult:
@@ -395,21 +412,11 @@ class Reconciler:
             row = rows.get(c.access_code_id)
             if row is None or row.deleted:
                 continue
-            # What recording a decision changes of a code (see _apply_code).
-            codes.append(
-                replace(
-                    c,
-                    code=row.code,
-                    status=row.status,
-                    slot=row.slot,
-                    op_kind=row.op_kind,
-                    op_revision=row.op_revision,
-                    op_settles_at=row.op_settles_at,
-                    was_on_device=row.was_on_device,
-                    slot_code=row.slot_code,
-                    is_scheduled_on_device=row.is_scheduled_on_device,
-                )
-            )
+            # Most codes of a busy lock are left as they were, and keep their state.
+            recorded = _recorded(row)
+            if recorded != _recorded(c):
+                c = replace(c, **dict(zip(_RECORDED, recorded, strict=True)))
+            codes.append(c)
         plan = self._plan(codes, landed, now, snap.slot_count)
         return None if any(d.op is not None for d in plan.decisions) else plan
 
