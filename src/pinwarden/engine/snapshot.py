@@ -73,7 +73,7 @@ _DEVICE = (
     Device.errors,
     Device.next_fresh_read_at,
 )
-# In this order: _state unpacks a row of it.
+# In this order: _state unpacks a row of it (tests/unit/test_snapshot_columns.py checks).
 _CODE = (
     AccessCode.device_id,
     AccessCode.access_code_id,
