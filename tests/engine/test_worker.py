@@ -248,6 +248,42 @@ def test_a_live_pass_renews_its_lease_and_stops_once_it_is_lost(
     assert _lease(engine, lock)[0] == "another-worker"
 
 
+def test_losing_one_lease_stops_only_that_pass(engine: Engine, gated: Callable[..., Gate]) -> None:
+    """One beat renews every pass in flight: the one whose device was taken stops, the
+    other keeps its renewed lease and finishes."""
+    taken, kept = engine.device("august_lock").device_id, engine.device("yale_lock").device_id
+    for lock in (taken, kept):
+        engine.create(lock, code="4821")
+    gate = gated({taken, kept})
+    lease = timedelta(seconds=0.3)  # renewed every 0.1 s of real time
+    worker = _tune(engine, lease_duration=lease)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(worker.run_once())
+        while gate.entered != {taken, kept}:
+            await asyncio.sleep(0.005)
+        until = _lease(engine, kept)[1]
+        with engine.service.db.write() as s:
+            device = s.get(Device, taken)
+            assert device is not None
+            device.lease_owner = "another-worker"
+        engine.clock.advance(timedelta(seconds=0.2))
+        for _ in range(500):  # a beat is 0.1 s; give it up to 5 s
+            if gate.cancelled:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)  # had the beat stopped both, both would be cancelled now
+        assert gate.cancelled == {taken}
+        assert _lease(engine, kept)[1] > until  # renewed by the beat that stopped the other
+        gate.open()
+        await asyncio.wait_for(task, timeout=5)
+
+    asyncio.run(scenario())
+    assert gate.cancelled == {taken}
+    assert _lease(engine, taken)[0] == "another-worker"
+    assert _lease(engine, kept) == (None, None)  # finished and released
+
+
 def test_a_pass_stops_once_its_lease_could_lapse_unrenewed(
     engine: Engine, gated: Callable[..., Gate]
 ) -> None:
