@@ -102,6 +102,30 @@ def test_an_acknowledged_change_shows_in_a_fresh_read(under_test: DriverUnderTes
     assert 1 not in after_remove
 
 
+def test_a_confirmed_change_shows_in_a_cached_read(under_test: DriverUnderTest) -> None:
+    """A driver that confirms a write knows what the lock holds now: a read it may answer
+    from what it last heard shows the change at once (the engine reads back so after
+    confirmed operations). An acknowledged, unconfirmed change promises nothing yet."""
+
+    async def body() -> tuple[str, list[str | None]]:
+        lock, ref = await first_lock(under_test)
+        pin = "6" * min(lock.capabilities.supported_code_lengths)
+        seen: list[str | None] = []
+        for op in (SlotOp("set", 1, pin, "Guest"), SlotOp("remove", 1)):
+            (outcome,) = await under_test.driver.apply(ref, [op])
+            assert isinstance(outcome, OpAck)
+            if outcome.confirmed:
+                held = {s.slot: s.code for s in await under_test.driver.read_slots(ref, False)}
+                seen.append(held.get(1, "empty"))
+            else:
+                await settle(under_test, [outcome])
+        return pin, seen
+
+    pin, seen = run(under_test, body())
+    # zwave-js verifies every write with a User Code Get; the sandbox, with latency, does not.
+    assert seen == ([pin, "empty"] if under_test.name == "zwave-js" else [])
+
+
 def test_failures_are_returned_one_per_operation_in_order(under_test: DriverUnderTest) -> None:
     async def body() -> tuple[list[OpOutcome], list[OpOutcome], BaseException | None]:
         lock, ref = await first_lock(under_test)

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from pinwarden.devices.driver import DeviceRef
+from pinwarden.devices.driver import DeviceRef, DeviceRejected
 from pinwarden.sandbox.lock import edit_at_keypad
 from pinwarden.sandbox.routes import SandboxRoutes, UnmanagedParams
 from pinwarden.sandbox.tables import SandboxSlot
@@ -84,6 +84,33 @@ def test_a_code_taken_off_a_lock_at_once_is_gone_after_one_pass(instant_engine: 
     assert engine.advance(MINUTE) == 1
     assert engine.code(cid) is None and engine.lock_pins(lock.device_id) == []
     assert engine.events(cid)[-1] == "access_code.removed_from_device"
+
+
+def test_a_read_back_that_fails_loses_nothing_the_pass_did(instant_engine: Engine) -> None:
+    engine = instant_engine
+    lock = engine.device("august_lock")
+    driver = engine.service.integrations.sandbox
+    original = driver.read_slots
+    reads = 0
+
+    async def second_read_fails(device: DeviceRef, fresh: bool) -> list[Any]:
+        nonlocal reads
+        if device.device_id == lock.device_id:
+            reads += 1
+            if reads == 2:  # the read-back, after the set was sent
+                raise DeviceRejected("the lock refused the read")
+        return await original(device, fresh)
+
+    driver.read_slots = second_read_fails  # type: ignore[method-assign]
+    cid = engine.create(lock.device_id, code="4821")["access_code_id"]
+    # The pass records the set it sent; the next one, reading the lock, finds it there.
+    assert engine.drain() == 2
+    code = engine.code(cid)
+    assert code is not None and (code.status, code.slot) == ("set", 1)
+    assert engine.lock_pins(lock.device_id) == ["4821"]
+    assert engine.events(cid) == ["access_code.created", "access_code.set_on_device"]
+    with engine.service.db.read() as s:
+        assert s.get(Device, lock.device_id).failure_count == 0  # type: ignore[union-attr]
 
 
 def test_a_set_the_lock_drops_at_once_is_not_taken_for_set(instant_engine: Engine) -> None:

@@ -73,7 +73,9 @@ class OpAck:
     """The lock accepted an operation; it should be visible in a read by ``settles_at``.
 
     ``confirmed``: the write was verified (a supervised command, a read-back the driver did
-    itself), so the engine counts it as on the lock without waiting for a read.
+    itself), so the engine counts it as on the lock without waiting for a read; a
+    :meth:`Driver.read_slots` with ``fresh`` false right after must show it (the engine
+    reads back so, to record the pass's outcome in the pass).
     """
 
     settles_at: datetime

@@ -1,9 +1,9 @@
 """``reconcile(claim)``: read the lock, plan, send operations, record the outcome.
 
-When every operation a pass sent has taken effect by the time it is acknowledged
-(confirmed by the driver, or settled at once), the pass reads the lock back and records
-what the next pass would have found as well (statuses ``set``, codes gone), so a code takes
-one pass, not two; anything still to send is left to the next pass.
+When the driver confirmed every operation a pass sent, the pass reads the lock back (from
+the driver's cache) and records what the next pass would have found as well (statuses
+``set``, codes gone), so a code takes one pass, not two; anything still to send is left to
+the next pass.
 
 The plan is pure (:mod:`pinwarden.engine.plan`); this module does the I/O around it.
 Nothing is held open across driver calls: the device is protected by its lease, every
@@ -223,21 +223,21 @@ class Reconciler:
     async def _read_back(
         self, driver: Driver, snap: Snapshot, outcomes: list[OpOutcome]
     ) -> list[SlotReport] | None:
-        """The lock's slots after the pass's operations, when every one of them has taken
-        effect already (confirmed, or settled by now: a lock that answers at once), so the
-        pass can record what they did rather than leave it to a pass of its own. None
-        otherwise, and for a pass that also removed unmanaged codes."""
-        if snap.unmanaged_removals:
-            return None
-        now = self._clock.now()
-        acks = [o for o in outcomes if isinstance(o, OpAck)]
-        if len(acks) != len(outcomes) or any(not a.confirmed and a.settles_at > now for a in acks):
+        """The lock's slots after the pass's operations, when the driver confirmed every
+        one of them (so it knows the result without asking the lock), so the pass can
+        record what they did rather than leave it to a pass of its own. None otherwise,
+        for a pass that also removed unmanaged codes, and when the read fails: the next
+        pass looks, as it would have anyway."""
+        if snap.unmanaged_removals or not all(
+            isinstance(o, OpAck) and o.confirmed for o in outcomes
+        ):
             return None
         try:
-            # A confirmed write is in the driver's cache; a settled one is checked at the lock.
-            return await driver.read_slots(snap.ref, fresh=not all(a.confirmed for a in acks))
-        except DeviceUnavailable:
-            return None  # the next pass reads again
+            return await driver.read_slots(snap.ref, fresh=False)
+        except Exception:
+            # The operations were sent: what they did must still be recorded.
+            log.warning("reading back device %s failed", snap.ref.device_id, exc_info=True)
+            return None
 
     async def _run_door(
         self, claim: Claim, snap: Snapshot, driver: Driver, command: doors.DoorCommand

@@ -344,6 +344,7 @@ class SandboxDriver:
         outcomes: list[OpOutcome] = []
         # The batch lands together; written with one statement for all its slots.
         at = self._settles_at(faults)
+        now = self._clock.now()
         landed: list[tuple[SlotOp, tuple[datetime, datetime] | None]] = []
         holding: dict[int, str] | None = None
         for op in ops:
@@ -359,8 +360,11 @@ class SandboxDriver:
             if failure is not None:
                 outcomes.append(failure)
                 continue
-            outcomes.append(OpAck(settles_at=at))
-            if op.kind == "set" and faults.get("drop_after_ack"):
+            dropped = op.kind == "set" and bool(faults.get("drop_after_ack"))
+            # Without latency the simulated lock holds the change as it answers: confirmed,
+            # as a driver that read it back would say.
+            outcomes.append(OpAck(settles_at=at, confirmed=at <= now and not dropped))
+            if dropped:
                 continue  # acknowledged, then forgotten
             if op.kind == "remove" and op.code is not None:
                 if holding is None:

@@ -111,6 +111,9 @@ SWEEP_SPACING = timedelta(minutes=15)
 # that command's echo; so is the lock's report of the Door Lock operation it was sent.
 ECHO_SECONDS = 2.0
 DOOR_ECHO_SECONDS = 10.0
+# A Get's answer and the value updates it makes in the server's cache arrive as separate
+# messages, the updates sometimes just after the answer: how long a read waits for them.
+CACHE_CATCH_UP_SECONDS = 1.0
 # zwave-js errors that say the command itself is wrong for the node: retrying won't help.
 REFUSED_ERRORS = frozenset({302, 303, 322})  # CC_NotSupported, CC_NotImplemented, Argument_Invalid
 
@@ -597,7 +600,20 @@ class ZWaveJSDriver:
             raise DeviceUnavailable("the lock did not answer a user code read")
         state.suspect.discard(slot)
         state.verified.add(slot)
+        await self._cache_caught_up(node, state, got)
         return got
+
+    @staticmethod
+    async def _cache_caught_up(node: Node, state: _NodeState, got: CachedSlot) -> None:
+        """Wait until the cache shows what the lock answered, so a read right after a
+        confirmed write shows the write (the engine reads back so); a slot whose updates
+        do not come is asked about again at the next read."""
+        try:
+            async with asyncio.timeout(CACHE_CATCH_UP_SECONDS):
+                while cached_slot(node, got.slot) != got:
+                    await asyncio.sleep(0.005)
+        except TimeoutError:
+            state.suspect.add(got.slot)
 
     def _to_read(self, state: _NodeState, slots: list[CachedSlot], fresh: bool) -> list[int]:
         """The slots a read must ask the lock about (see the module docstring)."""
