@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 from seam import Seam
@@ -191,3 +193,108 @@ def test_unexpected_failure_is_a_500_envelope_with_request_id(database_url: str)
     }
     assert "kaput" not in response.text
     assert response.headers["seam-request-id"].startswith("req_")
+
+
+def _deadlocking_app(database_url: str, handler_of: Any) -> tuple[Any, str, Any]:
+    """A service with one extra write endpoint, ``/flaky``, whose handler
+    ``handler_of(service)`` makes; the API key and a reader of the workspace's name."""
+    from pinwarden.api.wire import Endpoint, NoParams, mount
+    from pinwarden.service import Service
+    from pinwarden.store.tables import Workspace
+    from tests.conftest import make_settings
+
+    service = Service(make_settings(database_url))
+    workspace_id, key = service.create_workspace("x", sandbox=True)
+    mount(
+        service.app,
+        service.services,
+        [Endpoint("/flaky", ("POST",), NoParams, handler_of(service))],
+    )
+
+    def name() -> str:
+        with service.db.read() as s:
+            return s.get(Workspace, workspace_id).name  # type: ignore[union-attr]
+
+    return service, key, name
+
+
+def _deadlock() -> Exception:
+    import psycopg.errors
+    from sqlalchemy.exc import OperationalError
+
+    # What SQLAlchemy raises when PostgreSQL picks the transaction to break a deadlock.
+    return OperationalError("UPDATE ...", {}, psycopg.errors.DeadlockDetected("deadlock detected"))
+
+
+def _mark(session: Any, workspace_id: str, mark: str) -> None:
+    from sqlalchemy import update
+
+    from pinwarden.store.tables import Workspace
+
+    session.execute(
+        update(Workspace)
+        .where(Workspace.workspace_id == workspace_id)
+        .values(name=Workspace.name + mark)
+    )
+
+
+def test_a_write_rolled_back_to_break_a_deadlock_runs_again(database_url: str) -> None:
+    from fastapi.testclient import TestClient
+
+    calls: list[int] = []
+
+    def handler_of(service: Any) -> Any:
+        def flaky(ctx: Any, _params: object) -> dict[str, object]:
+            calls.append(1)
+            with service.db.write() as s:
+                _mark(s, ctx.workspace_id, "!")
+                if len(calls) < 3:
+                    raise _deadlock()  # the transaction rolls back with its mark
+            return {}
+
+        return flaky
+
+    _service, key, name = _deadlocking_app(database_url, handler_of)
+    with TestClient(_service.app, raise_server_exceptions=False) as http:
+        response = http.post("/flaky", headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 200
+    assert len(calls) == 3 and name() == "x!"
+
+
+def test_a_deadlock_after_a_commit_is_not_run_again(database_url: str) -> None:
+    from fastapi.testclient import TestClient
+
+    calls: list[int] = []
+
+    def handler_of(service: Any) -> Any:
+        def flaky(ctx: Any, _params: object) -> dict[str, object]:
+            calls.append(1)
+            with service.db.write() as s:
+                _mark(s, ctx.workspace_id, "?")  # committed: running again would repeat it
+            raise _deadlock()
+
+        return flaky
+
+    service, key, name = _deadlocking_app(database_url, handler_of)
+    with TestClient(service.app, raise_server_exceptions=False) as http:
+        response = http.post("/flaky", headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 500
+    assert len(calls) == 1 and name() == "x?"
+
+
+def test_a_write_that_deadlocks_every_time_fails_after_three_attempts(database_url: str) -> None:
+    from fastapi.testclient import TestClient
+
+    calls: list[int] = []
+
+    def handler_of(_service: Any) -> Any:
+        def flaky(_ctx: Any, _params: object) -> dict[str, object]:
+            calls.append(1)
+            raise _deadlock()
+
+        return flaky
+
+    service, key, _name = _deadlocking_app(database_url, handler_of)
+    with TestClient(service.app, raise_server_exceptions=False) as http:
+        response = http.post("/flaky", headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 500 and len(calls) == 3

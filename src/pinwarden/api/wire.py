@@ -23,6 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 
 from pinwarden.api.auth import Principal
@@ -194,6 +195,12 @@ def read_only_refusal(path: str) -> SeamError:
     )
 
 
+# deadlock_detected, serialization_failure: the database gave the transaction up, and the
+# same work tried again normally goes through.
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
+TRANSIENT_ATTEMPTS = 3
+
+
 def invoke(endpoint: Endpoint, context: RequestContext, raw: dict[str, Any]) -> dict[str, Any]:
     """Validate ``raw`` parameters and run ``endpoint``'s handler for an authenticated
     caller: what every API request does once its parameters are read, and what the web
@@ -205,10 +212,29 @@ def invoke(endpoint: Endpoint, context: RequestContext, raw: dict[str, Any]) -> 
         params = endpoint.params.model_validate(raw)
     except ValidationError as exc:
         raise from_validation(exc) from exc
-    try:
-        return endpoint.handler(context, params)
-    except RuleViolation as exc:
-        raise from_rule(exc) from exc
+    db = context.services.db
+    attempts = 1
+    while True:
+        committed = db.commits_in_thread()
+        try:
+            return endpoint.handler(context, params)
+        except RuleViolation as exc:
+            raise from_rule(exc) from exc
+        except DBAPIError as exc:
+            # PostgreSQL broke a deadlock, or a serialization conflict, by rolling the
+            # handler's transaction back: when nothing of it was committed before, the
+            # request runs again rather than fail (reads on a shared connection do not:
+            # its transaction is spoilt).
+            state = getattr(exc.orig, "sqlstate", None)
+            if (
+                state not in TRANSIENT_SQLSTATES
+                or endpoint.read_only
+                or attempts == TRANSIENT_ATTEMPTS
+                or db.commits_in_thread() != committed
+            ):
+                raise
+            log.info("%s: the database ended its transaction (%s); again", endpoint.path, state)
+            attempts += 1
 
 
 def _endpoint_view(services: Services, endpoint: Endpoint) -> Callable[[Request], Any]:

@@ -84,6 +84,8 @@ class Database:
         self._lock_path = _lock_file(self.url) if self.is_sqlite else None
         self._lock_fd: int | None = None
         self._commit_hooks: list[Callable[[dict[str, Any]], None]] = []
+        # Per thread: how many write transactions it committed (see commits_in_thread).
+        self._committed = threading.local()
 
     @property
     def display_url(self) -> str:
@@ -168,11 +170,18 @@ class Database:
                 with session.begin():
                     yield session
                 info = dict(session.info)
+            self._committed.count = self.commits_in_thread() + 1
         finally:
             if lock is not None:
                 lock.release()
         for hook in self._commit_hooks:
             hook(info)
+
+    def commits_in_thread(self) -> int:
+        """How many write transactions the calling thread has committed here: a caller
+        compares two counts to tell whether failed work left anything committed."""
+        count: int = getattr(self._committed, "count", 0)
+        return count
 
     @contextmanager
     def _between_processes(self) -> Iterator[None]:
