@@ -248,6 +248,15 @@ class Worker:
         that still hold their devices."""
         tokens = {c.device_id: c.token for c in claims}
         with self._db.write() as session:
+            # Locked in id order first, as every write to several devices locks them: an
+            # UPDATE locks rows in the order it finds them, and so deadlocked with this
+            # worker's own write groups on PostgreSQL (and with an API write waiting on one).
+            session.execute(
+                select(Device.device_id)
+                .where(Device.device_id.in_(sorted(tokens)))
+                .order_by(Device.device_id)
+                .with_for_update()
+            )
             held = session.scalars(
                 update(Device)
                 .where(
