@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -50,13 +51,25 @@ PG_URL = os.environ.get(
 START = datetime(2024, 12, 31, 12, 0, tzinfo=UTC)
 
 
-# Tests that share one expensive session resource run on one xdist worker (pyproject's
-# ``--dist loadgroup``), so a run starts one Z-Wave mock stack and one browser, not one per
-# worker; every other test goes to whichever worker is free.
-_SHARED = {"zwave_stack": "zwave-stack", "browser": "browser"}
+# Tests that share one expensive session resource run on one xdist worker, so a run
+# starts one Z-Wave mock stack and one browser, not one per worker; every other test goes
+# to whichever worker is free. The scheduler sees only node ids, so the groups go by where
+# the tests live, and collection checks that every test of those fixtures is in its group.
+_SHARED_FIXTURES = {"zwave_stack": "zwave-stack", "browser": "browser"}
 # Each worker holds its own PostgreSQL connections and server threads: more than this
 # would crowd a default PostgreSQL (100 connections) for little gain.
 MAX_WORKERS = 4
+
+
+def shared_group(nodeid: str) -> str | None:
+    """The shared session resource the test ``nodeid`` runs on, if any."""
+    if nodeid.startswith("tests/zwave/"):
+        return "zwave-stack"
+    if nodeid.startswith("tests/drivers/") and "[zwave-js" in nodeid:
+        return "zwave-stack"  # the contract suite's zwave-js leg
+    if nodeid.startswith("tests/console/"):
+        return "browser"
+    return None
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
@@ -65,14 +78,29 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return max(1, min(MAX_WORKERS, cores or 1))
 
 
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """For ``--dist load`` (what ``-n`` implies): the tests of each shared group as one
+    unit of work, each other test a unit of its own (largest units first)."""
+    if config.getoption("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedResources(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return shared_group(nodeid) or nodeid
+
+    return SharedResources(config, log)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Put the tests of each shared session resource in one xdist group."""
+    """Refuse a test that uses a shared session resource outside its group (it would
+    start another one on some other worker)."""
     for item in items:
-        fixtures = getattr(item, "fixturenames", ())
-        for fixture, group in _SHARED.items():
-            if fixture in fixtures:
-                item.add_marker(pytest.mark.xdist_group(group))
-                break
+        for fixture, group in _SHARED_FIXTURES.items():
+            if fixture in getattr(item, "fixturenames", ()) and shared_group(item.nodeid) != group:
+                raise pytest.UsageError(
+                    f"{item.nodeid} uses {fixture} but is not in its group: see shared_group"
+                )
 
 
 def _postgres_available() -> str | None:

@@ -156,11 +156,7 @@ def zwave_js(database_url: str, stack: ZWaveStack) -> Iterator[DriverUnderTest]:
         service.db.dispose()
 
 
-# The zwave-js leg takes the session's stack only when it runs (getfixturevalue), so it is
-# put in the stack's xdist group by hand (see _SHARED in tests/conftest.py).
-@pytest.fixture(
-    params=["sandbox", pytest.param("zwave-js", marks=pytest.mark.xdist_group("zwave-stack"))]
-)
+@pytest.fixture(params=["sandbox", "zwave-js"])
 def under_test(request: pytest.FixtureRequest, database_url: str) -> Iterator[DriverUnderTest]:
     """Every driver, on every database backend."""
     if request.param == "sandbox":
