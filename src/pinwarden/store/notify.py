@@ -51,10 +51,12 @@ log = logging.getLogger(__name__)
 
 # The channel of the schema a connection works in, as SQL both sides evaluate on the
 # server: ``pinwarden_wake`` in ``public``, else suffixed with a hash of the schema's name
-# (a channel name must fit in 63 bytes; a schema's name alone may take them all).
+# (a channel name must fit in 63 bytes; a schema's name alone may take them all; sha256,
+# not md5, which FIPS builds of PostgreSQL refuse).
 CHANNEL = (
     "CASE current_schema() WHEN 'public' THEN 'pinwarden_wake' "
-    "ELSE 'pinwarden_wake_' || left(md5(current_schema()), 16) END"
+    "ELSE 'pinwarden_wake_' "
+    "|| left(encode(sha256(convert_to(current_schema(), 'UTF8')), 'hex'), 16) END"
 )
 
 # Set in ``session.info`` when a transaction made a device due now.
