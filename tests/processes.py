@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import socket
 import subprocess
@@ -36,8 +37,15 @@ def sandbox_key(env: dict[str, str]) -> str:
     return str(json.loads(made.stdout)["api_key"])
 
 
-# Where each `serve` started here writes its stderr, by pid (see wait_answering).
+# Where each `serve` started here writes its stderr, by pid (see wait_answering); removed
+# when the test process ends.
 _SERVE_LOGS: dict[int, Path] = {}
+
+
+@atexit.register
+def _remove_serve_logs() -> None:
+    for path in _SERVE_LOGS.values():
+        path.unlink(missing_ok=True)
 
 
 def serve(env: dict[str, str], port: int, *options: str) -> subprocess.Popen[bytes]:
