@@ -195,9 +195,11 @@ def test_unexpected_failure_is_a_500_envelope_with_request_id(database_url: str)
     assert response.headers["seam-request-id"].startswith("req_")
 
 
-def _deadlocking_app(database_url: str, handler_of: Any) -> tuple[Any, str, Any]:
-    """A service with one extra write endpoint, ``/flaky``, whose handler
-    ``handler_of(service)`` makes; the API key and a reader of the workspace's name."""
+def _post_flaky(database_url: str, body: Any) -> tuple[int, int, str]:
+    """POST once to an extra write endpoint whose handler runs ``body(service, ctx,
+    attempt)``; returns the status, how many attempts ran, and the workspace's name."""
+    from fastapi.testclient import TestClient
+
     from pinwarden.api.wire import Endpoint, NoParams, mount
     from pinwarden.service import Service
     from pinwarden.store.tables import Workspace
@@ -205,17 +207,20 @@ def _deadlocking_app(database_url: str, handler_of: Any) -> tuple[Any, str, Any]
 
     service = Service(make_settings(database_url))
     workspace_id, key = service.create_workspace("x", sandbox=True)
-    mount(
-        service.app,
-        service.services,
-        [Endpoint("/flaky", ("POST",), NoParams, handler_of(service))],
-    )
+    attempts = 0
 
-    def name() -> str:
-        with service.db.read() as s:
-            return s.get(Workspace, workspace_id).name  # type: ignore[union-attr]
+    def flaky(ctx: Any, _params: object) -> dict[str, object]:
+        nonlocal attempts
+        attempts += 1
+        body(service, ctx, attempts)
+        return {}
 
-    return service, key, name
+    mount(service.app, service.services, [Endpoint("/flaky", ("POST",), NoParams, flaky)])
+    with TestClient(service.app, raise_server_exceptions=False) as http:
+        status = http.post("/flaky", headers={"Authorization": f"Bearer {key}"}).status_code
+    with service.db.read() as s:
+        name = s.get(Workspace, workspace_id).name  # type: ignore[union-attr]
+    return status, attempts, name
 
 
 def _deadlock() -> Exception:
@@ -239,62 +244,26 @@ def _mark(session: Any, workspace_id: str, mark: str) -> None:
 
 
 def test_a_write_rolled_back_to_break_a_deadlock_runs_again(database_url: str) -> None:
-    from fastapi.testclient import TestClient
+    def body(service: Any, ctx: Any, attempt: int) -> None:
+        with service.db.write() as s:
+            _mark(s, ctx.workspace_id, "!")
+            if attempt < 3:
+                raise _deadlock()  # the transaction rolls back with its mark
 
-    calls: list[int] = []
-
-    def handler_of(service: Any) -> Any:
-        def flaky(ctx: Any, _params: object) -> dict[str, object]:
-            calls.append(1)
-            with service.db.write() as s:
-                _mark(s, ctx.workspace_id, "!")
-                if len(calls) < 3:
-                    raise _deadlock()  # the transaction rolls back with its mark
-            return {}
-
-        return flaky
-
-    _service, key, name = _deadlocking_app(database_url, handler_of)
-    with TestClient(_service.app, raise_server_exceptions=False) as http:
-        response = http.post("/flaky", headers={"Authorization": f"Bearer {key}"})
-    assert response.status_code == 200
-    assert len(calls) == 3 and name() == "x!"
+    assert _post_flaky(database_url, body) == (200, 3, "x!")
 
 
 def test_a_deadlock_after_a_commit_is_not_run_again(database_url: str) -> None:
-    from fastapi.testclient import TestClient
+    def body(service: Any, ctx: Any, _attempt: int) -> None:
+        with service.db.write() as s:
+            _mark(s, ctx.workspace_id, "?")  # committed: running again would repeat it
+        raise _deadlock()
 
-    calls: list[int] = []
-
-    def handler_of(service: Any) -> Any:
-        def flaky(ctx: Any, _params: object) -> dict[str, object]:
-            calls.append(1)
-            with service.db.write() as s:
-                _mark(s, ctx.workspace_id, "?")  # committed: running again would repeat it
-            raise _deadlock()
-
-        return flaky
-
-    service, key, name = _deadlocking_app(database_url, handler_of)
-    with TestClient(service.app, raise_server_exceptions=False) as http:
-        response = http.post("/flaky", headers={"Authorization": f"Bearer {key}"})
-    assert response.status_code == 500
-    assert len(calls) == 1 and name() == "x?"
+    assert _post_flaky(database_url, body) == (500, 1, "x?")
 
 
 def test_a_write_that_deadlocks_every_time_fails_after_three_attempts(database_url: str) -> None:
-    from fastapi.testclient import TestClient
+    def body(_service: Any, _ctx: Any, _attempt: int) -> None:
+        raise _deadlock()
 
-    calls: list[int] = []
-
-    def handler_of(_service: Any) -> Any:
-        def flaky(_ctx: Any, _params: object) -> dict[str, object]:
-            calls.append(1)
-            raise _deadlock()
-
-        return flaky
-
-    service, key, _name = _deadlocking_app(database_url, handler_of)
-    with TestClient(service.app, raise_server_exceptions=False) as http:
-        response = http.post("/flaky", headers={"Authorization": f"Bearer {key}"})
-    assert response.status_code == 500 and len(calls) == 3
+    assert _post_flaky(database_url, body) == (500, 3, "x")
