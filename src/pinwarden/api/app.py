@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -52,19 +52,19 @@ def create_app(
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
-        return _envelope(internal_error())
+        return internal_error().response()
 
     @app.exception_handler(SeamError)
     async def seam_error(_request: Request, exc: SeamError) -> Response:
-        return _envelope(exc)
+        return exc.response()
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404:
-            return _envelope(SeamError(404, "not_found", "No such endpoint"))
+            return SeamError(404, "not_found", "No such endpoint").response()
         if exc.status_code == 405:
-            return _envelope(SeamError(405, "method_not_allowed", "Method not allowed"))
-        return _envelope(SeamError(exc.status_code, "http_error", str(exc.detail)))
+            return SeamError(405, "method_not_allowed", "Method not allowed").response()
+        return SeamError(exc.status_code, "http_error", str(exc.detail)).response()
 
     return app
 
@@ -91,7 +91,3 @@ class RequestIdMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
-
-
-def _envelope(exc: SeamError) -> JSONResponse:
-    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from pinwarden.clock import Clock, SystemClock
 from pinwarden.store.db import Database
+from pinwarden.store.prepared import PreparedRead
 from pinwarden.store.tables import ApiKey, Workspace
 
 _PREFIX = "seam_"
@@ -111,9 +112,8 @@ def _parse(authorization: str | None) -> tuple[str, str] | None:
     return key_id, secret
 
 
-# Built once with a bound parameter: SQLAlchemy then reuses its compiled form and cache
-# key, which cost more than the query itself when rebuilt per request.
-_LOOKUP = (
+# Every request runs it: prepared once, run on the driver's cursor (store/prepared.py).
+_LOOKUP = PreparedRead(
     select(
         ApiKey.secret_hash,
         Workspace.workspace_id,
@@ -165,21 +165,17 @@ class ApiKeyVerifier:
         now = self._clock.now()
         values = {"key_id": key_id, "now": now}
         if conn is not None:
-            row = conn.execute(_LOOKUP, values).first()
+            row = _LOOKUP.first(conn, values)
         else:
             with self._db.rows() as own:
-                row = own.execute(_LOOKUP, values).first()
-        found = (
-            None
-            if row is None
-            else (row.secret_hash, Principal(row[1], row.is_sandbox, key_id, row.is_read_only))
-        )
+                row = _LOOKUP.first(own, values)
         # Compare even when the key id is unknown, so timing does not reveal which ids exist.
-        stored = found[0] if found is not None else _UNUSED_DIGEST
-        if not hmac.compare_digest(stored, _digest(secret)) or found is None or row is None:
+        stored = row[0] if row is not None else _UNUSED_DIGEST
+        if not hmac.compare_digest(stored, _digest(secret)) or row is None:
             return None
-        self._touch(key_id, row.last_used_at, now)
-        return found[1]
+        _secret_hash, workspace_id, is_sandbox, read_only, last_used_at = row
+        self._touch(key_id, last_used_at, now)
+        return Principal(workspace_id, is_sandbox, key_id, read_only)
 
     def _touch(self, key_id: str, last_used: datetime | None, now: datetime) -> None:
         """Write ``now`` as the key's last use when the row's is a minute old or more and

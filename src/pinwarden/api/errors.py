@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import ValidationError
+from starlette.responses import JSONResponse
 
 from pinwarden.domain.errors import RuleViolation
 
@@ -37,6 +38,10 @@ class SeamError(Exception):
         if self.validation_errors is not None:
             error["validation_errors"] = self.validation_errors
         return {"error": error, "ok": False}
+
+    def response(self) -> JSONResponse:
+        """The envelope as the HTTP response."""
+        return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
 
 
 def not_found(resource: str, **data: Any) -> SeamError:
