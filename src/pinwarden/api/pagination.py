@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from pinwarden.api.errors import SeamError, invalid_input
+from pinwarden.store.prepared import PreparedRead
 
 T = TypeVar("T")
 
@@ -155,7 +156,7 @@ def keyset(
 
 def paginate_rows(
     conn: Connection,
-    statement: Callable[[bool], Select[Any]],
+    statement: Callable[[bool], Select[Any] | PreparedRead],
     values: dict[str, Any],
     params: PageParams,
     url: str,
@@ -163,8 +164,9 @@ def paginate_rows(
     position_of: Callable[[Row[Any]], tuple[datetime, str]] | None = None,
 ) -> tuple[list[Row[Any]], dict[str, Any]]:
     """:func:`paginate` on a Core connection: ``statement(after)`` is a :func:`keyset`
-    query, run with the filters' ``values``; ``keys`` name the rows' created-at and id,
-    or ``position_of`` gives them (for rows read raw, :class:`~pinwarden.api.reads.RawColumns`).
+    query (or its :class:`~pinwarden.store.prepared.PreparedRead`), run with the filters'
+    ``values``; ``keys`` name the rows' created-at and id, or ``position_of`` gives them
+    (for rows read raw, :class:`~pinwarden.api.reads.RawColumns`).
 
     The cursor fingerprint is only worked out when a cursor is given or issued.
     """
@@ -173,7 +175,11 @@ def paginate_rows(
     bound = {**values, "page_limit": params.limit + 1}
     if position is not None:
         bound["after_created"], bound["after_id"] = position
-    rows = list(conn.execute(statement(position is not None), bound).all())
+    query = statement(position is not None)
+    if isinstance(query, PreparedRead):
+        rows = query.all(conn, bound)
+    else:
+        rows = list(conn.execute(query, bound).all())
     created_key, id_key = keys
     return _page(
         rows,

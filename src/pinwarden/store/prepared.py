@@ -10,8 +10,9 @@ SQLAlchemy's, with a lost connection invalidated as its own execution would.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Unpack
+from collections import namedtuple
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from sqlalchemy import Select
 from sqlalchemy.engine import Connection, Dialect
@@ -23,24 +24,36 @@ Processor = Callable[[Any], Any] | None
 class _Compiled:
     """The statement for one dialect: its SQL, how to bind and how to read."""
 
-    def __init__(self, statement: Select[Unpack[tuple[Any, ...]]], dialect: Dialect) -> None:
+    def __init__(self, statement: Select[*tuple[Any, ...]], dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
+        if any(bind.expanding for bind in compiled.binds.values()):
+            raise ValueError("a prepared read cannot expand a list parameter (IN)")
         self.sql = compiled.string
         # None: the driver takes named parameters (psycopg's %(name)s).
         self.positions: tuple[str, ...] | None = (
             tuple(compiled.positiontup) if compiled.positiontup is not None else None
         )
+        # Values written into the statement itself (a LIMIT given as a number).
+        self.defaults = {
+            name: bind.effective_value
+            for name, bind in compiled.binds.items()
+            if not bind.required and bind.callable is None
+        }
         # A type's dialect_impl holds its processors for the dialect (with a TypeDecorator's
         # own step around the underlying type's).
         self.binds: dict[str, Processor] = {
             name: bind.type.dialect_impl(dialect).bind_processor(dialect)
             for name, bind in compiled.binds.items()
         }
-        self.results: list[Processor] = [
-            column.type.dialect_impl(dialect).result_processor(dialect, None)
-            for column in statement.selected_columns
-        ]
-        self.any_results = any(p is not None for p in self.results)
+        self._dialect = dialect
+        self._types = [column.type.dialect_impl(dialect) for column in statement.selected_columns]
+        # Worked out on the first run: some depend on the driver's type of the column.
+        self.results: list[Processor] | None = None
+        self.any_results = True
+        # Rows read by name or by position, as SQLAlchemy's are.
+        names = [column.key or "_" for column in statement.selected_columns]
+        row_type = namedtuple("Row", names, rename=True)  # type: ignore[misc]
+        self.make: Callable[[Iterable[Any]], Any] = row_type._make
 
     def parameters(self, values: dict[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
         bound = {
@@ -48,16 +61,25 @@ class _Compiled:
             if value is None or (process := self.binds.get(name)) is None
             # The bind processor of the parameter's type (a timestamp to SQLite's text).
             else process(value)
-            for name, value in values.items()
+            for name, value in {**self.defaults, **values}.items()
         }
         if self.positions is None:
             return bound
         return tuple(bound[name] for name in self.positions)
 
-    def row(self, raw: tuple[Any, ...]) -> tuple[Any, ...]:
+    def read_with(self, description: Any) -> None:
+        """Take the result processors, given the cursor's description of the columns."""
+        self.results = [
+            type_.result_processor(self._dialect, column[1])
+            for type_, column in zip(self._types, description, strict=True)
+        ]
+        self.any_results = any(p is not None for p in self.results)
+
+    def row(self, raw: tuple[Any, ...]) -> Any:
+        assert self.results is not None
         if not self.any_results:
-            return tuple(raw)
-        return tuple(
+            return self.make(raw)
+        return self.make(
             value if value is None or process is None else process(value)
             for process, value in zip(self.results, raw, strict=True)
         )
@@ -66,7 +88,7 @@ class _Compiled:
 class PreparedRead:
     """One SELECT whose bound parameters are the only thing that changes."""
 
-    def __init__(self, statement: Select[Unpack[tuple[Any, ...]]]) -> None:
+    def __init__(self, statement: Select[*tuple[Any, ...]]) -> None:
         self._statement = statement
         self._by_dialect: dict[str, _Compiled] = {}
 
@@ -76,9 +98,18 @@ class PreparedRead:
             found = self._by_dialect[dialect.name] = _Compiled(self._statement, dialect)
         return found
 
-    def first(self, conn: Connection, values: dict[str, Any]) -> tuple[Any, ...] | None:
+    def first(self, conn: Connection, values: dict[str, Any]) -> Any:
         """The first row for ``values`` (every bound parameter by name), or None; on a
-        :meth:`~pinwarden.store.db.Database.rows` connection (no transaction of its own)."""
+        :meth:`~pinwarden.store.db.Database.rows` connection (no transaction of its own).
+        A row is a named tuple of the selected columns."""
+        rows = self._run(conn, values, many=False)
+        return rows[0] if rows else None
+
+    def all(self, conn: Connection, values: dict[str, Any]) -> list[Any]:
+        """Every row for ``values``, as :meth:`first` reads them."""
+        return self._run(conn, values, many=True)
+
+    def _run(self, conn: Connection, values: dict[str, Any], many: bool) -> list[Any]:
         compiled = self._compiled(conn.dialect)
         parameters = compiled.parameters(values)
         dbapi_conn = conn.connection.dbapi_connection
@@ -87,7 +118,13 @@ class PreparedRead:
         error = conn.dialect.loaded_dbapi.Error
         try:
             cursor.execute(compiled.sql, parameters)
-            raw = cursor.fetchone()
+            if compiled.results is None:
+                compiled.read_with(cursor.description)
+            if many:
+                found = cursor.fetchall()
+            else:
+                one = cursor.fetchone()
+                found = [] if one is None else [one]
             cursor.close()
         except error as exc:
             if conn.dialect.is_disconnect(exc, dbapi_conn, cursor):
@@ -95,4 +132,4 @@ class PreparedRead:
             raise DBAPIError.instance(
                 compiled.sql, parameters, exc, error, hide_parameters=True
             ) from exc
-        return None if raw is None else compiled.row(raw)
+        return [compiled.row(raw) for raw in found]

@@ -52,6 +52,7 @@ from pinwarden.domain.windows import (
 from pinwarden.engine.unmanaged import add_unmanaged
 from pinwarden.store.events import record_event
 from pinwarden.store.notify import request_reconcile
+from pinwarden.store.prepared import PreparedRead
 from pinwarden.store.sealed import keys
 from pinwarden.store.tables import AccessCode, Device, UnmanagedAccessCode
 from pinwarden.store.views import access_code_view, action_attempt_view
@@ -509,9 +510,11 @@ def delete(ctx: RequestContext, params: DeleteParams) -> dict[str, Any]:
     return result
 
 
-_BY_ID = codes_with_devices().where(
-    AccessCode.access_code_id == bindparam("access_code_id"),
-    AccessCode.workspace_id == bindparam("workspace_id"),
+_BY_ID = PreparedRead(
+    codes_with_devices().where(
+        AccessCode.access_code_id == bindparam("access_code_id"),
+        AccessCode.workspace_id == bindparam("workspace_id"),
+    )
 )
 # A PIN can be on the device twice for a while (one of them being removed): the live one,
 # else the oldest.
@@ -533,9 +536,9 @@ def get(ctx: RequestContext, params: GetParams) -> dict[str, Any]:
     workspace_id = ctx.workspace_id
     with ctx.rows() as conn:
         if params.access_code_id is not None:
-            row = conn.execute(
-                _BY_ID, {"access_code_id": params.access_code_id, "workspace_id": workspace_id}
-            ).first()
+            row = _BY_ID.first(
+                conn, {"access_code_id": params.access_code_id, "workspace_id": workspace_id}
+            )
             if row is None or params.device_id not in (None, row.device_id):
                 raise code_not_found(params.access_code_id, params.device_id)
         else:
@@ -558,7 +561,7 @@ def get(ctx: RequestContext, params: GetParams) -> dict[str, Any]:
 @functools.cache
 def _list_statement(
     by_device: bool, by_ids: bool, by_search: bool, foreign: bool, after: bool
-) -> Select[Any]:
+) -> Select[Any] | PreparedRead:
     """The list query for one shape of filters, with bound parameters (built once)."""
     # Unpulled backup-pool members are hidden (R99); pulled ones have a window.
     stmt = codes_with_devices().where(
@@ -588,7 +591,9 @@ def _list_statement(
                 AccessCode.access_code_id.like(pattern),
             )
         )
-    return keyset(stmt, AccessCode.created_at, AccessCode.access_code_id, after)
+    statement = keyset(stmt, AccessCode.created_at, AccessCode.access_code_id, after)
+    # A list by device (the busiest) has no list parameters, so it can be prepared.
+    return statement if by_ids or by_search else PreparedRead(statement)
 
 
 def list_codes(ctx: RequestContext, params: ListParams) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from pinwarden.api.params import Id, Limit, ShortText, Timestamp, TimeZone
 from pinwarden.api.reads import DEVICES, device_row_view
 from pinwarden.api.wire import Endpoint, Params
 from pinwarden.store.notify import request_reconcile
+from pinwarden.store.prepared import PreparedRead
 from pinwarden.store.tables import Device
 from pinwarden.store.views import capability_flags, device_view
 
@@ -73,10 +74,13 @@ class DeviceParams(Params):
     device_id: Id
 
 
-_BY_ID = select(*DEVICES.selected).where(
-    Device.device_id == bindparam("device_id"), Device.workspace_id == bindparam("workspace_id")
+_BY_ID = PreparedRead(
+    select(*DEVICES.selected).where(
+        Device.device_id == bindparam("device_id"),
+        Device.workspace_id == bindparam("workspace_id"),
+    )
 )
-_BY_NAME = (
+_BY_NAME = PreparedRead(
     select(*DEVICES.selected)
     .where(Device.workspace_id == bindparam("workspace_id"), Device.name == bindparam("name"))
     .order_by(Device.created_at)
@@ -90,15 +94,13 @@ def get(ctx: RequestContext, params: GetParams) -> dict[str, Any]:
         raise invalid_input("Provide device_id or name", "device_id")
     with ctx.rows() as conn:
         if params.device_id is not None:
-            found = conn.execute(
-                _BY_ID, {"device_id": params.device_id, "workspace_id": ctx.workspace_id}
-            ).first()
+            found = _BY_ID.first(
+                conn, {"device_id": params.device_id, "workspace_id": ctx.workspace_id}
+            )
             if found is None:
                 raise not_found("device", device_id=params.device_id)
         else:
-            found = conn.execute(
-                _BY_NAME, {"name": params.name, "workspace_id": ctx.workspace_id}
-            ).first()
+            found = _BY_NAME.first(conn, {"name": params.name, "workspace_id": ctx.workspace_id})
             if found is None:
                 raise not_found("device", name=params.name)
     return {"device": device_row_view(ctx.services.db.engine.dialect, found)}
