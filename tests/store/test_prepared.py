@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import bindparam, column, select, table
+from sqlalchemy import JSON, bindparam, column, literal, select, table
 from sqlalchemy.exc import DBAPIError
 
 from pinwarden.store.db import Database
@@ -63,3 +63,25 @@ def test_a_failing_prepared_read_raises_sqlalchemys_error(db: Database) -> None:
     missing = select(nowhere.c.key_id).where(nowhere.c.key_id == bindparam("key_id"))
     with db.rows() as conn, pytest.raises(DBAPIError):
         PreparedRead(missing).first(conn, {"key_id": "k"})
+
+
+def test_parameters_go_through_their_types_bind_processors(db: Database) -> None:
+    # The drivers cannot take a dict, and JSON's None is the text null: only the type's
+    # own processing, as SQLAlchemy does it, gives back what was bound.
+    echo = select(bindparam("doc", type_=JSON).label("doc"))
+    with db.rows() as conn:
+        for doc in ({"a": [1, True]}, None):
+            expected = conn.execute(echo, {"doc": doc}).first()
+            assert expected is not None
+            assert PreparedRead(echo).first(conn, {"doc": doc}) == tuple(expected)
+
+
+def test_statements_rewritten_per_execution_are_refused(database_url: str) -> None:
+    dialect = Database(database_url).engine.dialect
+    listed = select(Workspace.workspace_id).where(
+        Workspace.workspace_id.in_(bindparam("ids", expanding=True))
+    )
+    literal_limit = select(Workspace.workspace_id).limit(literal(1, literal_execute=True))
+    for statement in (listed, literal_limit):
+        with pytest.raises(ValueError, match="run time"):
+            PreparedRead(statement)._compiled(dialect)

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from collections import namedtuple
 from collections.abc import Callable, Iterable
+from contextlib import suppress
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import Select
 from sqlalchemy.engine import Connection, Dialect
@@ -26,8 +28,12 @@ class _Compiled:
 
     def __init__(self, statement: Select[*tuple[Any, ...]], dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
-        if any(bind.expanding for bind in compiled.binds.values()):
-            raise ValueError("a prepared read cannot expand a list parameter (IN)")
+        if compiled.post_compile_params or compiled.literal_execute_params:
+            # SQLAlchemy rewrites these statements per execution (an IN list, a value
+            # written into the SQL), so there is no one SQL text to keep.
+            raise ValueError("a prepared read cannot take parameters rendered at run time")
+        if compiled.escaped_bind_names:
+            raise ValueError("a prepared read's parameter names must be plain identifiers")
         self.sql = compiled.string
         # None: the driver takes named parameters (psycopg's %(name)s).
         self.positions: tuple[str, ...] | None = (
@@ -51,16 +57,16 @@ class _Compiled:
         self.results: list[Processor] | None = None
         self.any_results = True
         # Rows read by name or by position, as SQLAlchemy's are.
-        names = [column.key or "_" for column in statement.selected_columns]
-        row_type = namedtuple("Row", names, rename=True)  # type: ignore[misc]
+        # Named as SQLAlchemy names them; a name a tuple cannot take fails here, at import.
+        names = [column.key or "" for column in statement.selected_columns]
+        row_type = namedtuple("Row", names)  # type: ignore[misc]
         self.make: Callable[[Iterable[Any]], Any] = row_type._make
 
     def parameters(self, values: dict[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
+        # The bind processor of the parameter's type (a timestamp to SQLite's text), for
+        # None too, as SQLAlchemy runs it (JSON's None is the text null).
         bound = {
-            name: value
-            if value is None or (process := self.binds.get(name)) is None
-            # The bind processor of the parameter's type (a timestamp to SQLite's text).
-            else process(value)
+            name: value if (process := self.binds.get(name)) is None else process(value)
             for name, value in {**self.defaults, **values}.items()
         }
         if self.positions is None:
@@ -90,12 +96,12 @@ class PreparedRead:
 
     def __init__(self, statement: Select[*tuple[Any, ...]]) -> None:
         self._statement = statement
-        self._by_dialect: dict[str, _Compiled] = {}
+        self._by_dialect: WeakKeyDictionary[Dialect, _Compiled] = WeakKeyDictionary()
 
     def _compiled(self, dialect: Dialect) -> _Compiled:
-        found = self._by_dialect.get(dialect.name)
+        found = self._by_dialect.get(dialect)
         if found is None:
-            found = self._by_dialect[dialect.name] = _Compiled(self._statement, dialect)
+            found = self._by_dialect[dialect] = _Compiled(self._statement, dialect)
         return found
 
     def first(self, conn: Connection, values: dict[str, Any]) -> Any:
@@ -125,11 +131,20 @@ class PreparedRead:
             else:
                 one = cursor.fetchone()
                 found = [] if one is None else [one]
-            cursor.close()
         except error as exc:
-            if conn.dialect.is_disconnect(exc, dbapi_conn, cursor):
+            lost = conn.dialect.is_disconnect(exc, dbapi_conn, cursor)
+            if lost:
                 conn.invalidate(exc)
             raise DBAPIError.instance(
-                compiled.sql, parameters, exc, error, hide_parameters=True
+                compiled.sql,
+                parameters,
+                exc,
+                error,
+                hide_parameters=True,
+                connection_invalidated=lost,
+                dialect=conn.dialect,
             ) from exc
+        finally:
+            with suppress(error):  # a lost connection's cursor may not close
+                cursor.close()
         return [compiled.row(raw) for raw in found]
